@@ -1,0 +1,1 @@
+//! Event-loop daemon shell (placeholder).
