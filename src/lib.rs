@@ -3,6 +3,8 @@
 //! The library holds all logic; `main.rs` is a thin shell. Protocol and
 //! configuration code is sans-IO; only `daemon/` touches file descriptors.
 
+pub mod app;
 pub mod cli;
 pub mod config;
 pub mod daemon;
+pub mod run;

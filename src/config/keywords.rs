@@ -1084,7 +1084,17 @@ fn forward_method(n: &Node, d: &mut Diagnostics) -> Option<Spanned<ForwardMethod
 /// Handles `delay_loop`, `connect_timeout`, `retry`, `delay_before_retry`,
 /// `warmup` (and the deprecated `nb_get_retry`); false when not one of them.
 fn handle_timing(t: &mut InheritedTiming, n: &Node, context: &str, d: &mut Diagnostics) -> bool {
-    match n.name.text.as_str() {
+    let name = n.name.text.as_str();
+    if name != "nb_get_retry" && name.eq_ignore_ascii_case("nb_get_retry") {
+        // Seen in the wild (`Nb_get_retry`); the author clearly meant retry.
+        d.warning(
+            n.span(),
+            format!("'{name}': keywords are case-sensitive and real keepalived ignores this line; read as 'retry' (deprecated spelling of it is 'nb_get_retry')"),
+        );
+        set_opt(&mut t.retry, int_arg(n, 0, 1_000_000, d));
+        return true;
+    }
+    match name {
         "delay_loop" => set_opt(&mut t.delay_loop, timer(n, d)),
         "connect_timeout" => set_opt(&mut t.connect_timeout, timer(n, d)),
         "retry" => set_opt(&mut t.retry, int_arg(n, 0, 1_000_000, d)),
