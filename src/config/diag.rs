@@ -134,6 +134,21 @@ impl Diagnostics {
         });
     }
 
+    /// Orders problems by file (in the order files were first mentioned),
+    /// then line and column, so `-t` reads top to bottom.
+    pub fn sort_by_place(&mut self) {
+        let mut files: Vec<Option<Rc<str>>> = Vec::new();
+        for d in &self.items {
+            if !files.contains(&d.span.file) {
+                files.push(d.span.file.clone());
+            }
+        }
+        self.items.sort_by_key(|d| {
+            let file = files.iter().position(|f| *f == d.span.file).unwrap_or(0);
+            (file, d.span.line, d.span.col)
+        });
+    }
+
     pub fn has_errors(&self) -> bool {
         self.items.iter().any(|d| d.severity == Severity::Error)
     }

@@ -1129,10 +1129,10 @@ fn vs_table() -> Vec<Kw<VsBuilder>> {
                 }
             }
         }),
-        kw("lb_algo", |b, n, d| set_opt(&mut b.lb_algo, scheduler(n, d))),
-        kw("lvs_sched", |b, n, d| set_opt(&mut b.lb_algo, scheduler(n, d))),
-        kw("lb_kind", |b, n, d| set_opt(&mut b.lb_kind, forward_method(n, d))),
-        kw("lvs_method", |b, n, d| set_opt(&mut b.lb_kind, forward_method(n, d))),
+        kw("lb_algo", |b, n, d| b.lb_algo = Some(scheduler(n, d).unwrap_or_else(|| Spanned::new(Scheduler::Wlc, n.span().clone())))),
+        kw("lvs_sched", |b, n, d| b.lb_algo = Some(scheduler(n, d).unwrap_or_else(|| Spanned::new(Scheduler::Wlc, n.span().clone())))),
+        kw("lb_kind", |b, n, d| b.lb_kind = Some(forward_method(n, d).unwrap_or_else(|| Spanned::new(ForwardMethod::Nat, n.span().clone())))),
+        kw("lvs_method", |b, n, d| b.lb_kind = Some(forward_method(n, d).unwrap_or_else(|| Spanned::new(ForwardMethod::Nat, n.span().clone())))),
         kw("persistence_timeout", |b, n, d| {
             b.vs.persistence_timeout = match n.args.first() {
                 // keepalived: the keyword alone means 360 s.

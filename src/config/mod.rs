@@ -72,6 +72,7 @@ fn build(tokens: &[lexer::Tok], options: &LoadOptions, mut diagnostics: Diagnost
     };
     keywords::apply(&mut top, "the top level", &tree, &keywords::top_level_table(), &mut diagnostics);
     let config = finalize::finalize(top, &options.hostname, &mut diagnostics);
+    diagnostics.sort_by_place();
     Loaded { config, diagnostics }
 }
 

@@ -1,0 +1,97 @@
+//! Deliberately broken configurations give exactly the expected diagnostics
+//! (file:line:col: severity: message). Goldens live next to each .conf as
+//! .expected; `UPDATE_GOLDENS=1 cargo test --test config_errors` rewrites them.
+
+use keepalived_rs::config::{load_file, load_str, LoadOptions};
+use std::path::Path;
+
+fn options() -> LoadOptions {
+    LoadOptions {
+        config_id: "test".into(),
+        hostname: "testhost".into(),
+    }
+}
+
+#[test]
+fn broken_configs_match_their_goldens() {
+    std::env::set_current_dir(env!("CARGO_MANIFEST_DIR")).unwrap();
+    let dir = Path::new("tests/data/broken");
+    let mut checked = 0;
+    let mut entries: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+    entries.sort();
+    for conf in entries.into_iter().filter(|p| p.extension().is_some_and(|e| e == "conf")) {
+        let loaded = load_file(&conf, &options()).unwrap();
+        let actual: String = loaded.diagnostics.items.iter().map(|d| format!("{d}\n")).collect();
+        let golden = conf.with_extension("expected");
+        if std::env::var_os("UPDATE_GOLDENS").is_some() {
+            std::fs::write(&golden, &actual).unwrap();
+        }
+        let expected = std::fs::read_to_string(&golden)
+            .unwrap_or_else(|_| panic!("missing {}; run with UPDATE_GOLDENS=1", golden.display()));
+        assert_eq!(actual, expected, "{}", conf.display());
+        assert!(loaded.has_errors() || expected.contains("warning"), "{} proves nothing", conf.display());
+        checked += 1;
+    }
+    assert!(checked >= 5);
+}
+
+fn messages(text: &str) -> Vec<String> {
+    load_str("t.conf", text, &options())
+        .diagnostics
+        .items
+        .iter()
+        .map(|d| d.to_string())
+        .collect()
+}
+
+#[test]
+fn every_problem_is_reported_not_only_the_first() {
+    let m = messages("vrrp_instance A {\n interface e\n virtual_router_id 300\n priority x\n advert_int y\n}\n");
+    assert_eq!(
+        m,
+        [
+            "t.conf:1:1: warning: vrrp_instance 'A': no virtual_ipaddress",
+            "t.conf:3:20: error: 'virtual_router_id': expected an integer 1..255, found '300'",
+            "t.conf:4:11: error: 'priority': expected an integer 1..255, found 'x'",
+            "t.conf:5:13: error: 'advert_int': expected a time in seconds (0..255), found 'y'",
+        ]
+    );
+}
+
+#[test]
+fn defaults_warn_like_keepalived() {
+    let m = messages("virtual_server 10.0.0.1 80 {\n real_server 10.0.0.2 80 {\n }\n}\n");
+    assert_eq!(
+        m,
+        [
+            "t.conf:1:1: warning: virtual_server 10.0.0.1:80: no delay_loop; using keepalived's default of 60 seconds",
+            "t.conf:1:1: warning: virtual_server 10.0.0.1:80: no lb_algo; using keepalived's default scheduler 'wlc'",
+            "t.conf:1:1: warning: virtual_server 10.0.0.1:80: no lb_kind; using keepalived's default 'NAT'",
+            "t.conf:1:1: warning: virtual_server 10.0.0.1:80: no protocol; keepalived defaults to UDP (add 'protocol TCP' for a TCP service)",
+        ]
+    );
+    let loaded = load_str("t.conf", "virtual_server 10.0.0.1 80 {\n}\n", &options());
+    let vs = &loaded.config.virtual_servers[0];
+    use keepalived_rs::config::model::*;
+    assert_eq!(vs.protocol.value, Protocol::Udp);
+    assert_eq!(vs.lb_algo.value, Scheduler::Wlc);
+    assert_eq!(vs.lb_kind.value, ForwardMethod::Nat);
+    assert_eq!(vs.delay_loop.value, std::time::Duration::from_secs(60));
+}
+
+#[test]
+fn conditional_lines_and_definitions_follow_config_id() {
+    let text = "$VIP=10.1.1.1\nvrrp_instance V {\n interface eth0\n virtual_router_id 1\n @node1 priority 150\n @^node1 priority 50\n virtual_ipaddress {\n  ${VIP}/24 dev eth0\n }\n}\n";
+    for (id, prio) in [("node1", 150), ("node2", 50)] {
+        let o = LoadOptions {
+            config_id: id.into(),
+            hostname: "h".into(),
+        };
+        let l = load_str("t.conf", text, &o);
+        assert!(!l.has_errors());
+        let i = &l.config.instances[0];
+        assert_eq!(i.priority.value, prio);
+        assert_eq!(i.virtual_ipaddress[0].addr.value.to_string(), "10.1.1.1");
+        assert_eq!(i.virtual_ipaddress[0].prefix_len, 24);
+    }
+}
