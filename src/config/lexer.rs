@@ -94,7 +94,8 @@ struct ForeignSpaces {
 pub struct Lexer<'o> {
     options: &'o LoadOptions,
     definitions: HashMap<String, String>,
-    include_stack: Vec<PathBuf>,
+    /// (canonical identity, path as written) of each file being read.
+    include_stack: Vec<(PathBuf, PathBuf)>,
     tokens: Vec<Tok>,
     too_many_tokens: bool,
 }
@@ -137,7 +138,7 @@ impl<'o> Lexer<'o> {
 
     fn enter_file(&mut self, path: &Path, text: &str, diags: &mut Diagnostics) {
         let identity = fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
-        self.include_stack.push(identity);
+        self.include_stack.push((identity, path.to_path_buf()));
         let file: Rc<str> = Rc::from(path.to_string_lossy().as_ref());
         let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
         self.lex_lines(text, &file, &dir, diags);
@@ -434,7 +435,7 @@ impl<'o> Lexer<'o> {
         };
         for path in paths {
             let identity = fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
-            if self.include_stack.contains(&identity) {
+            if self.include_stack.iter().any(|(id, _)| *id == identity) {
                 diags.error(
                     &pattern_tok.span,
                     format!(
@@ -442,7 +443,7 @@ impl<'o> Lexer<'o> {
                         path.display(),
                         self.include_stack
                             .iter()
-                            .map(|p| p.display().to_string())
+                            .map(|(_, shown)| shown.display().to_string())
                             .collect::<Vec<_>>()
                             .join(" -> ")
                     ),
