@@ -14,7 +14,13 @@ pub const EXIT_CONFIG: i32 = 1;
 pub fn main(argv: Vec<OsString>) -> i32 {
     let program = argv
         .first()
-        .map(|a| Path::new(a).file_name().unwrap_or_default().to_string_lossy().into_owned())
+        .map(|a| {
+            Path::new(a)
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned()
+        })
         .unwrap_or_default();
     let rest = argv.get(1..).unwrap_or_default();
     if program == "genhash" {
@@ -53,7 +59,10 @@ pub fn main(argv: Vec<OsString>) -> i32 {
 }
 
 pub fn config_path(options: &Options) -> PathBuf {
-    options.config_file.clone().unwrap_or_else(config::default_config_path)
+    options
+        .config_file
+        .clone()
+        .unwrap_or_else(config::default_config_path)
 }
 
 pub fn load_options(options: &Options) -> LoadOptions {

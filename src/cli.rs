@@ -47,7 +47,10 @@ impl fmt::Display for CliError {
             CliError::UnknownOption(o) => write!(f, "unknown option '{o}'"),
             CliError::MissingValue(o) => write!(f, "option '{o}' requires a value"),
             CliError::UnexpectedValue(o) => write!(f, "option '{o}' does not take a value"),
-            CliError::Unsupported(o) => write!(f, "option '{o}' is a keepalived option that keepalived-rs does not support"),
+            CliError::Unsupported(o) => write!(
+                f,
+                "option '{o}' is a keepalived option that keepalived-rs does not support"
+            ),
             CliError::UnexpectedArgument(a) => write!(f, "unexpected argument '{a}'"),
             CliError::NotUnicode(a) => write!(f, "argument '{a}' is not valid UTF-8"),
         }
@@ -199,7 +202,9 @@ pub fn parse(args: &[OsString]) -> Result<Options, CliError> {
                 (Arg::None, None) => None,
                 (Arg::Required, Some(v)) => Some(v),
                 (Arg::Required, None) => {
-                    let v = args.get(i).ok_or_else(|| CliError::MissingValue(shown.clone()))?;
+                    let v = args
+                        .get(i)
+                        .ok_or_else(|| CliError::MissingValue(shown.clone()))?;
                     i += 1;
                     Some(to_string(v)?)
                 }
@@ -266,7 +271,16 @@ mod tests {
 
     #[test]
     fn short_long_and_combined() {
-        let o = p(&["-nlD", "-f", "/a.conf", "--pid=/run/x.pid", "-S", "local3", "-iMASTER"]).unwrap();
+        let o = p(&[
+            "-nlD",
+            "-f",
+            "/a.conf",
+            "--pid=/run/x.pid",
+            "-S",
+            "local3",
+            "-iMASTER",
+        ])
+        .unwrap();
         assert!(o.dont_fork && o.log_console && o.log_detail);
         assert_eq!(o.config_file, Some(PathBuf::from("/a.conf")));
         assert_eq!(o.pid_file, Some(PathBuf::from("/run/x.pid")));
@@ -299,11 +313,20 @@ mod tests {
     #[test]
     fn errors_are_clear() {
         assert_eq!(p(&["-Z"]), Err(CliError::UnknownOption("-Z".into())));
-        assert_eq!(p(&["--frobnicate"]), Err(CliError::UnknownOption("--frobnicate".into())));
+        assert_eq!(
+            p(&["--frobnicate"]),
+            Err(CliError::UnknownOption("--frobnicate".into()))
+        );
         assert_eq!(p(&["-x"]), Err(CliError::Unsupported("-x".into())));
         assert_eq!(p(&["-f"]), Err(CliError::MissingValue("-f".into())));
-        assert_eq!(p(&["--dont-fork=yes"]), Err(CliError::UnexpectedValue("--dont-fork".into())));
-        assert_eq!(p(&["stray"]), Err(CliError::UnexpectedArgument("stray".into())));
+        assert_eq!(
+            p(&["--dont-fork=yes"]),
+            Err(CliError::UnexpectedValue("--dont-fork".into()))
+        );
+        assert_eq!(
+            p(&["stray"]),
+            Err(CliError::UnexpectedArgument("stray".into()))
+        );
         assert_eq!(
             CliError::UnknownOption("-Z".into()).to_string(),
             "unknown option '-Z'"

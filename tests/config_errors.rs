@@ -17,11 +17,22 @@ fn broken_configs_match_their_goldens() {
     std::env::set_current_dir(env!("CARGO_MANIFEST_DIR")).unwrap();
     let dir = Path::new("tests/data/broken");
     let mut checked = 0;
-    let mut entries: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     entries.sort();
-    for conf in entries.into_iter().filter(|p| p.extension().is_some_and(|e| e == "conf")) {
+    for conf in entries
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "conf"))
+    {
         let loaded = load_file(&conf, &options()).unwrap();
-        let actual: String = loaded.diagnostics.items.iter().map(|d| format!("{d}\n")).collect();
+        let actual: String = loaded
+            .diagnostics
+            .items
+            .iter()
+            .map(|d| format!("{d}\n"))
+            .collect();
         let golden = conf.with_extension("expected");
         if std::env::var_os("UPDATE_GOLDENS").is_some() {
             std::fs::write(&golden, &actual).unwrap();
@@ -29,7 +40,11 @@ fn broken_configs_match_their_goldens() {
         let expected = std::fs::read_to_string(&golden)
             .unwrap_or_else(|_| panic!("missing {}; run with UPDATE_GOLDENS=1", golden.display()));
         assert_eq!(actual, expected, "{}", conf.display());
-        assert!(loaded.has_errors() || expected.contains("warning"), "{} proves nothing", conf.display());
+        assert!(
+            loaded.has_errors() || expected.contains("warning"),
+            "{} proves nothing",
+            conf.display()
+        );
         checked += 1;
     }
     assert!(checked >= 5);
@@ -46,7 +61,9 @@ fn messages(text: &str) -> Vec<String> {
 
 #[test]
 fn every_problem_is_reported_not_only_the_first() {
-    let m = messages("vrrp_instance A {\n interface e\n virtual_router_id 300\n priority x\n advert_int y\n}\n");
+    let m = messages(
+        "vrrp_instance A {\n interface e\n virtual_router_id 300\n priority x\n advert_int y\n}\n",
+    );
     assert_eq!(
         m,
         [

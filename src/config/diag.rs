@@ -158,7 +158,9 @@ impl Diagnostics {
     }
 
     pub fn warnings(&self) -> impl Iterator<Item = &Diagnostic> {
-        self.items.iter().filter(|d| d.severity == Severity::Warning)
+        self.items
+            .iter()
+            .filter(|d| d.severity == Severity::Warning)
     }
 }
 
@@ -214,7 +216,12 @@ mod tests {
 
     #[test]
     fn suggestions() {
-        let known = ["retry", "nb_get_retry", "delay_before_retry", "connect_port"];
+        let known = [
+            "retry",
+            "nb_get_retry",
+            "delay_before_retry",
+            "connect_port",
+        ];
         assert_eq!(suggest("Nb_get_retry", known), Some("nb_get_retry"));
         assert_eq!(suggest("conect_port", known), Some("connect_port"));
         assert_eq!(suggest("retyr", known), Some("retry"));

@@ -58,9 +58,9 @@ impl Out {
 /// A string that must survive the lexer as one word.
 fn word(s: &str) -> String {
     let plain = !s.is_empty()
-        && !s
-            .chars()
-            .any(|c| c.is_whitespace() || matches!(c, '#' | '!' | '{' | '}' | '"' | '\\' | '$' | '@'));
+        && !s.chars().any(|c| {
+            c.is_whitespace() || matches!(c, '#' | '!' | '{' | '}' | '"' | '\\' | '$' | '@')
+        });
     if plain {
         s.to_string()
     } else {
@@ -153,7 +153,15 @@ pub fn dump(config: &Config) -> String {
         o.kv("timeout", secs(s.timeout.value));
         o.kv(
             "weight",
-            format!("{}{}", s.weight.value, if s.weight_reverse.value { " reverse" } else { "" }),
+            format!(
+                "{}{}",
+                s.weight.value,
+                if s.weight_reverse.value {
+                    " reverse"
+                } else {
+                    ""
+                }
+            ),
         );
         o.kv("rise", s.rise.value);
         o.kv("fall", s.fall.value);
@@ -165,12 +173,24 @@ pub fn dump(config: &Config) -> String {
         o.kv("file", word(&f.file.value));
         o.kv(
             "weight",
-            format!("{}{}", f.weight.value, if f.weight_reverse.value { " reverse" } else { "" }),
+            format!(
+                "{}{}",
+                f.weight.value,
+                if f.weight_reverse.value {
+                    " reverse"
+                } else {
+                    ""
+                }
+            ),
         );
         if let Some(init) = &f.init_file {
             o.kv(
                 "init_file",
-                format!("{}{}", init.value.0, if init.value.1 { " overwrite" } else { "" }),
+                format!(
+                    "{}{}",
+                    init.value.0,
+                    if init.value.1 { " overwrite" } else { "" }
+                ),
             );
         }
         o.close();
@@ -247,7 +267,10 @@ fn global(o: &mut Out, g: &GlobalDefs) {
         o.kv("notification_email_from", word(&f.value));
     }
     if let Some(s) = &g.smtp_server {
-        o.kv("smtp_server", format!("{} {}", word(&s.value.host), s.value.port));
+        o.kv(
+            "smtp_server",
+            format!("{} {}", word(&s.value.host), s.value.port),
+        );
     }
     if let Some(h) = &g.smtp_helo_name {
         o.kv("smtp_helo_name", word(&h.value));
@@ -261,26 +284,53 @@ fn global(o: &mut Out, g: &GlobalDefs) {
         o.kv("smtp_alert_checker", bool_word(v.value));
     }
     o.flag("no_email_faults", g.no_email_faults.value);
-    o.kv("checker_log_all_failures", bool_word(g.checker_log_all_failures.value));
+    o.kv(
+        "checker_log_all_failures",
+        bool_word(g.checker_log_all_failures.value),
+    );
     o.kv("router_id", word(&g.router_id.value));
     o.kv("default_interface", word(&g.default_interface.value));
     o.kv("vrrp_mcast_group4", g.vrrp_mcast_group4.value);
     o.kv("vrrp_mcast_group6", g.vrrp_mcast_group6.value);
     o.kv("vrrp_version", g.vrrp_version.value);
     o.flag("vrrp_strict", g.vrrp_strict.value);
-    o.kv("vrrp_garp_master_delay", secs(g.vrrp_garp_master_delay.value));
+    o.kv(
+        "vrrp_garp_master_delay",
+        secs(g.vrrp_garp_master_delay.value),
+    );
     o.kv("vrrp_garp_master_repeat", g.vrrp_garp_master_repeat.value);
-    o.kv("vrrp_garp_master_refresh", secs(g.vrrp_garp_master_refresh.value));
-    o.kv("vrrp_garp_master_refresh_repeat", g.vrrp_garp_master_refresh_repeat.value);
-    o.kv("vrrp_garp_lower_prio_delay", secs(g.vrrp_garp_lower_prio_delay.value));
-    o.kv("vrrp_garp_lower_prio_repeat", g.vrrp_garp_lower_prio_repeat.value);
+    o.kv(
+        "vrrp_garp_master_refresh",
+        secs(g.vrrp_garp_master_refresh.value),
+    );
+    o.kv(
+        "vrrp_garp_master_refresh_repeat",
+        g.vrrp_garp_master_refresh_repeat.value,
+    );
+    o.kv(
+        "vrrp_garp_lower_prio_delay",
+        secs(g.vrrp_garp_lower_prio_delay.value),
+    );
+    o.kv(
+        "vrrp_garp_lower_prio_repeat",
+        g.vrrp_garp_lower_prio_repeat.value,
+    );
     o.kv("vrrp_garp_interval", secs(g.vrrp_garp_interval.value));
     o.kv("vrrp_gna_interval", secs(g.vrrp_gna_interval.value));
     o.kv("vrrp_min_garp", bool_word(g.vrrp_min_garp.value));
-    o.kv("vrrp_lower_prio_no_advert", bool_word(g.vrrp_lower_prio_no_advert.value));
-    o.kv("vrrp_higher_prio_send_advert", bool_word(g.vrrp_higher_prio_send_advert.value));
+    o.kv(
+        "vrrp_lower_prio_no_advert",
+        bool_word(g.vrrp_lower_prio_no_advert.value),
+    );
+    o.kv(
+        "vrrp_higher_prio_send_advert",
+        bool_word(g.vrrp_higher_prio_send_advert.value),
+    );
     o.flag("vrrp_check_unicast_src", g.vrrp_check_unicast_src.value);
-    o.kv("vrrp_skip_check_adv_addr", bool_word(g.vrrp_skip_check_adv_addr.value));
+    o.kv(
+        "vrrp_skip_check_adv_addr",
+        bool_word(g.vrrp_skip_check_adv_addr.value),
+    );
     o.kv("vrrp_startup_delay", secs(g.vrrp_startup_delay.value));
     o.flag("enable_script_security", g.enable_script_security.value);
     if let Some(u) = &g.script_user {
@@ -292,9 +342,15 @@ fn global(o: &mut Out, g: &GlobalDefs) {
         o.kv("script_user", s);
     }
     o.script("startup_script", &g.startup_script);
-    o.kv("startup_script_timeout", secs(g.startup_script_timeout.value));
+    o.kv(
+        "startup_script_timeout",
+        secs(g.startup_script_timeout.value),
+    );
     o.script("shutdown_script", &g.shutdown_script);
-    o.kv("shutdown_script_timeout", secs(g.shutdown_script_timeout.value));
+    o.kv(
+        "shutdown_script_timeout",
+        secs(g.shutdown_script_timeout.value),
+    );
     o.flag("dynamic_interfaces", g.dynamic_interfaces.value);
     if let Some(s) = &g.lvs_sync_daemon {
         let s = &s.value;
@@ -512,12 +568,19 @@ fn instance(o: &mut Out, i: &VrrpInstance) {
     o.flag("track_src_ip", i.track_src_ip.value);
     notify(o, &i.notify);
     o.kv("smtp_alert", bool_word(i.smtp_alert.value));
-    o.line(if i.nopreempt.value { "nopreempt" } else { "preempt" });
+    o.line(if i.nopreempt.value {
+        "nopreempt"
+    } else {
+        "preempt"
+    });
     o.kv("preempt_delay", secs(i.preempt_delay.value));
     o.kv("garp_master_delay", secs(i.garp_master_delay.value));
     o.kv("garp_master_repeat", i.garp_master_repeat.value);
     o.kv("garp_master_refresh", secs(i.garp_master_refresh.value));
-    o.kv("garp_master_refresh_repeat", i.garp_master_refresh_repeat.value);
+    o.kv(
+        "garp_master_refresh_repeat",
+        i.garp_master_refresh_repeat.value,
+    );
     o.kv("garp_lower_prio_delay", secs(i.garp_lower_prio_delay.value));
     o.kv("garp_lower_prio_repeat", i.garp_lower_prio_repeat.value);
     if let Some(v) = &i.use_vmac {
@@ -535,11 +598,24 @@ fn instance(o: &mut Out, i: &VrrpInstance) {
         o.line(line);
     }
     o.flag("vmac_xmit_base", i.vmac_xmit_base.value);
-    o.line(if i.accept.value { "accept" } else { "no_accept" });
+    o.line(if i.accept.value {
+        "accept"
+    } else {
+        "no_accept"
+    });
     o.kv("strict_mode", bool_word(i.strict_mode.value));
-    o.kv("lower_prio_no_advert", bool_word(i.lower_prio_no_advert.value));
-    o.kv("higher_prio_send_advert", bool_word(i.higher_prio_send_advert.value));
-    o.kv("skip_check_adv_addr", bool_word(i.skip_check_adv_addr.value));
+    o.kv(
+        "lower_prio_no_advert",
+        bool_word(i.lower_prio_no_advert.value),
+    );
+    o.kv(
+        "higher_prio_send_advert",
+        bool_word(i.higher_prio_send_advert.value),
+    );
+    o.kv(
+        "skip_check_adv_addr",
+        bool_word(i.skip_check_adv_addr.value),
+    );
     o.flag("check_unicast_src", i.check_unicast_src.value);
     o.flag("promote_secondaries", i.promote_secondaries.value);
     o.close();
@@ -618,7 +694,10 @@ fn virtual_server(o: &mut Out, vs: &VirtualServer) {
             None => o.kv("sorry_server", s.addr.value),
         }
     }
-    o.kv("sorry_server_inhibit", bool_word(vs.sorry_server_inhibit.value));
+    o.kv(
+        "sorry_server_inhibit",
+        bool_word(vs.sorry_server_inhibit.value),
+    );
     if let Some(m) = &vs.sorry_server_lvs_method {
         o.kv("sorry_server_lvs_method", forward(&m.value));
     }
@@ -685,7 +764,10 @@ fn checker(o: &mut Out, c: &Checker) {
     o.kv("delay_loop", secs(c.timing.delay_loop.value));
     o.kv("connect_timeout", secs(c.timing.connect_timeout.value));
     o.kv("retry", c.timing.retry.value);
-    o.kv("delay_before_retry", secs(c.timing.delay_before_retry.value));
+    o.kv(
+        "delay_before_retry",
+        secs(c.timing.delay_before_retry.value),
+    );
     o.kv("warmup", secs(c.timing.warmup.value));
     if let Some(a) = &c.alpha {
         o.kv("alpha", bool_word(a.value));
@@ -768,12 +850,11 @@ fn checker(o: &mut Out, c: &Checker) {
             if let Some(p) = &u.payload {
                 o.kv("payload", hex(&p.value));
             }
-            match &u.require_reply {
-                Some(r) => match &r.value {
+            if let Some(r) = &u.require_reply {
+                match &r.value {
                     Some(bytes) => o.kv("require_reply", hex(bytes)),
                     None => o.line("require_reply"),
-                },
-                None => {}
+                }
             }
             o.kv("min_reply_length", u.min_reply_length.value);
             o.kv("max_reply_length", u.max_reply_length.value);
@@ -784,7 +865,15 @@ fn checker(o: &mut Out, c: &Checker) {
             if let Some(w) = &f.weight {
                 o.kv(
                     "weight",
-                    format!("{}{}", w.value, if f.weight_reverse.value { " reverse" } else { "" }),
+                    format!(
+                        "{}{}",
+                        w.value,
+                        if f.weight_reverse.value {
+                            " reverse"
+                        } else {
+                            ""
+                        }
+                    ),
                 );
             }
         }

@@ -8,7 +8,11 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 pub fn finalize(top: TopLevel, hostname: &str, d: &mut Diagnostics) -> Config {
-    let TopLevel { mut config, instances, servers } = top;
+    let TopLevel {
+        mut config,
+        instances,
+        servers,
+    } = top;
     if config.global.router_id.value.is_empty() {
         config.global.router_id = Spanned::default_value(hostname.to_string());
     }
@@ -23,20 +27,38 @@ pub fn finalize(top: TopLevel, hostname: &str, d: &mut Diagnostics) -> Config {
     config
 }
 
-fn finalize_instance(b: InstanceBuilder, config: &Config, d: &mut Diagnostics) -> Option<VrrpInstance> {
+fn finalize_instance(
+    b: InstanceBuilder,
+    config: &Config,
+    d: &mut Diagnostics,
+) -> Option<VrrpInstance> {
     let g = &config.global;
     let mut inst = b.inst;
     let name = inst.name.value.clone();
     if !b.has_vrid {
-        d.error(&b.span, format!("vrrp_instance '{name}': missing required keyword 'virtual_router_id' (1..255)"));
+        d.error(
+            &b.span,
+            format!(
+                "vrrp_instance '{name}': missing required keyword 'virtual_router_id' (1..255)"
+            ),
+        );
         return None;
     }
     if inst.interface.is_none() && inst.unicast_peer.is_empty() {
-        d.error(&b.span, format!("vrrp_instance '{name}': missing required keyword 'interface'"));
+        d.error(
+            &b.span,
+            format!("vrrp_instance '{name}': missing required keyword 'interface'"),
+        );
         return None;
     }
-    let has_v4 = inst.virtual_ipaddress.iter().any(|a| a.addr.value.is_ipv4());
-    let has_v6 = inst.virtual_ipaddress.iter().any(|a| a.addr.value.is_ipv6());
+    let has_v4 = inst
+        .virtual_ipaddress
+        .iter()
+        .any(|a| a.addr.value.is_ipv4());
+    let has_v6 = inst
+        .virtual_ipaddress
+        .iter()
+        .any(|a| a.addr.value.is_ipv6());
     if has_v4 && has_v6 {
         d.error(
             &b.span,
@@ -45,14 +67,20 @@ fn finalize_instance(b: InstanceBuilder, config: &Config, d: &mut Diagnostics) -
         return None;
     }
     if inst.virtual_ipaddress.is_empty() {
-        d.warning(&b.span, format!("vrrp_instance '{name}': no virtual_ipaddress"));
+        d.warning(
+            &b.span,
+            format!("vrrp_instance '{name}': no virtual_ipaddress"),
+        );
     }
 
     // Version: the instance's, else the global one; IPv6 needs VRRPv3.
     inst.version = b.version.unwrap_or_else(|| g.vrrp_version.clone());
     if has_v6 && inst.version.value != 3 {
         if !inst.version.span.is_default() {
-            d.warning(&inst.version.span, format!("vrrp_instance '{name}': IPv6 requires VRRP version 3; using version 3"));
+            d.warning(
+                &inst.version.span,
+                format!("vrrp_instance '{name}': IPv6 requires VRRP version 3; using version 3"),
+            );
         }
         inst.version = Spanned::default_value(3);
     }
@@ -73,7 +101,10 @@ fn finalize_instance(b: InstanceBuilder, config: &Config, d: &mut Diagnostics) -
     } else {
         let centis = advert.as_millis() / 10;
         if !(1..=4095).contains(&centis) {
-            d.error(&inst.advert_int.span, format!("vrrp_instance '{name}': VRRPv3 advert_int must be 0.01..40.95 seconds"));
+            d.error(
+                &inst.advert_int.span,
+                format!("vrrp_instance '{name}': VRRPv3 advert_int must be 0.01..40.95 seconds"),
+            );
             return None;
         }
         inst.advert_int.value = Duration::from_millis(u64::try_from(centis * 10).unwrap_or(1000));
@@ -92,32 +123,54 @@ fn finalize_instance(b: InstanceBuilder, config: &Config, d: &mut Diagnostics) -
     inst.higher_prio_send_advert = b
         .higher_prio_send_advert
         .unwrap_or_else(|| g.vrrp_higher_prio_send_advert.clone());
-    inst.garp_master_delay = b.garp_master_delay.unwrap_or_else(|| g.vrrp_garp_master_delay.clone());
-    inst.garp_master_repeat = b.garp_master_repeat.unwrap_or_else(|| g.vrrp_garp_master_repeat.clone());
-    inst.garp_master_refresh = b.garp_master_refresh.unwrap_or_else(|| g.vrrp_garp_master_refresh.clone());
+    inst.garp_master_delay = b
+        .garp_master_delay
+        .unwrap_or_else(|| g.vrrp_garp_master_delay.clone());
+    inst.garp_master_repeat = b
+        .garp_master_repeat
+        .unwrap_or_else(|| g.vrrp_garp_master_repeat.clone());
+    inst.garp_master_refresh = b
+        .garp_master_refresh
+        .unwrap_or_else(|| g.vrrp_garp_master_refresh.clone());
     inst.garp_master_refresh_repeat = b
         .garp_master_refresh_repeat
         .unwrap_or_else(|| g.vrrp_garp_master_refresh_repeat.clone());
-    inst.garp_lower_prio_delay = b.garp_lower_prio_delay.unwrap_or_else(|| g.vrrp_garp_lower_prio_delay.clone());
-    inst.garp_lower_prio_repeat = b.garp_lower_prio_repeat.unwrap_or_else(|| g.vrrp_garp_lower_prio_repeat.clone());
+    inst.garp_lower_prio_delay = b
+        .garp_lower_prio_delay
+        .unwrap_or_else(|| g.vrrp_garp_lower_prio_delay.clone());
+    inst.garp_lower_prio_repeat = b
+        .garp_lower_prio_repeat
+        .unwrap_or_else(|| g.vrrp_garp_lower_prio_repeat.clone());
     inst.skip_check_adv_addr.value |= g.vrrp_skip_check_adv_addr.value;
     inst.check_unicast_src.value |= g.vrrp_check_unicast_src.value;
 
     if let Some(auth) = &inst.authentication {
         if inst.version.value == 3 {
-            d.warning(&auth.auth_type.span, format!("vrrp_instance '{name}': VRRPv3 has no authentication; ignored"));
+            d.warning(
+                &auth.auth_type.span,
+                format!("vrrp_instance '{name}': VRRPv3 has no authentication; ignored"),
+            );
             inst.authentication = None;
         } else if strict {
-            d.warning(&auth.auth_type.span, format!("vrrp_instance '{name}': strict mode forbids authentication; ignored"));
+            d.warning(
+                &auth.auth_type.span,
+                format!("vrrp_instance '{name}': strict mode forbids authentication; ignored"),
+            );
             inst.authentication = None;
         }
     }
     if strict && !inst.unicast_peer.is_empty() {
-        d.error(&inst.unicast_peer[0].addr.span, format!("vrrp_instance '{name}': strict mode forbids unicast_peer"));
+        d.error(
+            &inst.unicast_peer[0].addr.span,
+            format!("vrrp_instance '{name}': strict mode forbids unicast_peer"),
+        );
         return None;
     }
     if strict && !inst.preempt_delay.span.is_default() {
-        d.warning(&inst.preempt_delay.span, format!("vrrp_instance '{name}': strict mode forbids preempt_delay; ignored"));
+        d.warning(
+            &inst.preempt_delay.span,
+            format!("vrrp_instance '{name}': strict mode forbids preempt_delay; ignored"),
+        );
         inst.preempt_delay = Spanned::default_value(Duration::ZERO);
     }
     if inst.nopreempt.value && inst.state.value == InitialState::Master {
@@ -132,15 +185,30 @@ fn finalize_instance(b: InstanceBuilder, config: &Config, d: &mut Diagnostics) -
 fn check_instances(config: &mut Config, d: &mut Diagnostics) {
     let mut names = HashSet::new();
     let mut vrids: HashMap<(String, bool, u8), String> = HashMap::new();
-    let scripts: HashSet<&str> = config.vrrp_scripts.iter().map(|s| s.name.value.as_str()).collect();
-    let files: HashSet<&str> = config.track_files.iter().map(|f| f.name.value.as_str()).collect();
+    let scripts: HashSet<&str> = config
+        .vrrp_scripts
+        .iter()
+        .map(|s| s.name.value.as_str())
+        .collect();
+    let files: HashSet<&str> = config
+        .track_files
+        .iter()
+        .map(|f| f.name.value.as_str())
+        .collect();
     for inst in &mut config.instances {
         let name = inst.name.value.clone();
         if !names.insert(name.clone()) {
-            d.error(&inst.name.span, format!("vrrp_instance '{name}' is defined twice"));
+            d.error(
+                &inst.name.span,
+                format!("vrrp_instance '{name}' is defined twice"),
+            );
         }
         if let Some(ifname) = &inst.interface {
-            let key = (ifname.value.clone(), inst.is_ipv6(), inst.virtual_router_id.value);
+            let key = (
+                ifname.value.clone(),
+                inst.is_ipv6(),
+                inst.virtual_router_id.value,
+            );
             if let Some(other) = vrids.insert(key, name.clone()) {
                 d.error(
                     &inst.virtual_router_id.span,
@@ -154,14 +222,26 @@ fn check_instances(config: &mut Config, d: &mut Diagnostics) {
         inst.track_script.retain(|t| {
             let known = scripts.contains(t.name.value.as_str());
             if !known {
-                d.warning(&t.name.span, format!("track_script '{}' is not a defined vrrp_script; ignored", t.name.value));
+                d.warning(
+                    &t.name.span,
+                    format!(
+                        "track_script '{}' is not a defined vrrp_script; ignored",
+                        t.name.value
+                    ),
+                );
             }
             known
         });
         inst.track_file.retain(|t| {
             let known = files.contains(t.name.value.as_str());
             if !known {
-                d.warning(&t.name.span, format!("track_file '{}' is not a defined track_file; ignored", t.name.value));
+                d.warning(
+                    &t.name.span,
+                    format!(
+                        "track_file '{}' is not a defined track_file; ignored",
+                        t.name.value
+                    ),
+                );
             }
             known
         });
@@ -169,21 +249,37 @@ fn check_instances(config: &mut Config, d: &mut Diagnostics) {
 }
 
 fn check_sync_groups(config: &Config, d: &mut Diagnostics) {
-    let instances: HashSet<&str> = config.instances.iter().map(|i| i.name.value.as_str()).collect();
+    let instances: HashSet<&str> = config
+        .instances
+        .iter()
+        .map(|i| i.name.value.as_str())
+        .collect();
     let mut member_of: HashMap<&str, &str> = HashMap::new();
     for g in &config.sync_groups {
         for m in &g.members {
             if !instances.contains(m.value.as_str()) {
-                d.error(&m.span, format!("vrrp_sync_group '{}': no vrrp_instance named '{}'", g.name.value, m.value));
+                d.error(
+                    &m.span,
+                    format!(
+                        "vrrp_sync_group '{}': no vrrp_instance named '{}'",
+                        g.name.value, m.value
+                    ),
+                );
             } else if let Some(other) = member_of.insert(m.value.as_str(), g.name.value.as_str()) {
                 d.error(
                     &m.span,
-                    format!("vrrp_sync_group '{}': instance '{}' is already in sync group '{other}'", g.name.value, m.value),
+                    format!(
+                        "vrrp_sync_group '{}': instance '{}' is already in sync group '{other}'",
+                        g.name.value, m.value
+                    ),
                 );
             }
         }
         if g.members.len() == 1 {
-            d.warning(&g.name.span, format!("vrrp_sync_group '{}' has only one member", g.name.value));
+            d.warning(
+                &g.name.span,
+                format!("vrrp_sync_group '{}' has only one member", g.name.value),
+            );
         }
     }
 }
@@ -194,15 +290,24 @@ fn finalize_vs(b: VsBuilder, d: &mut Diagnostics) -> VirtualServer {
     // keepalived's surprising defaults, with the warnings it gives.
     match b.delay_loop {
         Some(v) => vs.delay_loop = v,
-        None => d.warning(&b.span, format!("{what}: no delay_loop; using keepalived's default of 60 seconds")),
+        None => d.warning(
+            &b.span,
+            format!("{what}: no delay_loop; using keepalived's default of 60 seconds"),
+        ),
     }
     match b.lb_algo {
         Some(v) => vs.lb_algo = v,
-        None => d.warning(&b.span, format!("{what}: no lb_algo; using keepalived's default scheduler 'wlc'")),
+        None => d.warning(
+            &b.span,
+            format!("{what}: no lb_algo; using keepalived's default scheduler 'wlc'"),
+        ),
     }
     match b.lb_kind {
         Some(v) => vs.lb_kind = v,
-        None => d.warning(&b.span, format!("{what}: no lb_kind; using keepalived's default 'NAT'")),
+        None => d.warning(
+            &b.span,
+            format!("{what}: no lb_kind; using keepalived's default 'NAT'"),
+        ),
     }
     match b.protocol {
         Some(v) => vs.protocol = v,
@@ -235,13 +340,20 @@ pub fn vs_label(key: &VsKey) -> String {
 
 fn finalize_rs(b: RsBuilder, vs: &VirtualServer, d: &mut Diagnostics) -> RealServer {
     let mut rs = b.rs;
-    rs.inhibit_on_failure = b.inhibit_on_failure.unwrap_or_else(|| vs.inhibit_on_failure.clone());
+    rs.inhibit_on_failure = b
+        .inhibit_on_failure
+        .unwrap_or_else(|| vs.inhibit_on_failure.clone());
     rs.alpha = b.alpha.unwrap_or_else(|| vs.alpha.clone());
-    if let (VsKey::Address { addr, .. }, false) = (&vs.key, rs.addr.value.is_ipv4() == vs_is_ipv4(&vs.key)) {
+    if let (VsKey::Address { addr, .. }, false) =
+        (&vs.key, rs.addr.value.is_ipv4() == vs_is_ipv4(&vs.key))
+    {
         if !matches!(vs.lb_kind.value, ForwardMethod::Tun { .. }) {
             d.error(
                 &rs.addr.span,
-                format!("real_server {}: address family differs from the virtual server's {}", rs.addr.value, addr.value),
+                format!(
+                    "real_server {}: address family differs from the virtual server's {}",
+                    rs.addr.value, addr.value
+                ),
             );
         }
     }
@@ -268,7 +380,10 @@ fn finalize_checker(c: CheckerBuilder, rs: &RealServer, vs: &VirtualServer) -> C
             .unwrap_or_else(|| Spanned::default_value(default))
     }
     let (ct, rt, vt) = (&c.timing, &rs.timing, &vs.timing);
-    let delay_loop = pick([&ct.delay_loop, &rt.delay_loop, &vt.delay_loop], vs.delay_loop.value);
+    let delay_loop = pick(
+        [&ct.delay_loop, &rt.delay_loop, &vt.delay_loop],
+        vs.delay_loop.value,
+    );
     // keepalived's per-checker defaults (keepalived.conf(5), check_*.c).
     let (default_retry, default_delay_before_retry) = match c.kind {
         CheckerKind::Http(_) | CheckerKind::Ssl(_) => (1, Duration::from_secs(3)),
@@ -277,10 +392,21 @@ fn finalize_checker(c: CheckerBuilder, rs: &RealServer, vs: &VirtualServer) -> C
         _ => (1, Duration::from_secs(1)),
     };
     let timing = CheckTiming {
-        connect_timeout: pick([&ct.connect_timeout, &rt.connect_timeout, &vt.connect_timeout], Duration::from_secs(5)),
+        connect_timeout: pick(
+            [
+                &ct.connect_timeout,
+                &rt.connect_timeout,
+                &vt.connect_timeout,
+            ],
+            Duration::from_secs(5),
+        ),
         retry: pick([&ct.retry, &rt.retry, &vt.retry], default_retry),
         delay_before_retry: pick(
-            [&ct.delay_before_retry, &rt.delay_before_retry, &vt.delay_before_retry],
+            [
+                &ct.delay_before_retry,
+                &rt.delay_before_retry,
+                &vt.delay_before_retry,
+            ],
             default_delay_before_retry,
         ),
         warmup: pick([&ct.warmup, &rt.warmup, &vt.warmup], delay_loop.value),
@@ -288,7 +414,9 @@ fn finalize_checker(c: CheckerBuilder, rs: &RealServer, vs: &VirtualServer) -> C
     };
     let mut kind = c.kind;
     if let CheckerKind::Misc(m) = &mut kind {
-        m.timeout = c.misc_timeout.unwrap_or_else(|| Spanned::default_value(timing.delay_loop.value));
+        m.timeout = c
+            .misc_timeout
+            .unwrap_or_else(|| Spanned::default_value(timing.delay_loop.value));
     }
     Checker {
         kind,
@@ -301,13 +429,27 @@ fn finalize_checker(c: CheckerBuilder, rs: &RealServer, vs: &VirtualServer) -> C
 }
 
 fn check_virtual_servers(config: &Config, d: &mut Diagnostics) {
-    let groups: HashSet<&str> = config.vs_groups.iter().map(|g| g.name.value.as_str()).collect();
-    let files: HashSet<&str> = config.track_files.iter().map(|f| f.name.value.as_str()).collect();
+    let groups: HashSet<&str> = config
+        .vs_groups
+        .iter()
+        .map(|g| g.name.value.as_str())
+        .collect();
+    let files: HashSet<&str> = config
+        .track_files
+        .iter()
+        .map(|f| f.name.value.as_str())
+        .collect();
     let mut seen = HashSet::new();
     for vs in &config.virtual_servers {
         if let VsKey::Group(g) = &vs.key {
             if !groups.contains(g.value.as_str()) {
-                d.error(&g.span, format!("virtual_server group '{}': no virtual_server_group with that name", g.value));
+                d.error(
+                    &g.span,
+                    format!(
+                        "virtual_server group '{}': no virtual_server_group with that name",
+                        g.value
+                    ),
+                );
             }
         }
         let label = vs_label(&vs.key);
@@ -319,7 +461,10 @@ fn check_virtual_servers(config: &Config, d: &mut Diagnostics) {
             for c in &rs.checkers {
                 if let CheckerKind::File(f) = &c.kind {
                     if !files.contains(f.track_file.value.as_str()) {
-                        d.error(&f.track_file.span, format!("FILE_CHECK: no track_file named '{}'", f.track_file.value));
+                        d.error(
+                            &f.track_file.span,
+                            format!("FILE_CHECK: no track_file named '{}'", f.track_file.value),
+                        );
                     }
                 }
             }

@@ -22,37 +22,132 @@ const fn kw<T>(name: &'static str, handler: Handler<T>) -> Kw<T> {
 /// keepalived keywords this implementation accepts but does not act on
 /// (SNMP, D-Bus, firewall backends, process scheduling, ...).
 const NOT_IMPLEMENTED: &[&str] = &[
-    "enable_snmp_vrrp", "enable_snmp_checker", "enable_snmp_rfc", "enable_snmp_rfcv2",
-    "enable_snmp_rfcv3", "enable_snmp_keepalived", "enable_traps", "snmp_socket", "enable_dbus",
-    "dbus_service_name", "vrrp_iptables", "vrrp_ipsets", "nftables", "nftables_priority",
-    "nftables_counters", "nftables_ifindex", "nftables_ipvs", "vrrp_priority", "checker_priority",
-    "bfd_priority", "vrrp_rt_priority", "checker_rt_priority", "bfd_rt_priority", "vrrp_no_swap",
-    "checker_no_swap", "bfd_no_swap", "vrrp_cpu_affinity", "checker_cpu_affinity",
-    "bfd_cpu_affinity", "vrrp_rlimit_rttime", "checker_rlimit_rttime", "bfd_rlimit_rttime",
-    "max_auto_priority", "min_auto_priority_delay", "process_names", "process_name",
-    "vrrp_process_name", "checker_process_name", "bfd_process_name", "notify_fifo",
-    "notify_fifo_script", "vrrp_notify_fifo", "vrrp_notify_fifo_script", "lvs_notify_fifo",
-    "lvs_notify_fifo_script", "vrrp_netlink_cmd_rcv_bufs", "vrrp_netlink_cmd_rcv_bufs_force",
-    "vrrp_netlink_monitor_rcv_bufs", "vrrp_netlink_monitor_rcv_bufs_force",
-    "lvs_netlink_cmd_rcv_bufs", "lvs_netlink_cmd_rcv_bufs_force", "lvs_netlink_monitor_rcv_bufs",
-    "lvs_netlink_monitor_rcv_bufs_force", "process_monitor_rcv_bufs",
-    "process_monitor_rcv_bufs_force", "vrrp_rx_bufs_policy", "vrrp_rx_bufs_multiplier", "umask",
-    "random_seed", "log_unknown_vrids", "vmac_prefix", "vmac_addr_prefix", "rs_init_notifies",
-    "fifo_write_vrrp_states_on_reload", "iproute_usr_dir", "iproute_etc_dir",
-    "disable_local_igmp", "v3_checksum_as_v2", "vrrp_notify_priority_changes",
-    "reload_check_config", "reload_time_file", "reload_repeat", "reload_file", "config_save_dir",
-    "tmp_config_directory", "include_check", "state_dump_file", "stats_dump_file",
-    "json_dump_file", "data_use_instance", "json_version", "vrrp_garp_extra_if",
-    "vrrp_delay_after_boot", "no_checker_emails", "linkbeat_use_polling", "net_namespace",
-    "net_namespace_ipvs", "namespace_with_ipsets", "instance", "use_pid_dir", "child_wait_time",
-    "auth_hmac", "use_ipvlan", "use_vmac_addr", "virtual_rules", "track_process", "track_bfd",
-    "notify_priority_changes", "down_timer_adverts", "timer_expired_backup",
-    "owner_ignore_adverts", "kernel_rx_buf_size", "unicast_fault_no_peer",
-    "old_unicast_checksum", "vrf", "garp_extra_if", "snmp_name", "regex", "regex_no_match",
-    "regex_options", "regex_stack", "regex_min_offset", "regex_max_offset",
-    "sync_group_tracking_weight", "global_tracking", "vrrp_track_process", "bfd_instance",
-    "static_ipaddress", "static_routes", "static_rules", "garp_group", "linkbeat_interfaces",
-    "interface_up_down_delays", "SSL", "BFD_CHECK", "notify_deleted_script",
+    "enable_snmp_vrrp",
+    "enable_snmp_checker",
+    "enable_snmp_rfc",
+    "enable_snmp_rfcv2",
+    "enable_snmp_rfcv3",
+    "enable_snmp_keepalived",
+    "enable_traps",
+    "snmp_socket",
+    "enable_dbus",
+    "dbus_service_name",
+    "vrrp_iptables",
+    "vrrp_ipsets",
+    "nftables",
+    "nftables_priority",
+    "nftables_counters",
+    "nftables_ifindex",
+    "nftables_ipvs",
+    "vrrp_priority",
+    "checker_priority",
+    "bfd_priority",
+    "vrrp_rt_priority",
+    "checker_rt_priority",
+    "bfd_rt_priority",
+    "vrrp_no_swap",
+    "checker_no_swap",
+    "bfd_no_swap",
+    "vrrp_cpu_affinity",
+    "checker_cpu_affinity",
+    "bfd_cpu_affinity",
+    "vrrp_rlimit_rttime",
+    "checker_rlimit_rttime",
+    "bfd_rlimit_rttime",
+    "max_auto_priority",
+    "min_auto_priority_delay",
+    "process_names",
+    "process_name",
+    "vrrp_process_name",
+    "checker_process_name",
+    "bfd_process_name",
+    "notify_fifo",
+    "notify_fifo_script",
+    "vrrp_notify_fifo",
+    "vrrp_notify_fifo_script",
+    "lvs_notify_fifo",
+    "lvs_notify_fifo_script",
+    "vrrp_netlink_cmd_rcv_bufs",
+    "vrrp_netlink_cmd_rcv_bufs_force",
+    "vrrp_netlink_monitor_rcv_bufs",
+    "vrrp_netlink_monitor_rcv_bufs_force",
+    "lvs_netlink_cmd_rcv_bufs",
+    "lvs_netlink_cmd_rcv_bufs_force",
+    "lvs_netlink_monitor_rcv_bufs",
+    "lvs_netlink_monitor_rcv_bufs_force",
+    "process_monitor_rcv_bufs",
+    "process_monitor_rcv_bufs_force",
+    "vrrp_rx_bufs_policy",
+    "vrrp_rx_bufs_multiplier",
+    "umask",
+    "random_seed",
+    "log_unknown_vrids",
+    "vmac_prefix",
+    "vmac_addr_prefix",
+    "rs_init_notifies",
+    "fifo_write_vrrp_states_on_reload",
+    "iproute_usr_dir",
+    "iproute_etc_dir",
+    "disable_local_igmp",
+    "v3_checksum_as_v2",
+    "vrrp_notify_priority_changes",
+    "reload_check_config",
+    "reload_time_file",
+    "reload_repeat",
+    "reload_file",
+    "config_save_dir",
+    "tmp_config_directory",
+    "include_check",
+    "state_dump_file",
+    "stats_dump_file",
+    "json_dump_file",
+    "data_use_instance",
+    "json_version",
+    "vrrp_garp_extra_if",
+    "vrrp_delay_after_boot",
+    "no_checker_emails",
+    "linkbeat_use_polling",
+    "net_namespace",
+    "net_namespace_ipvs",
+    "namespace_with_ipsets",
+    "instance",
+    "use_pid_dir",
+    "child_wait_time",
+    "auth_hmac",
+    "use_ipvlan",
+    "use_vmac_addr",
+    "virtual_rules",
+    "track_process",
+    "track_bfd",
+    "notify_priority_changes",
+    "down_timer_adverts",
+    "timer_expired_backup",
+    "owner_ignore_adverts",
+    "kernel_rx_buf_size",
+    "unicast_fault_no_peer",
+    "old_unicast_checksum",
+    "vrf",
+    "garp_extra_if",
+    "snmp_name",
+    "regex",
+    "regex_no_match",
+    "regex_options",
+    "regex_stack",
+    "regex_min_offset",
+    "regex_max_offset",
+    "sync_group_tracking_weight",
+    "global_tracking",
+    "vrrp_track_process",
+    "bfd_instance",
+    "static_ipaddress",
+    "static_routes",
+    "static_rules",
+    "garp_group",
+    "linkbeat_interfaces",
+    "interface_up_down_delays",
+    "SSL",
+    "BFD_CHECK",
+    "notify_deleted_script",
 ];
 
 /// Keywords keepalived dropped long ago: explained, then ignored.
@@ -70,11 +165,20 @@ fn removed_keyword(name: &str) -> Option<&'static str> {
 
 /// Lines such as `------` people use as separators.
 fn is_decoration(word: &str) -> bool {
-    word.len() >= 2 && word.chars().all(|c| matches!(c, '-' | '=' | '*' | '~' | '_' | '+'))
+    word.len() >= 2
+        && word
+            .chars()
+            .all(|c| matches!(c, '-' | '=' | '*' | '~' | '_' | '+'))
 }
 
 /// Dispatches every child of a block through its keyword table.
-pub fn apply<T>(target: &mut T, block_name: &str, nodes: &[Node], table: &[Kw<T>], d: &mut Diagnostics) {
+pub fn apply<T>(
+    target: &mut T,
+    block_name: &str,
+    nodes: &[Node],
+    table: &[Kw<T>],
+    d: &mut Diagnostics,
+) {
     for node in nodes {
         let name = node.name.text.as_str();
         if let Some(entry) = table.iter().find(|k| k.name == name) {
@@ -102,7 +206,9 @@ pub fn report_unknown<'a>(
     } else if NOT_IMPLEMENTED.contains(&name) {
         d.warning(
             node.span(),
-            format!("'{name}' is a keepalived keyword that keepalived-rs does not implement; ignored"),
+            format!(
+                "'{name}' is a keepalived keyword that keepalived-rs does not implement; ignored"
+            ),
         );
     } else {
         let known: Vec<&str> = known.collect();
@@ -110,7 +216,10 @@ pub fn report_unknown<'a>(
             Some(s) => format!("; did you mean '{s}'?"),
             None => String::new(),
         };
-        d.warning(node.span(), format!("unknown keyword '{name}' in {block_name}{hint}; ignored"));
+        d.warning(
+            node.span(),
+            format!("unknown keyword '{name}' in {block_name}{hint}; ignored"),
+        );
     }
 }
 
@@ -136,7 +245,15 @@ pub struct TopLevel {
 
 pub fn top_level_table() -> Vec<Kw<TopLevel>> {
     vec![
-        kw("global_defs", |t, n, d| apply(&mut t.config.global, "global_defs", block(n, d), &global_table(), d)),
+        kw("global_defs", |t, n, d| {
+            apply(
+                &mut t.config.global,
+                "global_defs",
+                block(n, d),
+                &global_table(),
+                d,
+            )
+        }),
         kw("vrrp_script", |t, n, d| {
             if let Some(s) = vrrp_script(n, d) {
                 t.config.vrrp_scripts.push(s);
@@ -180,7 +297,10 @@ fn block_name(n: &Node, d: &mut Diagnostics) -> Option<Spanned<String>> {
     match n.args.first() {
         Some(w) => Some(Spanned::new(w.text.clone(), w.span.clone())),
         None => {
-            d.error(n.span(), format!("'{}': expected a name before '{{'", n.name.text));
+            d.error(
+                n.span(),
+                format!("'{}': expected a name before '{{'", n.name.text),
+            );
             None
         }
     }
@@ -190,11 +310,21 @@ fn block_name(n: &Node, d: &mut Diagnostics) -> Option<Spanned<String>> {
 
 fn global_table() -> Vec<Kw<GlobalDefs>> {
     vec![
-        kw("notification_email", |g, n, d| g.notification_email = word_list(n, d)),
-        kw("notification_email_from", |g, n, d| set_opt(&mut g.notification_email_from, string(n, d, "an e-mail address"))),
+        kw("notification_email", |g, n, d| {
+            g.notification_email = word_list(n, d)
+        }),
+        kw("notification_email_from", |g, n, d| {
+            set_opt(
+                &mut g.notification_email_from,
+                string(n, d, "an e-mail address"),
+            )
+        }),
         kw("smtp_server", |g, n, d| {
             let Some(host) = n.args.first() else {
-                d.error(n.span(), "'smtp_server': expected an address or host name [port]");
+                d.error(
+                    n.span(),
+                    "'smtp_server': expected an address or host name [port]",
+                );
                 return;
             };
             let port = match n.args.get(1) {
@@ -204,55 +334,138 @@ fn global_table() -> Vec<Kw<GlobalDefs>> {
                 },
                 None => 25,
             };
-            g.smtp_server = Some(Spanned::new(SmtpServer { host: host.text.clone(), port }, host.span.clone()));
+            g.smtp_server = Some(Spanned::new(
+                SmtpServer {
+                    host: host.text.clone(),
+                    port,
+                },
+                host.span.clone(),
+            ));
         }),
-        kw("smtp_helo_name", |g, n, d| set_opt(&mut g.smtp_helo_name, string(n, d, "a host name"))),
-        kw("smtp_connect_timeout", |g, n, d| set(&mut g.smtp_connect_timeout, timer(n, d))),
+        kw("smtp_helo_name", |g, n, d| {
+            set_opt(&mut g.smtp_helo_name, string(n, d, "a host name"))
+        }),
+        kw("smtp_connect_timeout", |g, n, d| {
+            set(&mut g.smtp_connect_timeout, timer(n, d))
+        }),
         kw("smtp_alert", |g, n, d| g.smtp_alert = boolean(n, d)),
-        kw("smtp_alert_vrrp", |g, n, d| g.smtp_alert_vrrp = Some(boolean(n, d))),
-        kw("smtp_alert_checker", |g, n, d| g.smtp_alert_checker = Some(boolean(n, d))),
+        kw("smtp_alert_vrrp", |g, n, d| {
+            g.smtp_alert_vrrp = Some(boolean(n, d))
+        }),
+        kw("smtp_alert_checker", |g, n, d| {
+            g.smtp_alert_checker = Some(boolean(n, d))
+        }),
         kw("no_email_faults", |g, n, d| g.no_email_faults = flag(n, d)),
-        kw("checker_log_all_failures", |g, n, d| g.checker_log_all_failures = boolean(n, d)),
-        kw("router_id", |g, n, d| set(&mut g.router_id, string(n, d, "a router id"))),
-        kw("default_interface", |g, n, d| set(&mut g.default_interface, string(n, d, "an interface name"))),
+        kw("checker_log_all_failures", |g, n, d| {
+            g.checker_log_all_failures = boolean(n, d)
+        }),
+        kw("router_id", |g, n, d| {
+            set(&mut g.router_id, string(n, d, "a router id"))
+        }),
+        kw("default_interface", |g, n, d| {
+            set(&mut g.default_interface, string(n, d, "an interface name"))
+        }),
         kw("vrrp_mcast_group4", |g, n, d| match ip_arg(n, d) {
-            Some(Spanned { value: IpAddr::V4(v4), span }) if v4.is_multicast() => g.vrrp_mcast_group4 = Spanned::new(v4, span),
-            Some(other) => d.error(&other.span, format!("'vrrp_mcast_group4': expected an IPv4 multicast address, found '{}'", other.value)),
+            Some(Spanned {
+                value: IpAddr::V4(v4),
+                span,
+            }) if v4.is_multicast() => g.vrrp_mcast_group4 = Spanned::new(v4, span),
+            Some(other) => d.error(
+                &other.span,
+                format!(
+                    "'vrrp_mcast_group4': expected an IPv4 multicast address, found '{}'",
+                    other.value
+                ),
+            ),
             None => {}
         }),
         kw("vrrp_mcast_group6", |g, n, d| match ip_arg(n, d) {
-            Some(Spanned { value: IpAddr::V6(v6), span }) if v6.is_multicast() => g.vrrp_mcast_group6 = Spanned::new(v6, span),
-            Some(other) => d.error(&other.span, format!("'vrrp_mcast_group6': expected an IPv6 multicast address, found '{}'", other.value)),
+            Some(Spanned {
+                value: IpAddr::V6(v6),
+                span,
+            }) if v6.is_multicast() => g.vrrp_mcast_group6 = Spanned::new(v6, span),
+            Some(other) => d.error(
+                &other.span,
+                format!(
+                    "'vrrp_mcast_group6': expected an IPv6 multicast address, found '{}'",
+                    other.value
+                ),
+            ),
             None => {}
         }),
-        kw("vrrp_version", |g, n, d| set(&mut g.vrrp_version, int_arg(n, 2, 3, d))),
+        kw("vrrp_version", |g, n, d| {
+            set(&mut g.vrrp_version, int_arg(n, 2, 3, d))
+        }),
         kw("vrrp_strict", |g, n, d| g.vrrp_strict = flag(n, d)),
-        kw("vrrp_garp_master_delay", |g, n, d| set(&mut g.vrrp_garp_master_delay, timer(n, d))),
-        kw("vrrp_garp_master_repeat", |g, n, d| set(&mut g.vrrp_garp_master_repeat, int_arg(n, 1, 10_000, d))),
-        kw("vrrp_garp_master_refresh", |g, n, d| set(&mut g.vrrp_garp_master_refresh, timer(n, d))),
-        kw("vrrp_garp_master_refresh_repeat", |g, n, d| set(&mut g.vrrp_garp_master_refresh_repeat, int_arg(n, 1, 10_000, d))),
-        kw("vrrp_garp_lower_prio_delay", |g, n, d| set(&mut g.vrrp_garp_lower_prio_delay, timer(n, d))),
-        kw("vrrp_garp_lower_prio_repeat", |g, n, d| set(&mut g.vrrp_garp_lower_prio_repeat, int_arg(n, 1, 10_000, d))),
-        kw("vrrp_garp_interval", |g, n, d| set(&mut g.vrrp_garp_interval, timer(n, d))),
-        kw("vrrp_gna_interval", |g, n, d| set(&mut g.vrrp_gna_interval, timer(n, d))),
+        kw("vrrp_garp_master_delay", |g, n, d| {
+            set(&mut g.vrrp_garp_master_delay, timer(n, d))
+        }),
+        kw("vrrp_garp_master_repeat", |g, n, d| {
+            set(&mut g.vrrp_garp_master_repeat, int_arg(n, 1, 10_000, d))
+        }),
+        kw("vrrp_garp_master_refresh", |g, n, d| {
+            set(&mut g.vrrp_garp_master_refresh, timer(n, d))
+        }),
+        kw("vrrp_garp_master_refresh_repeat", |g, n, d| {
+            set(
+                &mut g.vrrp_garp_master_refresh_repeat,
+                int_arg(n, 1, 10_000, d),
+            )
+        }),
+        kw("vrrp_garp_lower_prio_delay", |g, n, d| {
+            set(&mut g.vrrp_garp_lower_prio_delay, timer(n, d))
+        }),
+        kw("vrrp_garp_lower_prio_repeat", |g, n, d| {
+            set(&mut g.vrrp_garp_lower_prio_repeat, int_arg(n, 1, 10_000, d))
+        }),
+        kw("vrrp_garp_interval", |g, n, d| {
+            set(&mut g.vrrp_garp_interval, timer(n, d))
+        }),
+        kw("vrrp_gna_interval", |g, n, d| {
+            set(&mut g.vrrp_gna_interval, timer(n, d))
+        }),
         kw("vrrp_min_garp", |g, n, d| g.vrrp_min_garp = boolean(n, d)),
-        kw("vrrp_lower_prio_no_advert", |g, n, d| g.vrrp_lower_prio_no_advert = boolean(n, d)),
-        kw("vrrp_higher_prio_send_advert", |g, n, d| g.vrrp_higher_prio_send_advert = boolean(n, d)),
-        kw("vrrp_check_unicast_src", |g, n, d| g.vrrp_check_unicast_src = flag(n, d)),
-        kw("vrrp_skip_check_adv_addr", |g, n, d| g.vrrp_skip_check_adv_addr = boolean(n, d)),
-        kw("vrrp_startup_delay", |g, n, d| set(&mut g.vrrp_startup_delay, timer(n, d))),
-        kw("enable_script_security", |g, n, d| g.enable_script_security = flag(n, d)),
+        kw("vrrp_lower_prio_no_advert", |g, n, d| {
+            g.vrrp_lower_prio_no_advert = boolean(n, d)
+        }),
+        kw("vrrp_higher_prio_send_advert", |g, n, d| {
+            g.vrrp_higher_prio_send_advert = boolean(n, d)
+        }),
+        kw("vrrp_check_unicast_src", |g, n, d| {
+            g.vrrp_check_unicast_src = flag(n, d)
+        }),
+        kw("vrrp_skip_check_adv_addr", |g, n, d| {
+            g.vrrp_skip_check_adv_addr = boolean(n, d)
+        }),
+        kw("vrrp_startup_delay", |g, n, d| {
+            set(&mut g.vrrp_startup_delay, timer(n, d))
+        }),
+        kw("enable_script_security", |g, n, d| {
+            g.enable_script_security = flag(n, d)
+        }),
         kw("script_user", |g, n, d| {
             if let Some(user) = single_or_pair(n, d) {
                 g.script_user = Some(user);
             }
         }),
-        kw("startup_script", |g, n, d| set_opt(&mut g.startup_script, script(n, d))),
-        kw("startup_script_timeout", |g, n, d| set(&mut g.startup_script_timeout, timer(n, d))),
-        kw("shutdown_script", |g, n, d| set_opt(&mut g.shutdown_script, script(n, d))),
-        kw("shutdown_script_timeout", |g, n, d| set(&mut g.shutdown_script_timeout, timer(n, d))),
-        kw("dynamic_interfaces", |g, n, _| g.dynamic_interfaces = Spanned::new(true, n.span().clone())),
-        kw("lvs_sync_daemon", |g, n, d| set_opt(&mut g.lvs_sync_daemon, lvs_sync_daemon(n, d))),
+        kw("startup_script", |g, n, d| {
+            set_opt(&mut g.startup_script, script(n, d))
+        }),
+        kw("startup_script_timeout", |g, n, d| {
+            set(&mut g.startup_script_timeout, timer(n, d))
+        }),
+        kw("shutdown_script", |g, n, d| {
+            set_opt(&mut g.shutdown_script, script(n, d))
+        }),
+        kw("shutdown_script_timeout", |g, n, d| {
+            set(&mut g.shutdown_script_timeout, timer(n, d))
+        }),
+        kw("dynamic_interfaces", |g, n, _| {
+            g.dynamic_interfaces = Spanned::new(true, n.span().clone())
+        }),
+        kw("lvs_sync_daemon", |g, n, d| {
+            set_opt(&mut g.lvs_sync_daemon, lvs_sync_daemon(n, d))
+        }),
         kw("lvs_timeouts", |g, n, d| {
             let mut t = LvsTimeouts::default();
             let mut args = n.args.iter();
@@ -262,12 +475,18 @@ fn global_table() -> Vec<Kw<GlobalDefs>> {
                     "tcpfin" => &mut t.tcpfin,
                     "udp" => &mut t.udp,
                     other => {
-                        d.error(&k.span, format!("'lvs_timeouts': expected tcp|tcpfin|udp, found '{other}'"));
+                        d.error(
+                            &k.span,
+                            format!("'lvs_timeouts': expected tcp|tcpfin|udp, found '{other}'"),
+                        );
                         return;
                     }
                 };
                 let Some(v) = args.next() else {
-                    d.error(&k.span, format!("'lvs_timeouts': expected seconds after '{}'", k.text));
+                    d.error(
+                        &k.span,
+                        format!("'lvs_timeouts': expected seconds after '{}'", k.text),
+                    );
                     return;
                 };
                 *slot = integer::<u32>("lvs_timeouts", v, 1, 86400 * 31, d).map(|v| v.value);
@@ -275,13 +494,18 @@ fn global_table() -> Vec<Kw<GlobalDefs>> {
             g.lvs_timeouts = Spanned::new(t, n.span().clone());
         }),
         kw("lvs_flush", |g, n, d| g.lvs_flush = flag(n, d)),
-        kw("lvs_flush_on_stop", |g, n, _| g.lvs_flush_on_stop = Spanned::new(true, n.span().clone())),
+        kw("lvs_flush_on_stop", |g, n, _| {
+            g.lvs_flush_on_stop = Spanned::new(true, n.span().clone())
+        }),
     ]
 }
 
 fn single_or_pair(n: &Node, d: &mut Diagnostics) -> Option<Spanned<RunAs>> {
     let Some(user) = n.args.first() else {
-        d.error(n.span(), format!("'{}': expected USER [GROUP]", n.name.text));
+        d.error(
+            n.span(),
+            format!("'{}': expected USER [GROUP]", n.name.text),
+        );
         return None;
     };
     Some(Spanned::new(
@@ -310,23 +534,34 @@ fn lvs_sync_daemon(n: &Node, d: &mut Diagnostics) -> Option<Spanned<LvsSyncDaemo
     let mut args = n.args[1..].iter();
     while let Some(k) = args.next() {
         // The instance name may be written without `inst` (keepalived's old form).
-        let needs_value = matches!(k.text.as_str(), "inst" | "id" | "maxlen" | "port" | "ttl" | "group");
+        let needs_value = matches!(
+            k.text.as_str(),
+            "inst" | "id" | "maxlen" | "port" | "ttl" | "group"
+        );
         if !needs_value {
             if s.instance.is_none() {
                 s.instance = Some(k.text.clone());
                 continue;
             }
-            d.error(&k.span, format!("'lvs_sync_daemon': unexpected '{}'", k.text));
+            d.error(
+                &k.span,
+                format!("'lvs_sync_daemon': unexpected '{}'", k.text),
+            );
             return None;
         }
         let Some(v) = args.next() else {
-            d.error(&k.span, format!("'lvs_sync_daemon': expected a value after '{}'", k.text));
+            d.error(
+                &k.span,
+                format!("'lvs_sync_daemon': expected a value after '{}'", k.text),
+            );
             return None;
         };
         match k.text.as_str() {
             "inst" => s.instance = Some(v.text.clone()),
             "id" => s.sync_id = Some(integer::<u8>("lvs_sync_daemon id", v, 0, 255, d)?.value),
-            "maxlen" => s.maxlen = Some(integer::<u16>("lvs_sync_daemon maxlen", v, 1, 65507, d)?.value),
+            "maxlen" => {
+                s.maxlen = Some(integer::<u16>("lvs_sync_daemon maxlen", v, 1, 65507, d)?.value)
+            }
             "port" => s.port = integer::<u16>("lvs_sync_daemon port", v, 1, 65535, d)?.value,
             "ttl" => s.ttl = integer::<u8>("lvs_sync_daemon ttl", v, 1, 255, d)?.value,
             _ => s.group = ip_word("lvs_sync_daemon group", v, d)?.value,
@@ -352,26 +587,48 @@ fn vrrp_script(n: &Node, d: &mut Diagnostics) -> Option<VrrpScript> {
     };
     let table: Vec<Kw<(VrrpScript, Option<Spanned<Duration>>)>> = vec![
         kw("script", |s, n, d| set(&mut s.0.script, script(n, d))),
-        kw("interval", |s, n, d| set(&mut s.0.interval, timer_arg(n, 86400.0, d))),
-        kw("timeout", |s, n, d| set_opt(&mut s.1, timer_arg(n, 86400.0, d))),
+        kw("interval", |s, n, d| {
+            set(&mut s.0.interval, timer_arg(n, 86400.0, d))
+        }),
+        kw("timeout", |s, n, d| {
+            set_opt(&mut s.1, timer_arg(n, 86400.0, d))
+        }),
         kw("weight", |s, n, d| {
             let Some(w) = n.args.first() else {
-                d.error(n.span(), "'weight': expected an integer -253..253 [reverse]");
+                d.error(
+                    n.span(),
+                    "'weight': expected an integer -253..253 [reverse]",
+                );
                 return;
             };
             set(&mut s.0.weight, integer(&n.name.text, w, -253, 253, d));
-            s.0.weight_reverse = Spanned::new(n.args.get(1).is_some_and(|r| r.text == "reverse"), w.span.clone());
+            s.0.weight_reverse = Spanned::new(
+                n.args.get(1).is_some_and(|r| r.text == "reverse"),
+                w.span.clone(),
+            );
         }),
-        kw("rise", |s, n, d| set(&mut s.0.rise, int_arg(n, 1, 10_000, d))),
-        kw("fall", |s, n, d| set(&mut s.0.fall, int_arg(n, 1, 10_000, d))),
-        kw("user", |s, n, d| s.0.script.run_as = single_or_pair(n, d).map(|r| r.value)),
+        kw("rise", |s, n, d| {
+            set(&mut s.0.rise, int_arg(n, 1, 10_000, d))
+        }),
+        kw("fall", |s, n, d| {
+            set(&mut s.0.fall, int_arg(n, 1, 10_000, d))
+        }),
+        kw("user", |s, n, d| {
+            s.0.script.run_as = single_or_pair(n, d).map(|r| r.value)
+        }),
         kw("init_fail", |s, n, d| s.0.init_fail = flag(n, d)),
     ];
     let mut pair = (s, None);
     apply(&mut pair, "vrrp_script", block(n, d), &table, d);
     let (mut s, timeout) = pair;
     if s.script.command.value.is_empty() {
-        d.error(n.span(), format!("vrrp_script '{}': missing required keyword 'script'", s.name.value));
+        d.error(
+            n.span(),
+            format!(
+                "vrrp_script '{}': missing required keyword 'script'",
+                s.name.value
+            ),
+        );
         return None;
     }
     // keepalived: the timeout defaults to the interval.
@@ -389,14 +646,22 @@ fn track_file(n: &Node, d: &mut Diagnostics) -> Option<TrackFile> {
         init_file: None,
     };
     let table: Vec<Kw<TrackFile>> = vec![
-        kw("file", |f, n, d| set(&mut f.file, string(n, d, "a file path"))),
+        kw("file", |f, n, d| {
+            set(&mut f.file, string(n, d, "a file path"))
+        }),
         kw("weight", |f, n, d| {
             let Some(w) = n.args.first() else {
-                d.error(n.span(), "'weight': expected an integer -254..254 [reverse]");
+                d.error(
+                    n.span(),
+                    "'weight': expected an integer -254..254 [reverse]",
+                );
                 return;
             };
             set(&mut f.weight, integer(&n.name.text, w, -254, 254, d));
-            f.weight_reverse = Spanned::new(n.args.get(1).is_some_and(|r| r.text == "reverse"), w.span.clone());
+            f.weight_reverse = Spanned::new(
+                n.args.get(1).is_some_and(|r| r.text == "reverse"),
+                w.span.clone(),
+            );
         }),
         kw("init_file", |f, n, d| {
             let mut value = 0;
@@ -404,7 +669,9 @@ fn track_file(n: &Node, d: &mut Diagnostics) -> Option<TrackFile> {
             for a in &n.args {
                 if a.text == "overwrite" {
                     overwrite = true;
-                } else if let Some(v) = integer::<i64>("init_file", a, i64::from(i32::MIN), i64::from(i32::MAX), d) {
+                } else if let Some(v) =
+                    integer::<i64>("init_file", a, i64::from(i32::MIN), i64::from(i32::MAX), d)
+                {
                     value = v.value;
                 }
             }
@@ -413,7 +680,13 @@ fn track_file(n: &Node, d: &mut Diagnostics) -> Option<TrackFile> {
     ];
     apply(&mut f, "track_file", block(n, d), &table, d);
     if f.file.value.is_empty() {
-        d.error(n.span(), format!("track_file '{}': missing required keyword 'file'", f.name.value));
+        d.error(
+            n.span(),
+            format!(
+                "track_file '{}': missing required keyword 'file'",
+                f.name.value
+            ),
+        );
         return None;
     }
     Some(f)
@@ -489,9 +762,15 @@ fn sync_group(n: &Node, d: &mut Diagnostics) -> Option<SyncGroup> {
     };
     let table: Vec<Kw<SyncGroup>> = vec![
         kw("group", |g, n, d| g.members = word_list(n, d)),
-        kw("track_interface", |g, n, d| g.track_interface = track_refs(n, d, -254, 254)),
-        kw("track_script", |g, n, d| g.track_script = track_refs(n, d, -254, 254)),
-        kw("track_file", |g, n, d| g.track_file = track_refs(n, d, -254, 254)),
+        kw("track_interface", |g, n, d| {
+            g.track_interface = track_refs(n, d, -254, 254)
+        }),
+        kw("track_script", |g, n, d| {
+            g.track_script = track_refs(n, d, -254, 254)
+        }),
+        kw("track_file", |g, n, d| {
+            g.track_file = track_refs(n, d, -254, 254)
+        }),
         kw("smtp_alert", |g, n, d| g.smtp_alert = boolean(n, d)),
     ];
     for child in block(n, d) {
@@ -509,7 +788,13 @@ fn sync_group(n: &Node, d: &mut Diagnostics) -> Option<SyncGroup> {
         }
     }
     if g.members.is_empty() {
-        d.error(&g.name.span, format!("vrrp_sync_group '{}': missing required 'group {{ ... }}' with its instances", g.name.value));
+        d.error(
+            &g.name.span,
+            format!(
+                "vrrp_sync_group '{}': missing required 'group {{ ... }}' with its instances",
+                g.name.value
+            ),
+        );
     }
     Some(g)
 }
@@ -535,7 +820,9 @@ pub struct InstanceBuilder {
 }
 
 fn new_instance(name: Spanned<String>) -> VrrpInstance {
-    fn d<T>(v: T) -> Spanned<T> { Spanned::default_value(v) }
+    fn d<T>(v: T) -> Spanned<T> {
+        Spanned::default_value(v)
+    }
     VrrpInstance {
         name,
         state: d(InitialState::Backup),
@@ -583,11 +870,16 @@ fn new_instance(name: Spanned<String>) -> VrrpInstance {
 fn instance_table() -> Vec<Kw<InstanceBuilder>> {
     vec![
         kw("state", |b, n, d| {
-            let Some(w) = single(n, d, "MASTER or BACKUP") else { return };
+            let Some(w) = single(n, d, "MASTER or BACKUP") else {
+                return;
+            };
             b.inst.state = match w.text.as_str() {
                 "MASTER" => Spanned::new(InitialState::Master, w.span.clone()),
                 "BACKUP" => Spanned::new(InitialState::Backup, w.span.clone()),
-                other if other.eq_ignore_ascii_case("master") || other.eq_ignore_ascii_case("backup") => {
+                other
+                    if other.eq_ignore_ascii_case("master")
+                        || other.eq_ignore_ascii_case("backup") =>
+                {
                     d.warning(
                         &w.span,
                         format!("'state': '{other}' is not valid (MASTER and BACKUP are case-sensitive); using BACKUP as keepalived does"),
@@ -595,53 +887,128 @@ fn instance_table() -> Vec<Kw<InstanceBuilder>> {
                     Spanned::new(InitialState::Backup, w.span.clone())
                 }
                 other => {
-                    d.error(&w.span, format!("'state': expected MASTER or BACKUP, found '{other}'"));
+                    d.error(
+                        &w.span,
+                        format!("'state': expected MASTER or BACKUP, found '{other}'"),
+                    );
                     return;
                 }
             };
         }),
-        kw("interface", |b, n, d| set_opt(&mut b.inst.interface, string(n, d, "an interface name"))),
+        kw("interface", |b, n, d| {
+            set_opt(&mut b.inst.interface, string(n, d, "an interface name"))
+        }),
         kw("virtual_router_id", |b, n, d| {
             b.has_vrid = true;
             set(&mut b.inst.virtual_router_id, int_arg(n, 1, 255, d));
         }),
-        kw("priority", |b, n, d| set(&mut b.inst.priority, int_arg(n, 1, 255, d))),
-        kw("advert_int", |b, n, d| set(&mut b.inst.advert_int, timer_arg(n, 255.0, d))),
-        kw("version", |b, n, d| set_opt(&mut b.version, int_arg(n, 2, 3, d))),
-        kw("authentication", |b, n, d| b.inst.authentication = authentication(n, d)),
-        kw("virtual_ipaddress", |b, n, d| b.inst.virtual_ipaddress.extend(block(n, d).iter().filter_map(|l| virtual_address(l, d)))),
-        kw("virtual_ipaddress_excluded", |b, n, d| b.inst.virtual_ipaddress_excluded.extend(block(n, d).iter().filter_map(|l| virtual_address(l, d)))),
-        kw("virtual_routes", |b, n, d| b.inst.virtual_routes.extend(block(n, d).iter().filter_map(|l| virtual_route(l, d)))),
-        kw("unicast_src_ip", |b, n, d| set_opt(&mut b.inst.unicast_src_ip, ip_arg(n, d))),
-        kw("unicast_peer", |b, n, d| b.inst.unicast_peer.extend(block(n, d).iter().filter_map(|l| unicast_peer(l, d)))),
-        kw("unicast_ttl", |b, n, d| set(&mut b.inst.unicast_ttl, int_arg(n, 1, 255, d))),
-        kw("mcast_src_ip", |b, n, d| set_opt(&mut b.inst.mcast_src_ip, ip_arg(n, d))),
-        kw("mcast_dst_ip", |b, n, d| set_opt(&mut b.inst.mcast_dst_ip, ip_arg(n, d))),
-        kw("track_interface", |b, n, d| b.inst.track_interface.extend(track_refs(n, d, -254, 254))),
-        kw("track_script", |b, n, d| b.inst.track_script.extend(track_refs(n, d, -254, 254))),
-        kw("track_file", |b, n, d| b.inst.track_file.extend(track_refs(n, d, -254, 254))),
-        kw("dont_track_primary", |b, n, d| b.inst.dont_track_primary = flag(n, d)),
+        kw("priority", |b, n, d| {
+            set(&mut b.inst.priority, int_arg(n, 1, 255, d))
+        }),
+        kw("advert_int", |b, n, d| {
+            set(&mut b.inst.advert_int, timer_arg(n, 255.0, d))
+        }),
+        kw("version", |b, n, d| {
+            set_opt(&mut b.version, int_arg(n, 2, 3, d))
+        }),
+        kw("authentication", |b, n, d| {
+            b.inst.authentication = authentication(n, d)
+        }),
+        kw("virtual_ipaddress", |b, n, d| {
+            b.inst
+                .virtual_ipaddress
+                .extend(block(n, d).iter().filter_map(|l| virtual_address(l, d)))
+        }),
+        kw("virtual_ipaddress_excluded", |b, n, d| {
+            b.inst
+                .virtual_ipaddress_excluded
+                .extend(block(n, d).iter().filter_map(|l| virtual_address(l, d)))
+        }),
+        kw("virtual_routes", |b, n, d| {
+            b.inst
+                .virtual_routes
+                .extend(block(n, d).iter().filter_map(|l| virtual_route(l, d)))
+        }),
+        kw("unicast_src_ip", |b, n, d| {
+            set_opt(&mut b.inst.unicast_src_ip, ip_arg(n, d))
+        }),
+        kw("unicast_peer", |b, n, d| {
+            b.inst
+                .unicast_peer
+                .extend(block(n, d).iter().filter_map(|l| unicast_peer(l, d)))
+        }),
+        kw("unicast_ttl", |b, n, d| {
+            set(&mut b.inst.unicast_ttl, int_arg(n, 1, 255, d))
+        }),
+        kw("mcast_src_ip", |b, n, d| {
+            set_opt(&mut b.inst.mcast_src_ip, ip_arg(n, d))
+        }),
+        kw("mcast_dst_ip", |b, n, d| {
+            set_opt(&mut b.inst.mcast_dst_ip, ip_arg(n, d))
+        }),
+        kw("track_interface", |b, n, d| {
+            b.inst.track_interface.extend(track_refs(n, d, -254, 254))
+        }),
+        kw("track_script", |b, n, d| {
+            b.inst.track_script.extend(track_refs(n, d, -254, 254))
+        }),
+        kw("track_file", |b, n, d| {
+            b.inst.track_file.extend(track_refs(n, d, -254, 254))
+        }),
+        kw("dont_track_primary", |b, n, d| {
+            b.inst.dont_track_primary = flag(n, d)
+        }),
         kw("track_src_ip", |b, n, d| b.inst.track_src_ip = flag(n, d)),
         kw("smtp_alert", |b, n, d| b.inst.smtp_alert = boolean(n, d)),
         kw("nopreempt", |b, n, d| b.inst.nopreempt = flag(n, d)),
-        kw("preempt", |b, n, d| b.inst.nopreempt = flag(n, d).map(|_| false)),
-        kw("preempt_delay", |b, n, d| set(&mut b.inst.preempt_delay, timer_arg(n, 1000.0, d))),
-        kw("garp_master_delay", |b, n, d| set_opt(&mut b.garp_master_delay, timer(n, d))),
-        kw("garp_master_repeat", |b, n, d| set_opt(&mut b.garp_master_repeat, int_arg(n, 1, 10_000, d))),
-        kw("garp_master_refresh", |b, n, d| set_opt(&mut b.garp_master_refresh, timer(n, d))),
-        kw("garp_master_refresh_repeat", |b, n, d| set_opt(&mut b.garp_master_refresh_repeat, int_arg(n, 1, 10_000, d))),
-        kw("garp_lower_prio_delay", |b, n, d| set_opt(&mut b.garp_lower_prio_delay, timer(n, d))),
-        kw("garp_lower_prio_repeat", |b, n, d| set_opt(&mut b.garp_lower_prio_repeat, int_arg(n, 1, 10_000, d))),
+        kw("preempt", |b, n, d| {
+            b.inst.nopreempt = flag(n, d).map(|_| false)
+        }),
+        kw("preempt_delay", |b, n, d| {
+            set(&mut b.inst.preempt_delay, timer_arg(n, 1000.0, d))
+        }),
+        kw("garp_master_delay", |b, n, d| {
+            set_opt(&mut b.garp_master_delay, timer(n, d))
+        }),
+        kw("garp_master_repeat", |b, n, d| {
+            set_opt(&mut b.garp_master_repeat, int_arg(n, 1, 10_000, d))
+        }),
+        kw("garp_master_refresh", |b, n, d| {
+            set_opt(&mut b.garp_master_refresh, timer(n, d))
+        }),
+        kw("garp_master_refresh_repeat", |b, n, d| {
+            set_opt(&mut b.garp_master_refresh_repeat, int_arg(n, 1, 10_000, d))
+        }),
+        kw("garp_lower_prio_delay", |b, n, d| {
+            set_opt(&mut b.garp_lower_prio_delay, timer(n, d))
+        }),
+        kw("garp_lower_prio_repeat", |b, n, d| {
+            set_opt(&mut b.garp_lower_prio_repeat, int_arg(n, 1, 10_000, d))
+        }),
         kw("use_vmac", |b, n, d| b.inst.use_vmac = use_vmac(n, d)),
-        kw("vmac_xmit_base", |b, n, d| b.inst.vmac_xmit_base = flag(n, d)),
+        kw("vmac_xmit_base", |b, n, d| {
+            b.inst.vmac_xmit_base = flag(n, d)
+        }),
         kw("accept", |b, n, d| b.accept = Some(flag(n, d))),
-        kw("no_accept", |b, n, d| b.accept = Some(flag(n, d).map(|_| false))),
+        kw("no_accept", |b, n, d| {
+            b.accept = Some(flag(n, d).map(|_| false))
+        }),
         kw("strict_mode", |b, n, d| b.strict = Some(boolean(n, d))),
-        kw("lower_prio_no_advert", |b, n, d| b.lower_prio_no_advert = Some(boolean(n, d))),
-        kw("higher_prio_send_advert", |b, n, d| b.higher_prio_send_advert = Some(boolean(n, d))),
-        kw("skip_check_adv_addr", |b, n, d| b.inst.skip_check_adv_addr = boolean(n, d)),
-        kw("check_unicast_src", |b, n, d| b.inst.check_unicast_src = flag(n, d)),
-        kw("promote_secondaries", |b, n, d| b.inst.promote_secondaries = flag(n, d)),
+        kw("lower_prio_no_advert", |b, n, d| {
+            b.lower_prio_no_advert = Some(boolean(n, d))
+        }),
+        kw("higher_prio_send_advert", |b, n, d| {
+            b.higher_prio_send_advert = Some(boolean(n, d))
+        }),
+        kw("skip_check_adv_addr", |b, n, d| {
+            b.inst.skip_check_adv_addr = boolean(n, d)
+        }),
+        kw("check_unicast_src", |b, n, d| {
+            b.inst.check_unicast_src = flag(n, d)
+        }),
+        kw("promote_secondaries", |b, n, d| {
+            b.inst.promote_secondaries = flag(n, d)
+        }),
     ]
 }
 
@@ -670,7 +1037,12 @@ fn vrrp_instance(n: &Node, d: &mut Diagnostics) -> Option<InstanceBuilder> {
         }
         match table.iter().find(|k| k.name == child.name.text) {
             Some(k) => (k.handler)(&mut b, child, d),
-            None => report_unknown("vrrp_instance", child, table.iter().map(|k| k.name).chain(NOTIFY_KEYWORDS), d),
+            None => report_unknown(
+                "vrrp_instance",
+                child,
+                table.iter().map(|k| k.name).chain(NOTIFY_KEYWORDS),
+                d,
+            ),
         }
     }
     Some(b)
@@ -682,21 +1054,31 @@ fn authentication(n: &Node, d: &mut Diagnostics) -> Option<Authentication> {
     for line in block(n, d) {
         match line.name.text.as_str() {
             "auth_type" => {
-                let Some(w) = single(line, d, "PASS or AH") else { continue };
+                let Some(w) = single(line, d, "PASS or AH") else {
+                    continue;
+                };
                 auth_type = match w.text.as_str() {
                     "PASS" => Some(Spanned::new(AuthType::Pass, w.span.clone())),
                     "AH" => Some(Spanned::new(AuthType::Ah, w.span.clone())),
                     other => {
-                        d.error(&w.span, format!("'auth_type': expected PASS or AH, found '{other}'"));
+                        d.error(
+                            &w.span,
+                            format!("'auth_type': expected PASS or AH, found '{other}'"),
+                        );
                         None
                     }
                 }
             }
             "auth_pass" => {
-                let Some(w) = single(line, d, "a password") else { continue };
+                let Some(w) = single(line, d, "a password") else {
+                    continue;
+                };
                 let mut text = w.text.clone();
                 if text.len() > 8 {
-                    d.warning(&w.span, "'auth_pass': longer than 8 characters; truncated to 8 as keepalived does");
+                    d.warning(
+                        &w.span,
+                        "'auth_pass': longer than 8 characters; truncated to 8 as keepalived does",
+                    );
                     let mut end = 8;
                     while !text.is_char_boundary(end) {
                         end -= 1;
@@ -705,17 +1087,28 @@ fn authentication(n: &Node, d: &mut Diagnostics) -> Option<Authentication> {
                 }
                 pass = Some(Spanned::new(text, w.span.clone()));
             }
-            _ => report_unknown("authentication", line, ["auth_type", "auth_pass"].into_iter(), d),
+            _ => report_unknown(
+                "authentication",
+                line,
+                ["auth_type", "auth_pass"].into_iter(),
+                d,
+            ),
         }
     }
     match (auth_type, pass) {
-        (Some(auth_type), Some(auth_pass)) => Some(Authentication { auth_type, auth_pass }),
+        (Some(auth_type), Some(auth_pass)) => Some(Authentication {
+            auth_type,
+            auth_pass,
+        }),
         (Some(_), None) => {
             d.error(n.span(), "'authentication': missing 'auth_pass'");
             None
         }
         (None, Some(_)) => {
-            d.error(n.span(), "'authentication': missing 'auth_type' (PASS or AH)");
+            d.error(
+                n.span(),
+                "'authentication': missing 'auth_type' (PASS or AH)",
+            );
             None
         }
         (None, None) => None,
@@ -730,7 +1123,12 @@ fn scope_word(keyword: &str, w: &Word, d: &mut Diagnostics) -> Option<AddressSco
         "host" => Some(AddressScope::Host),
         "nowhere" => Some(AddressScope::Nowhere),
         other => {
-            d.error(&w.span, format!("'{keyword}': expected scope global|site|link|host|nowhere, found '{other}'"));
+            d.error(
+                &w.span,
+                format!(
+                    "'{keyword}': expected scope global|site|link|host|nowhere, found '{other}'"
+                ),
+            );
             None
         }
     }
@@ -761,13 +1159,16 @@ fn virtual_address(line: &Node, d: &mut Diagnostics) -> Option<VirtualAddress> {
         let mut value = |what: &str, d: &mut Diagnostics| {
             let v = args.next();
             if v.is_none() {
-                d.error(&k.span, format!("virtual_ipaddress: expected {what} after '{}'", k.text));
+                d.error(
+                    &k.span,
+                    format!("virtual_ipaddress: expected {what} after '{}'", k.text),
+                );
             }
             v
         };
         match k.text.as_str() {
             "brd" | "broadcast" => {
-                let Some(v) = value("an address, '+' or '-'", d) else { return None };
+                let v = value("an address, '+' or '-'", d)?;
                 a.broadcast = match v.text.as_str() {
                     "+" => Some(Broadcast::Computed),
                     "-" => Some(Broadcast::None),
@@ -780,9 +1181,14 @@ fn virtual_address(line: &Node, d: &mut Diagnostics) -> Option<VirtualAddress> {
                     },
                 }
             }
-            "dev" => a.dev = value("an interface name", d).map(|v| Spanned::new(v.text.clone(), v.span.clone())),
+            "dev" => {
+                a.dev = value("an interface name", d)
+                    .map(|v| Spanned::new(v.text.clone(), v.span.clone()))
+            }
             "scope" => a.scope = scope_word("scope", value("a scope", d)?, d),
-            "label" => a.label = value("a label", d).map(|v| Spanned::new(v.text.clone(), v.span.clone())),
+            "label" => {
+                a.label = value("a label", d).map(|v| Spanned::new(v.text.clone(), v.span.clone()))
+            }
             "peer" => a.peer = Some(prefix_word("peer", value("an address", d)?, d)?.0.value),
             "preferred_lft" => {
                 let v = value("seconds or 'forever'", d)?;
@@ -812,7 +1218,9 @@ fn virtual_address(line: &Node, d: &mut Diagnostics) -> Option<VirtualAddress> {
 }
 
 fn virtual_route(line: &Node, d: &mut Diagnostics) -> Option<VirtualRoute> {
-    let words: Vec<&Word> = std::iter::once(&line.name).chain(line.args.iter()).collect();
+    let words: Vec<&Word> = std::iter::once(&line.name)
+        .chain(line.args.iter())
+        .collect();
     let mut route_type = RouteType::Unicast;
     let mut dest = None;
     let mut r = VirtualRoute {
@@ -834,7 +1242,10 @@ fn virtual_route(line: &Node, d: &mut Diagnostics) -> Option<VirtualRoute> {
         let next = words.get(i + 1).copied();
         let need = |d: &mut Diagnostics| {
             if next.is_none() {
-                d.error(&k.span, format!("virtual_routes: expected a value after '{}'", k.text));
+                d.error(
+                    &k.span,
+                    format!("virtual_routes: expected a value after '{}'", k.text),
+                );
             }
             next
         };
@@ -853,9 +1264,12 @@ fn virtual_route(line: &Node, d: &mut Diagnostics) -> Option<VirtualRoute> {
             "via" | "gw" => r.via = Some(ip_word("via", need(d)?, d)?.value),
             "dev" | "oif" => r.dev = Some(need(d)?.text.clone()),
             "scope" => r.scope = scope_word("scope", need(d)?, d),
-            "table" => r.table = Some(integer::<u32>("table", need(d)?, 0, i64::from(u32::MAX), d)?.value),
+            "table" => {
+                r.table = Some(integer::<u32>("table", need(d)?, 0, i64::from(u32::MAX), d)?.value)
+            }
             "metric" | "priority" | "preference" => {
-                r.metric = Some(integer::<u32>("metric", need(d)?, 0, i64::from(u32::MAX), d)?.value)
+                r.metric =
+                    Some(integer::<u32>("metric", need(d)?, 0, i64::from(u32::MAX), d)?.value)
             }
             "onlink" => {
                 r.onlink = true;
@@ -867,7 +1281,11 @@ fn virtual_route(line: &Node, d: &mut Diagnostics) -> Option<VirtualRoute> {
             }
             _ if dest.is_none() => {
                 let word = if k.text == "default" {
-                    Word { text: "0.0.0.0/0".into(), span: k.span.clone(), quoted: false }
+                    Word {
+                        text: "0.0.0.0/0".into(),
+                        span: k.span.clone(),
+                        quoted: false,
+                    }
                 } else {
                     k.clone()
                 };
@@ -893,19 +1311,29 @@ fn virtual_route(line: &Node, d: &mut Diagnostics) -> Option<VirtualRoute> {
 
 fn unicast_peer(line: &Node, d: &mut Diagnostics) -> Option<UnicastPeer> {
     let addr = ip_word("unicast_peer", &line.name, d)?;
-    let mut p = UnicastPeer { addr, min_ttl: None, max_ttl: None };
+    let mut p = UnicastPeer {
+        addr,
+        min_ttl: None,
+        max_ttl: None,
+    };
     let mut args = line.args.iter();
     while let Some(k) = args.next() {
         let slot = match k.text.as_str() {
             "min_ttl" => &mut p.min_ttl,
             "max_ttl" => &mut p.max_ttl,
             other => {
-                d.error(&k.span, format!("unicast_peer: expected min_ttl or max_ttl, found '{other}'"));
+                d.error(
+                    &k.span,
+                    format!("unicast_peer: expected min_ttl or max_ttl, found '{other}'"),
+                );
                 return None;
             }
         };
         let Some(v) = args.next() else {
-            d.error(&k.span, format!("unicast_peer: expected a TTL after '{}'", k.text));
+            d.error(
+                &k.span,
+                format!("unicast_peer: expected a TTL after '{}'", k.text),
+            );
             return None;
         };
         *slot = Some(integer::<u8>(&k.text, v, 0, 255, d)?.value);
@@ -914,7 +1342,10 @@ fn unicast_peer(line: &Node, d: &mut Diagnostics) -> Option<UnicastPeer> {
 }
 
 fn use_vmac(n: &Node, d: &mut Diagnostics) -> Option<Spanned<UseVmac>> {
-    let mut v = UseVmac { name: None, mac: None };
+    let mut v = UseVmac {
+        name: None,
+        mac: None,
+    };
     for a in &n.args {
         if let Some(mac) = parse_mac(&a.text) {
             v.mac = Some(mac);
@@ -949,16 +1380,24 @@ fn vs_group(n: &Node, d: &mut Diagnostics) -> Option<VirtualServerGroup> {
     for line in block(n, d) {
         if line.name.text == "fwmark" {
             let Some(m) = line.args.first() else {
-                d.error(line.span(), "virtual_server_group: expected a number after 'fwmark'");
+                d.error(
+                    line.span(),
+                    "virtual_server_group: expected a number after 'fwmark'",
+                );
                 continue;
             };
-            let Some(mark) = integer::<u32>("fwmark", m, 1, i64::from(u32::MAX), d) else { continue };
+            let Some(mark) = integer::<u32>("fwmark", m, 1, i64::from(u32::MAX), d) else {
+                continue;
+            };
             let family = match line.args.get(1).map(|w| w.text.as_str()) {
                 Some("inet") => Some(AddressFamily::Inet),
                 Some("inet6") => Some(AddressFamily::Inet6),
                 None => None,
                 Some(other) => {
-                    d.error(&line.args[1].span, format!("virtual_server_group: expected inet or inet6, found '{other}'"));
+                    d.error(
+                        &line.args[1].span,
+                        format!("virtual_server_group: expected inet or inet6, found '{other}'"),
+                    );
                     continue;
                 }
             };
@@ -970,19 +1409,32 @@ fn vs_group(n: &Node, d: &mut Diagnostics) -> Option<VirtualServerGroup> {
         let (addr_text, range_last) = match text.rsplit_once('-') {
             Some((a, last)) if !a.is_empty() => {
                 let is_v6 = a.contains(':');
-                let last = if is_v6 { u16::from_str_radix(last, 16).ok() } else { last.parse::<u16>().ok().filter(|v| *v <= 255) };
+                let last = if is_v6 {
+                    u16::from_str_radix(last, 16).ok()
+                } else {
+                    last.parse::<u16>().ok().filter(|v| *v <= 255)
+                };
                 match last {
                     Some(l) => (a, Some(l)),
                     None => {
-                        d.error(&line.name.span, format!("virtual_server_group: bad address range '{text}'"));
+                        d.error(
+                            &line.name.span,
+                            format!("virtual_server_group: bad address range '{text}'"),
+                        );
                         continue;
                     }
                 }
             }
             _ => (text, None),
         };
-        let word = Word { text: addr_text.to_string(), span: line.name.span.clone(), quoted: false };
-        let Some((addr, len)) = prefix_word("virtual_server_group", &word, d) else { continue };
+        let word = Word {
+            text: addr_text.to_string(),
+            span: line.name.span.clone(),
+            quoted: false,
+        };
+        let Some((addr, len)) = prefix_word("virtual_server_group", &word, d) else {
+            continue;
+        };
         let full = if addr.value.is_ipv4() { 32 } else { 128 };
         let port = match line.args.first() {
             Some(p) => match integer::<u16>("virtual_server_group port", p, 0, 65535, d) {
@@ -1032,7 +1484,10 @@ pub struct CheckerBuilder {
 
 fn forward_method(n: &Node, d: &mut Diagnostics) -> Option<Spanned<ForwardMethod>> {
     let Some(w) = n.args.first() else {
-        d.error(n.span(), format!("'{}': expected NAT, DR or TUN", n.name.text));
+        d.error(
+            n.span(),
+            format!("'{}': expected NAT, DR or TUN", n.name.text),
+        );
         return None;
     };
     let method = match w.text.as_str() {
@@ -1049,7 +1504,9 @@ fn forward_method(n: &Node, d: &mut Diagnostics) -> Option<Spanned<ForwardMethod
                         Some("gre") => tunnel = TunnelType::Gre,
                         Some("gue") => {
                             let port = match (args.next(), args.next()) {
-                                (Some(p), Some(v)) if p.text == "port" => integer::<u16>("gue port", v, 1, 65535, d)?.value,
+                                (Some(p), Some(v)) if p.text == "port" => {
+                                    integer::<u16>("gue port", v, 1, 65535, d)?.value
+                                }
                                 _ => {
                                     d.error(&a.span, "'TUN type gue': expected 'port N'");
                                     return None;
@@ -1058,7 +1515,13 @@ fn forward_method(n: &Node, d: &mut Diagnostics) -> Option<Spanned<ForwardMethod
                             tunnel = TunnelType::Gue { port };
                         }
                         other => {
-                            d.error(&a.span, format!("'TUN type': expected ipip, gue or gre, found '{}'", other.unwrap_or("")));
+                            d.error(
+                                &a.span,
+                                format!(
+                                    "'TUN type': expected ipip, gue or gre, found '{}'",
+                                    other.unwrap_or("")
+                                ),
+                            );
                             return None;
                         }
                     },
@@ -1066,7 +1529,10 @@ fn forward_method(n: &Node, d: &mut Diagnostics) -> Option<Spanned<ForwardMethod
                     "csum" => checksum = Some(TunnelChecksum::Csum),
                     "remcsum" => checksum = Some(TunnelChecksum::RemCsum),
                     other => {
-                        d.error(&a.span, format!("'{}': unexpected '{other}' after TUN", n.name.text));
+                        d.error(
+                            &a.span,
+                            format!("'{}': unexpected '{other}' after TUN", n.name.text),
+                        );
                         return None;
                     }
                 }
@@ -1074,7 +1540,13 @@ fn forward_method(n: &Node, d: &mut Diagnostics) -> Option<Spanned<ForwardMethod
             ForwardMethod::Tun { tunnel, checksum }
         }
         other => {
-            d.error(&w.span, format!("'{}': expected NAT, DR or TUN, found '{other}'", n.name.text));
+            d.error(
+                &w.span,
+                format!(
+                    "'{}': expected NAT, DR or TUN, found '{other}'",
+                    n.name.text
+                ),
+            );
             return None;
         }
     };
@@ -1104,7 +1576,10 @@ fn handle_timing(t: &mut InheritedTiming, n: &Node, context: &str, d: &mut Diagn
             } else {
                 format!(" (real keepalived accepts it only in HTTP_GET/SSL_GET and ignores it in {context})")
             };
-            d.warning(n.span(), format!("'nb_get_retry' is deprecated; read as 'retry'{note}"));
+            d.warning(
+                n.span(),
+                format!("'nb_get_retry' is deprecated; read as 'retry'{note}"),
+            );
             set_opt(&mut t.retry, int_arg(n, 0, 1_000_000, d));
         }
         "delay_before_retry" => set_opt(&mut t.delay_before_retry, timer(n, d)),
@@ -1114,25 +1589,54 @@ fn handle_timing(t: &mut InheritedTiming, n: &Node, context: &str, d: &mut Diagn
     true
 }
 
-const TIMING_KEYWORDS: [&str; 5] = ["delay_loop", "connect_timeout", "retry", "delay_before_retry", "warmup"];
+const TIMING_KEYWORDS: [&str; 5] = [
+    "delay_loop",
+    "connect_timeout",
+    "retry",
+    "delay_before_retry",
+    "warmup",
+];
 
 fn vs_table() -> Vec<Kw<VsBuilder>> {
     vec![
         kw("ip_family", |b, n, d| {
-            let Some(w) = single(n, d, "inet or inet6") else { return };
+            let Some(w) = single(n, d, "inet or inet6") else {
+                return;
+            };
             b.vs.ip_family = match w.text.as_str() {
                 "inet" => Some(AddressFamily::Inet),
                 "inet6" => Some(AddressFamily::Inet6),
                 other => {
-                    d.error(&w.span, format!("'ip_family': expected inet or inet6, found '{other}'"));
+                    d.error(
+                        &w.span,
+                        format!("'ip_family': expected inet or inet6, found '{other}'"),
+                    );
                     return;
                 }
             }
         }),
-        kw("lb_algo", |b, n, d| b.lb_algo = Some(scheduler(n, d).unwrap_or_else(|| Spanned::new(Scheduler::Wlc, n.span().clone())))),
-        kw("lvs_sched", |b, n, d| b.lb_algo = Some(scheduler(n, d).unwrap_or_else(|| Spanned::new(Scheduler::Wlc, n.span().clone())))),
-        kw("lb_kind", |b, n, d| b.lb_kind = Some(forward_method(n, d).unwrap_or_else(|| Spanned::new(ForwardMethod::Nat, n.span().clone())))),
-        kw("lvs_method", |b, n, d| b.lb_kind = Some(forward_method(n, d).unwrap_or_else(|| Spanned::new(ForwardMethod::Nat, n.span().clone())))),
+        kw("lb_algo", |b, n, d| {
+            b.lb_algo = Some(
+                scheduler(n, d).unwrap_or_else(|| Spanned::new(Scheduler::Wlc, n.span().clone())),
+            )
+        }),
+        kw("lvs_sched", |b, n, d| {
+            b.lb_algo = Some(
+                scheduler(n, d).unwrap_or_else(|| Spanned::new(Scheduler::Wlc, n.span().clone())),
+            )
+        }),
+        kw("lb_kind", |b, n, d| {
+            b.lb_kind = Some(
+                forward_method(n, d)
+                    .unwrap_or_else(|| Spanned::new(ForwardMethod::Nat, n.span().clone())),
+            )
+        }),
+        kw("lvs_method", |b, n, d| {
+            b.lb_kind = Some(
+                forward_method(n, d)
+                    .unwrap_or_else(|| Spanned::new(ForwardMethod::Nat, n.span().clone())),
+            )
+        }),
         kw("persistence_timeout", |b, n, d| {
             b.vs.persistence_timeout = match n.args.first() {
                 // keepalived: the keyword alone means 360 s.
@@ -1140,16 +1644,28 @@ fn vs_table() -> Vec<Kw<VsBuilder>> {
                 Some(w) => integer("persistence_timeout", w, 1, i64::from(u32::MAX), d),
             }
         }),
-        kw("persistence_granularity", |b, n, d| set_opt(&mut b.vs.persistence_granularity, ip_arg(n, d))),
-        kw("persistence_engine", |b, n, d| set_opt(&mut b.vs.persistence_engine, string(n, d, "an engine name (sip)"))),
+        kw("persistence_granularity", |b, n, d| {
+            set_opt(&mut b.vs.persistence_granularity, ip_arg(n, d))
+        }),
+        kw("persistence_engine", |b, n, d| {
+            set_opt(
+                &mut b.vs.persistence_engine,
+                string(n, d, "an engine name (sip)"),
+            )
+        }),
         kw("protocol", |b, n, d| {
-            let Some(w) = single(n, d, "TCP, UDP or SCTP") else { return };
+            let Some(w) = single(n, d, "TCP, UDP or SCTP") else {
+                return;
+            };
             let p = match w.text.to_ascii_uppercase().as_str() {
                 "TCP" => Protocol::Tcp,
                 "UDP" => Protocol::Udp,
                 "SCTP" => Protocol::Sctp,
                 _ => {
-                    d.error(&w.span, format!("'protocol': expected TCP, UDP or SCTP, found '{}'", w.text));
+                    d.error(
+                        &w.span,
+                        format!("'protocol': expected TCP, UDP or SCTP, found '{}'", w.text),
+                    );
                     return;
                 }
             };
@@ -1157,24 +1673,40 @@ fn vs_table() -> Vec<Kw<VsBuilder>> {
         }),
         kw("ops", |b, n, d| b.vs.flags.ops = flag(n, d).value),
         kw("sh-port", |b, n, d| b.vs.flags.sh_port = flag(n, d).value),
-        kw("sh-fallback", |b, n, d| b.vs.flags.sh_fallback = flag(n, d).value),
+        kw("sh-fallback", |b, n, d| {
+            b.vs.flags.sh_fallback = flag(n, d).value
+        }),
         kw("mh-port", |b, n, d| b.vs.flags.mh_port = flag(n, d).value),
-        kw("mh-fallback", |b, n, d| b.vs.flags.mh_fallback = flag(n, d).value),
+        kw("mh-fallback", |b, n, d| {
+            b.vs.flags.mh_fallback = flag(n, d).value
+        }),
         kw("hashed", |b, n, d| b.vs.flags.hashed = flag(n, d).value),
         kw("ha_suspend", |b, n, d| b.vs.ha_suspend = flag(n, d)),
-        kw("virtualhost", |b, n, d| set_opt(&mut b.vs.virtualhost, string(n, d, "a host name"))),
+        kw("virtualhost", |b, n, d| {
+            set_opt(&mut b.vs.virtualhost, string(n, d, "a host name"))
+        }),
         kw("alpha", |b, n, d| b.vs.alpha = boolean(n, d)),
         kw("omega", |b, n, d| b.vs.omega = boolean(n, d)),
-        kw("quorum", |b, n, d| set(&mut b.vs.quorum, int_arg(n, 1, i64::from(u32::MAX), d))),
-        kw("hysteresis", |b, n, d| set(&mut b.vs.hysteresis, int_arg(n, 0, i64::from(u32::MAX), d))),
-        kw("quorum_up", |b, n, d| set_opt(&mut b.vs.quorum_up, script(n, d))),
-        kw("quorum_down", |b, n, d| set_opt(&mut b.vs.quorum_down, script(n, d))),
+        kw("quorum", |b, n, d| {
+            set(&mut b.vs.quorum, int_arg(n, 1, i64::from(u32::MAX), d))
+        }),
+        kw("hysteresis", |b, n, d| {
+            set(&mut b.vs.hysteresis, int_arg(n, 0, i64::from(u32::MAX), d))
+        }),
+        kw("quorum_up", |b, n, d| {
+            set_opt(&mut b.vs.quorum_up, script(n, d))
+        }),
+        kw("quorum_down", |b, n, d| {
+            set_opt(&mut b.vs.quorum_down, script(n, d))
+        }),
         kw("sorry_server", |b, n, d| {
             let Some(a) = n.args.first() else {
                 d.error(n.span(), "'sorry_server': expected IP [PORT]");
                 return;
             };
-            let Some(addr) = ip_word("sorry_server", a, d) else { return };
+            let Some(addr) = ip_word("sorry_server", a, d) else {
+                return;
+            };
             let port = match n.args.get(1) {
                 Some(p) => match integer::<u16>("sorry_server port", p, 0, 65535, d) {
                     Some(p) => Some(p.value),
@@ -1184,9 +1716,15 @@ fn vs_table() -> Vec<Kw<VsBuilder>> {
             };
             b.vs.sorry_server = Some(SorryServer { addr, port });
         }),
-        kw("sorry_server_inhibit", |b, n, d| b.vs.sorry_server_inhibit = boolean(n, d)),
-        kw("sorry_server_lvs_method", |b, n, d| set_opt(&mut b.vs.sorry_server_lvs_method, forward_method(n, d))),
-        kw("inhibit_on_failure", |b, n, d| b.vs.inhibit_on_failure = boolean(n, d)),
+        kw("sorry_server_inhibit", |b, n, d| {
+            b.vs.sorry_server_inhibit = boolean(n, d)
+        }),
+        kw("sorry_server_lvs_method", |b, n, d| {
+            set_opt(&mut b.vs.sorry_server_lvs_method, forward_method(n, d))
+        }),
+        kw("inhibit_on_failure", |b, n, d| {
+            b.vs.inhibit_on_failure = boolean(n, d)
+        }),
         kw("smtp_alert", |b, n, d| b.vs.smtp_alert = boolean(n, d)),
         kw("real_server", |b, n, d| {
             if let Some(rs) = real_server(n, d) {
@@ -1204,7 +1742,12 @@ fn scheduler(n: &Node, d: &mut Diagnostics) -> Option<Spanned<Scheduler>> {
             let names: Vec<&str> = Scheduler::ALL.iter().map(|(n, _)| *n).collect();
             d.error(
                 &w.span,
-                format!("'{}': unknown scheduler '{}'; expected one of {}", n.name.text, w.text, names.join(" ")),
+                format!(
+                    "'{}': unknown scheduler '{}'; expected one of {}",
+                    n.name.text,
+                    w.text,
+                    names.join(" ")
+                ),
             );
             None
         }
@@ -1218,11 +1761,20 @@ fn virtual_server(n: &Node, d: &mut Diagnostics) -> Option<VsBuilder> {
                 d.error(n.span(), "virtual_server fwmark: expected a mark number");
                 return None;
             };
-            VsKey::Fwmark(integer("virtual_server fwmark", m, 1, i64::from(u32::MAX), d)?)
+            VsKey::Fwmark(integer(
+                "virtual_server fwmark",
+                m,
+                1,
+                i64::from(u32::MAX),
+                d,
+            )?)
         }
         Some("group") => {
             let Some(g) = n.args.get(1) else {
-                d.error(n.span(), "virtual_server group: expected a virtual_server_group name");
+                d.error(
+                    n.span(),
+                    "virtual_server group: expected a virtual_server_group name",
+                );
                 return None;
             };
             VsKey::Group(Spanned::new(g.text.clone(), g.span.clone()))
@@ -1236,11 +1788,16 @@ fn virtual_server(n: &Node, d: &mut Diagnostics) -> Option<VsBuilder> {
             VsKey::Address { addr, port }
         }
         None => {
-            d.error(n.span(), "virtual_server: expected IP PORT, 'fwmark N' or 'group NAME'");
+            d.error(
+                n.span(),
+                "virtual_server: expected IP PORT, 'fwmark N' or 'group NAME'",
+            );
             return None;
         }
     };
-    fn dv<T>(v: T) -> Spanned<T> { Spanned::default_value(v) }
+    fn dv<T>(v: T) -> Spanned<T> {
+        Spanned::default_value(v)
+    }
     let mut b = VsBuilder {
         vs: VirtualServer {
             key,
@@ -1286,7 +1843,12 @@ fn virtual_server(n: &Node, d: &mut Diagnostics) -> Option<VsBuilder> {
         }
         match table.iter().find(|k| k.name == child.name.text) {
             Some(k) => (k.handler)(&mut b, child, d),
-            None => report_unknown("virtual_server", child, table.iter().map(|k| k.name).chain(TIMING_KEYWORDS), d),
+            None => report_unknown(
+                "virtual_server",
+                child,
+                table.iter().map(|k| k.name).chain(TIMING_KEYWORDS),
+                d,
+            ),
         }
     }
     Some(b)
@@ -1294,21 +1856,45 @@ fn virtual_server(n: &Node, d: &mut Diagnostics) -> Option<VsBuilder> {
 
 fn rs_table() -> Vec<Kw<RsBuilder>> {
     vec![
-        kw("weight", |b, n, d| set(&mut b.rs.weight, int_arg(n, 0, 65535, d))),
-        kw("lvs_method", |b, n, d| set_opt(&mut b.rs.lvs_method, forward_method(n, d))),
-        kw("uthreshold", |b, n, d| set_opt(&mut b.rs.uthreshold, int_arg(n, 0, i64::from(u32::MAX), d))),
-        kw("lthreshold", |b, n, d| set_opt(&mut b.rs.lthreshold, int_arg(n, 0, i64::from(u32::MAX), d))),
-        kw("notify_up", |b, n, d| set_opt(&mut b.rs.notify_up, script(n, d))),
-        kw("notify_down", |b, n, d| set_opt(&mut b.rs.notify_down, script(n, d))),
-        kw("inhibit_on_failure", |b, n, d| b.inhibit_on_failure = Some(boolean(n, d))),
+        kw("weight", |b, n, d| {
+            set(&mut b.rs.weight, int_arg(n, 0, 65535, d))
+        }),
+        kw("lvs_method", |b, n, d| {
+            set_opt(&mut b.rs.lvs_method, forward_method(n, d))
+        }),
+        kw("uthreshold", |b, n, d| {
+            set_opt(&mut b.rs.uthreshold, int_arg(n, 0, i64::from(u32::MAX), d))
+        }),
+        kw("lthreshold", |b, n, d| {
+            set_opt(&mut b.rs.lthreshold, int_arg(n, 0, i64::from(u32::MAX), d))
+        }),
+        kw("notify_up", |b, n, d| {
+            set_opt(&mut b.rs.notify_up, script(n, d))
+        }),
+        kw("notify_down", |b, n, d| {
+            set_opt(&mut b.rs.notify_down, script(n, d))
+        }),
+        kw("inhibit_on_failure", |b, n, d| {
+            b.inhibit_on_failure = Some(boolean(n, d))
+        }),
         kw("alpha", |b, n, d| b.alpha = Some(boolean(n, d))),
-        kw("virtualhost", |b, n, d| set_opt(&mut b.rs.virtualhost, string(n, d, "a host name"))),
+        kw("virtualhost", |b, n, d| {
+            set_opt(&mut b.rs.virtualhost, string(n, d, "a host name"))
+        }),
         kw("smtp_alert", |b, n, d| b.rs.smtp_alert = boolean(n, d)),
     ]
 }
 
 const CHECKER_KEYWORDS: [&str; 9] = [
-    "TCP_CHECK", "HTTP_GET", "SSL_GET", "MISC_CHECK", "SMTP_CHECK", "DNS_CHECK", "UDP_CHECK", "PING_CHECK", "FILE_CHECK",
+    "TCP_CHECK",
+    "HTTP_GET",
+    "SSL_GET",
+    "MISC_CHECK",
+    "SMTP_CHECK",
+    "DNS_CHECK",
+    "UDP_CHECK",
+    "PING_CHECK",
+    "FILE_CHECK",
 ];
 
 fn real_server(n: &Node, d: &mut Diagnostics) -> Option<RsBuilder> {
@@ -1321,7 +1907,9 @@ fn real_server(n: &Node, d: &mut Diagnostics) -> Option<RsBuilder> {
         Some(p) => Some(integer("real_server port", p, 0, 65535, d)?),
         None => None,
     };
-    fn dv<T>(v: T) -> Spanned<T> { Spanned::default_value(v) }
+    fn dv<T>(v: T) -> Spanned<T> {
+        Spanned::default_value(v)
+    }
     let mut b = RsBuilder {
         rs: RealServer {
             addr,
@@ -1359,7 +1947,11 @@ fn real_server(n: &Node, d: &mut Diagnostics) -> Option<RsBuilder> {
             None => report_unknown(
                 "real_server",
                 child,
-                table.iter().map(|k| k.name).chain(TIMING_KEYWORDS).chain(CHECKER_KEYWORDS),
+                table
+                    .iter()
+                    .map(|k| k.name)
+                    .chain(TIMING_KEYWORDS)
+                    .chain(CHECKER_KEYWORDS),
                 d,
             ),
         }
@@ -1368,7 +1960,9 @@ fn real_server(n: &Node, d: &mut Diagnostics) -> Option<RsBuilder> {
 }
 
 fn new_http() -> HttpCheck {
-    fn dv<T>(v: T) -> Spanned<T> { Spanned::default_value(v) }
+    fn dv<T>(v: T) -> Spanned<T> {
+        Spanned::default_value(v)
+    }
     HttpCheck {
         urls: Vec::new(),
         virtualhost: None,
@@ -1381,7 +1975,9 @@ fn new_http() -> HttpCheck {
 }
 
 fn checker(n: &Node, d: &mut Diagnostics) -> Option<CheckerBuilder> {
-    fn dv<T>(v: T) -> Spanned<T> { Spanned::default_value(v) }
+    fn dv<T>(v: T) -> Spanned<T> {
+        Spanned::default_value(v)
+    }
     let kind = match n.name.text.as_str() {
         "TCP_CHECK" => CheckerKind::Tcp,
         "HTTP_GET" => CheckerKind::Http(new_http()),
@@ -1427,12 +2023,21 @@ fn checker(n: &Node, d: &mut Diagnostics) -> Option<CheckerBuilder> {
             continue;
         }
         let name = child.name.text.as_str();
-        match common.iter().chain(specific.iter()).find(|k| k.name == name) {
+        match common
+            .iter()
+            .chain(specific.iter())
+            .find(|k| k.name == name)
+        {
             Some(k) => (k.handler)(&mut c, child, d),
             None => report_unknown(
                 &context,
                 child,
-                common.iter().chain(specific.iter()).map(|k| k.name).chain(TIMING_KEYWORDS).chain(["nb_get_retry"]),
+                common
+                    .iter()
+                    .chain(specific.iter())
+                    .map(|k| k.name)
+                    .chain(TIMING_KEYWORDS)
+                    .chain(["nb_get_retry"]),
                 d,
             ),
         }
@@ -1443,11 +2048,17 @@ fn checker(n: &Node, d: &mut Diagnostics) -> Option<CheckerBuilder> {
             return None;
         }
         CheckerKind::File(f) if f.track_file.value.is_empty() => {
-            d.error(n.span(), "FILE_CHECK: missing required keyword 'track_file'");
+            d.error(
+                n.span(),
+                "FILE_CHECK: missing required keyword 'track_file'",
+            );
             return None;
         }
         CheckerKind::Http(h) | CheckerKind::Ssl(h) if h.urls.is_empty() => {
-            d.error(n.span(), format!("{context}: at least one 'url {{ path ... }}' block is required"));
+            d.error(
+                n.span(),
+                format!("{context}: at least one 'url {{ path ... }}' block is required"),
+            );
             return None;
         }
         _ => {}
@@ -1457,14 +2068,28 @@ fn checker(n: &Node, d: &mut Diagnostics) -> Option<CheckerBuilder> {
 
 fn common_checker_table() -> Vec<Kw<CheckerBuilder>> {
     vec![
-        kw("connect_ip", |c, n, d| set_opt(&mut c.target.connect_ip, ip_arg(n, d))),
-        kw("connect_port", |c, n, d| set_opt(&mut c.target.connect_port, int_arg(n, 0, 65535, d))),
-        kw("bindto", |c, n, d| set_opt(&mut c.target.bindto, ip_arg(n, d))),
-        kw("bind_if", |c, n, d| set_opt(&mut c.target.bind_if, string(n, d, "an interface name"))),
-        kw("bind_port", |c, n, d| set_opt(&mut c.target.bind_port, int_arg(n, 0, 65535, d))),
-        kw("fwmark", |c, n, d| set_opt(&mut c.target.fwmark, int_arg(n, 0, i64::from(u32::MAX), d))),
+        kw("connect_ip", |c, n, d| {
+            set_opt(&mut c.target.connect_ip, ip_arg(n, d))
+        }),
+        kw("connect_port", |c, n, d| {
+            set_opt(&mut c.target.connect_port, int_arg(n, 0, 65535, d))
+        }),
+        kw("bindto", |c, n, d| {
+            set_opt(&mut c.target.bindto, ip_arg(n, d))
+        }),
+        kw("bind_if", |c, n, d| {
+            set_opt(&mut c.target.bind_if, string(n, d, "an interface name"))
+        }),
+        kw("bind_port", |c, n, d| {
+            set_opt(&mut c.target.bind_port, int_arg(n, 0, 65535, d))
+        }),
+        kw("fwmark", |c, n, d| {
+            set_opt(&mut c.target.fwmark, int_arg(n, 0, i64::from(u32::MAX), d))
+        }),
         kw("alpha", |c, n, d| c.alpha = Some(boolean(n, d))),
-        kw("log_all_failures", |c, n, d| c.log_all_failures = boolean(n, d)),
+        kw("log_all_failures", |c, n, d| {
+            c.log_all_failures = boolean(n, d)
+        }),
     ]
 }
 
@@ -1491,13 +2116,20 @@ fn specific_checker_table(kind: &CheckerKind) -> Vec<Kw<CheckerBuilder>> {
                     }
                 }),
                 kw("http_protocol", |c, n, d| {
-                    let Some(w) = single(n, d, "1.0, 1.0C or 1.1") else { return };
+                    let Some(w) = single(n, d, "1.0, 1.0C or 1.1") else {
+                        return;
+                    };
                     let p = match w.text.as_str() {
                         "1.0" => HttpProtocol::V1_0,
                         "1.0C" | "1.0c" => HttpProtocol::V1_0C,
                         "1.1" => HttpProtocol::V1_1,
                         other => {
-                            d.error(&w.span, format!("'http_protocol': expected 1.0, 1.0C or 1.1, found '{other}'"));
+                            d.error(
+                                &w.span,
+                                format!(
+                                    "'http_protocol': expected 1.0, 1.0C or 1.1, found '{other}'"
+                                ),
+                            );
                             return;
                         }
                     };
@@ -1541,7 +2173,9 @@ fn specific_checker_table(kind: &CheckerKind) -> Vec<Kw<CheckerBuilder>> {
                     m.path = s;
                 }
             }),
-            kw("misc_timeout", |c, n, d| set_opt(&mut c.misc_timeout, timer(n, d))),
+            kw("misc_timeout", |c, n, d| {
+                set_opt(&mut c.misc_timeout, timer(n, d))
+            }),
             kw("misc_dynamic", |c, n, d| {
                 let v = flag(n, d);
                 if let CheckerKind::Misc(m) = &mut c.kind {
@@ -1561,36 +2195,42 @@ fn specific_checker_table(kind: &CheckerKind) -> Vec<Kw<CheckerBuilder>> {
                 set_opt(&mut s.helo_name, v);
             }
         })],
-        CheckerKind::Dns(_) => vec![
-            kw("type", |c, n, d| {
-                let Some(w) = single(n, d, "a DNS record type") else { return };
-                let t = match w.text.to_ascii_uppercase().as_str() {
-                    "A" => DnsType::A,
-                    "NS" => DnsType::Ns,
-                    "CNAME" => DnsType::Cname,
-                    "SOA" => DnsType::Soa,
-                    "MX" => DnsType::Mx,
-                    "TXT" => DnsType::Txt,
-                    "AAAA" => DnsType::Aaaa,
-                    _ => {
-                        d.error(&w.span, format!("'type': expected A, NS, CNAME, SOA, MX, TXT or AAAA, found '{}'", w.text));
+        CheckerKind::Dns(_) => {
+            vec![
+                kw("type", |c, n, d| {
+                    let Some(w) = single(n, d, "a DNS record type") else {
                         return;
+                    };
+                    let t = match w.text.to_ascii_uppercase().as_str() {
+                        "A" => DnsType::A,
+                        "NS" => DnsType::Ns,
+                        "CNAME" => DnsType::Cname,
+                        "SOA" => DnsType::Soa,
+                        "MX" => DnsType::Mx,
+                        "TXT" => DnsType::Txt,
+                        "AAAA" => DnsType::Aaaa,
+                        _ => {
+                            d.error(&w.span, format!("'type': expected A, NS, CNAME, SOA, MX, TXT or AAAA, found '{}'", w.text));
+                            return;
+                        }
+                    };
+                    if let CheckerKind::Dns(q) = &mut c.kind {
+                        q.query_type = Spanned::new(t, w.span.clone());
                     }
-                };
-                if let CheckerKind::Dns(q) = &mut c.kind {
-                    q.query_type = Spanned::new(t, w.span.clone());
-                }
-            }),
-            kw("name", |c, n, d| {
-                let v = string(n, d, "a domain name");
-                if let (CheckerKind::Dns(q), Some(v)) = (&mut c.kind, v) {
-                    q.name = v;
-                }
-            }),
-        ],
+                }),
+                kw("name", |c, n, d| {
+                    let v = string(n, d, "a domain name");
+                    if let (CheckerKind::Dns(q), Some(v)) = (&mut c.kind, v) {
+                        q.name = v;
+                    }
+                }),
+            ]
+        }
         CheckerKind::Udp(_) => vec![
             kw("payload", |c, n, d| {
-                let Some(w) = single(n, d, "hexadecimal bytes") else { return };
+                let Some(w) = single(n, d, "hexadecimal bytes") else {
+                    return;
+                };
                 let bytes = hex_bytes("payload", w, d);
                 if let (CheckerKind::Udp(u), Some(b)) = (&mut c.kind, bytes) {
                     u.payload = Some(Spanned::new(b, w.span.clone()));
@@ -1642,7 +2282,10 @@ fn specific_checker_table(kind: &CheckerKind) -> Vec<Kw<CheckerBuilder>> {
                 let v = integer("weight", w, -254, 254, d);
                 if let CheckerKind::File(f) = &mut c.kind {
                     f.weight = v;
-                    f.weight_reverse = Spanned::new(n.args.get(1).is_some_and(|r| r.text == "reverse"), w.span.clone());
+                    f.weight_reverse = Spanned::new(
+                        n.args.get(1).is_some_and(|r| r.text == "reverse"),
+                        w.span.clone(),
+                    );
                 }
             }),
         ],
@@ -1661,16 +2304,27 @@ fn url(n: &Node, d: &mut Diagnostics) -> Option<Url> {
         match line.name.text.as_str() {
             "path" => set(&mut u.path, string(line, d, "a URL path")),
             "digest" => {
-                let Some(w) = single(line, d, "an MD5 digest (32 hex digits)") else { continue };
+                let Some(w) = single(line, d, "an MD5 digest (32 hex digits)") else {
+                    continue;
+                };
                 let bytes = hex_bytes("digest", w, d).filter(|b| b.len() == 16);
                 match bytes.and_then(|b| <[u8; 16]>::try_from(b).ok()) {
                     Some(digest) => u.digest = Some(Spanned::new(digest, w.span.clone())),
-                    None => d.error(&w.span, format!("'digest': expected an MD5 digest of 32 hex digits, found '{}'", w.text)),
+                    None => d.error(
+                        &w.span,
+                        format!(
+                            "'digest': expected an MD5 digest of 32 hex digits, found '{}'",
+                            w.text
+                        ),
+                    ),
                 }
             }
             "status_code" => {
                 if line.args.is_empty() {
-                    d.error(line.span(), "'status_code': expected a code, a range A-B or a class such as 2xx");
+                    d.error(
+                        line.span(),
+                        "'status_code': expected a code, a range A-B or a class such as 2xx",
+                    );
                 }
                 for w in &line.args {
                     match status_range(&w.text) {
@@ -1683,7 +2337,12 @@ fn url(n: &Node, d: &mut Diagnostics) -> Option<Url> {
                 }
             }
             "virtualhost" => set_opt(&mut u.virtualhost, string(line, d, "a host name")),
-            _ => report_unknown("url", line, ["path", "digest", "status_code", "virtualhost"].into_iter(), d),
+            _ => report_unknown(
+                "url",
+                line,
+                ["path", "digest", "status_code", "virtualhost"].into_iter(),
+                d,
+            ),
         }
     }
     if u.path.value.is_empty() {
@@ -1697,7 +2356,10 @@ fn status_range(text: &str) -> Option<StatusRange> {
     let code = |s: &str| s.parse::<u16>().ok().filter(|c| (100..=599).contains(c));
     if let Some(class) = text.strip_suffix("xx").or_else(|| text.strip_suffix("XX")) {
         let c = class.parse::<u16>().ok().filter(|c| (1..=5).contains(c))?;
-        return Some(StatusRange { first: c * 100, last: c * 100 + 99 });
+        return Some(StatusRange {
+            first: c * 100,
+            last: c * 100 + 99,
+        });
     }
     if let Some((a, b)) = text.split_once('-') {
         let (first, last) = (code(a)?, code(b)?);
@@ -1706,4 +2368,3 @@ fn status_range(text: &str) -> Option<StatusRange> {
     let c = code(text)?;
     Some(StatusRange { first: c, last: c })
 }
-

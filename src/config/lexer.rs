@@ -91,47 +91,85 @@ struct ForeignSpaces {
     lines: u32,
 }
 
-pub struct Lexer<'o> {
+/// Where tokens go as they are produced: a `Vec` in tests, the tree builder
+/// in production (so the whole token stream never sits in memory).
+pub trait TokenSink {
+    fn token(&mut self, tok: Tok, diags: &mut Diagnostics);
+}
+
+impl TokenSink for Vec<Tok> {
+    fn token(&mut self, tok: Tok, _: &mut Diagnostics) {
+        self.push(tok);
+    }
+}
+
+pub struct Lexer<'o, S: TokenSink> {
     options: &'o LoadOptions,
     definitions: HashMap<String, String>,
     /// (canonical identity, path as written) of each file being read.
     include_stack: Vec<(PathBuf, PathBuf)>,
-    tokens: Vec<Tok>,
+    sink: S,
+    /// Tokens emitted so far.
+    count: usize,
+    /// A line has tokens but no end-of-line marker yet.
+    line_open: bool,
     too_many_tokens: bool,
 }
 
-/// Tokenize `path` and everything it includes.
+/// Tokenize `path` and everything it includes into `sink`.
+pub fn lex_file_into<S: TokenSink>(
+    path: &Path,
+    options: &LoadOptions,
+    sink: S,
+    diags: &mut Diagnostics,
+) -> Result<S, std::io::Error> {
+    let text = read_text(path)?;
+    let mut lexer = Lexer::new(options, sink);
+    lexer.enter_file(path, &text, diags);
+    Ok(lexer.sink)
+}
+
+/// Tokenize text that did not come from a file (tests, fuzzing) into `sink`.
+/// Includes are resolved relative to the current directory.
+pub fn lex_str_into<S: TokenSink>(
+    name: &str,
+    text: &str,
+    options: &LoadOptions,
+    sink: S,
+    diags: &mut Diagnostics,
+) -> S {
+    let mut lexer = Lexer::new(options, sink);
+    lexer.enter_file(Path::new(name), text, diags);
+    lexer.sink
+}
+
 pub fn lex_file(
     path: &Path,
     options: &LoadOptions,
     diags: &mut Diagnostics,
 ) -> Result<Vec<Tok>, std::io::Error> {
-    let text = read_text(path)?;
-    let mut lexer = Lexer::new(options);
-    lexer.enter_file(path, &text, diags);
-    Ok(lexer.tokens)
+    lex_file_into(path, options, Vec::new(), diags)
 }
 
-/// Tokenize text that did not come from a file (tests, fuzzing). Includes are
-/// resolved relative to the current directory.
 pub fn lex_str(name: &str, text: &str, options: &LoadOptions, diags: &mut Diagnostics) -> Vec<Tok> {
-    let mut lexer = Lexer::new(options);
-    lexer.enter_file(Path::new(name), text, diags);
-    lexer.tokens
+    lex_str_into(name, text, options, Vec::new(), diags)
 }
 
 fn read_text(path: &Path) -> Result<String, std::io::Error> {
     let bytes = fs::read(path)?;
-    Ok(String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
+    Ok(String::from_utf8(bytes)
+        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
 }
 
-impl<'o> Lexer<'o> {
-    fn new(options: &'o LoadOptions) -> Self {
+impl<'o, S: TokenSink> Lexer<'o, S> {
+    fn new(options: &'o LoadOptions, sink: S) -> Self {
         Lexer {
             options,
             definitions: HashMap::new(),
             include_stack: Vec::new(),
-            tokens: Vec::new(),
+            sink,
+            count: 0,
+            line_open: false,
             too_many_tokens: false,
         }
     }
@@ -181,29 +219,16 @@ impl<'o> Lexer<'o> {
                     self.include(&keyword, pattern, dir, diags);
                     continue;
                 }
-                let start = self.tokens.len();
-                let continued =
-                    self.tokenize_line(piece, file, line_no, col0, &mut foreign, diags);
-                let non_empty = self.tokens.len() > start;
-                if non_empty && !continued {
-                    self.push(Tok {
-                        kind: TokKind::EndOfLine,
-                        text: String::new(),
-                        quoted: false,
-                        span: Span::new(file, line_no, 0),
-                    });
+                let continued = self.tokenize_line(piece, file, line_no, col0, &mut foreign, diags);
+                if self.line_open && !continued {
+                    self.end_line(Span::new(file, line_no, 0), diags);
                 }
             }
         }
         // A continuation on the last line still ends that line.
-        if self.tokens.last().is_some_and(|t| t.kind != TokKind::EndOfLine) {
+        if self.line_open {
             let line = u32::try_from(lines.len()).unwrap_or(u32::MAX);
-            self.push(Tok {
-                kind: TokKind::EndOfLine,
-                text: String::new(),
-                quoted: false,
-                span: Span::new(file, line, 0),
-            });
+            self.end_line(Span::new(file, line, 0), diags);
         }
         if let Some(f) = foreign {
             diags.warning(
@@ -224,12 +249,26 @@ impl<'o> Lexer<'o> {
         }
     }
 
-    fn push(&mut self, tok: Tok) {
-        if self.tokens.len() < MAX_TOKENS {
-            self.tokens.push(tok);
+    fn push(&mut self, tok: Tok, diags: &mut Diagnostics) {
+        if self.count < MAX_TOKENS {
+            self.count += 1;
+            self.line_open = tok.kind != TokKind::EndOfLine;
+            self.sink.token(tok, diags);
         } else {
             self.too_many_tokens = true;
         }
+    }
+
+    fn end_line(&mut self, span: Span, diags: &mut Diagnostics) {
+        self.push(
+            Tok {
+                kind: TokKind::EndOfLine,
+                text: String::new(),
+                quoted: false,
+                span,
+            },
+            diags,
+        );
     }
 
     /// Applies `@id` / `@^id`: returns the rest of the line and the column
@@ -250,7 +289,10 @@ impl<'o> Lexer<'o> {
         }
         let body = &rest[id_end..];
         let col0 = raw.len() - body.len();
-        Some((body, u32::try_from(raw[..col0].chars().count()).unwrap_or(0)))
+        Some((
+            body,
+            u32::try_from(raw[..col0].chars().count()).unwrap_or(0),
+        ))
     }
 
     /// Replaces `$NAME` and `${NAME}` with their definitions; unknown names
@@ -335,12 +377,19 @@ impl<'o> Lexer<'o> {
             match c {
                 '#' | '!' => return false,
                 '{' | '}' => {
-                    self.push(Tok {
-                        kind: if c == '{' { TokKind::Open } else { TokKind::Close },
-                        text: c.to_string(),
-                        quoted: false,
-                        span: span_at(i),
-                    });
+                    self.push(
+                        Tok {
+                            kind: if c == '{' {
+                                TokKind::Open
+                            } else {
+                                TokKind::Close
+                            },
+                            text: c.to_string(),
+                            quoted: false,
+                            span: span_at(i),
+                        },
+                        diags,
+                    );
                     i += 1;
                 }
                 '\\' if chars[i + 1..].iter().all(|&c| is_space(c)) => return true,
@@ -370,14 +419,20 @@ impl<'o> Lexer<'o> {
                         }
                     }
                     if !closed {
-                        diags.error(&span_at(start), "unterminated quoted string: expected a closing '\"' on this line");
+                        diags.error(
+                            &span_at(start),
+                            "unterminated quoted string: expected a closing '\"' on this line",
+                        );
                     }
-                    self.push(Tok {
-                        kind: TokKind::Word,
-                        text,
-                        quoted: true,
-                        span: span_at(start),
-                    });
+                    self.push(
+                        Tok {
+                            kind: TokKind::Word,
+                            text,
+                            quoted: true,
+                            span: span_at(start),
+                        },
+                        diags,
+                    );
                 }
                 _ => {
                     let start = i;
@@ -395,19 +450,28 @@ impl<'o> Lexer<'o> {
                         text.push(c);
                         i += 1;
                     }
-                    self.push(Tok {
-                        kind: TokKind::Word,
-                        text,
-                        quoted: false,
-                        span: span_at(start),
-                    });
+                    self.push(
+                        Tok {
+                            kind: TokKind::Word,
+                            text,
+                            quoted: false,
+                            span: span_at(start),
+                        },
+                        diags,
+                    );
                 }
             }
         }
         false
     }
 
-    fn include(&mut self, keyword: &Span, pattern_tok: Option<Tok>, dir: &Path, diags: &mut Diagnostics) {
+    fn include(
+        &mut self,
+        keyword: &Span,
+        pattern_tok: Option<Tok>,
+        dir: &Path,
+        diags: &mut Diagnostics,
+    ) {
         let Some(pattern_tok) = pattern_tok else {
             diags.error(keyword, "include: expected a file name or glob pattern");
             return;
@@ -466,7 +530,12 @@ impl<'o> Lexer<'o> {
 
 /// An `include PATTERN` line. Taken raw, not tokenized: glob patterns may
 /// hold `{a,b}` braces. Returns the keyword's place and the pattern.
-fn split_include(line: &str, file: &Rc<str>, line_no: u32, col0: u32) -> Option<(Span, Option<Tok>)> {
+fn split_include(
+    line: &str,
+    file: &Rc<str>,
+    line_no: u32,
+    col0: u32,
+) -> Option<(Span, Option<Tok>)> {
     let rest = line.trim_start_matches(is_space);
     let indent = line.len() - rest.len();
     let keyword_len = rest.find(is_space).unwrap_or(rest.len());
@@ -484,7 +553,9 @@ fn split_include(line: &str, file: &Rc<str>, line_no: u32, col0: u32) -> Option<
     let text = if let Some(quoted) = arg.strip_prefix('"') {
         quoted.split('"').next().unwrap_or_default().to_string()
     } else {
-        let end = arg.find(|c: char| is_space(c) || c == '#' || c == '!').unwrap_or(arg.len());
+        let end = arg
+            .find(|c: char| is_space(c) || c == '#' || c == '!')
+            .unwrap_or(arg.len());
         arg[..end].to_string()
     };
     let pattern = (!text.is_empty()).then(|| Tok {
@@ -516,7 +587,11 @@ pub fn glob(pattern: &Path) -> Vec<PathBuf> {
     let text = pattern.to_string_lossy();
     let mut out = Vec::new();
     for alternative in expand_braces(&text, 0) {
-        let mut current = vec![PathBuf::from(if alternative.starts_with('/') { "/" } else { "" })];
+        let mut current = vec![PathBuf::from(if alternative.starts_with('/') {
+            "/"
+        } else {
+            ""
+        })];
         for component in alternative.split('/').filter(|c| !c.is_empty()) {
             let mut next = Vec::new();
             for base in &current {
@@ -524,7 +599,11 @@ pub fn glob(pattern: &Path) -> Vec<PathBuf> {
                     next.push(base.join(component));
                     continue;
                 }
-                let listing = if base.as_os_str().is_empty() { Path::new(".") } else { base };
+                let listing = if base.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    base
+                };
                 let Ok(entries) = fs::read_dir(listing) else {
                     continue;
                 };
@@ -712,15 +791,36 @@ mod tests {
         assert_eq!(w, ["a", "b", "\\n", "c", "\\n"]);
         assert_eq!(d.items.len(), 1);
         assert_eq!(d.items[0].span.to_string(), "t.conf:1:1");
-        assert!(d.items[0].message.contains("U+00A0"), "{}", d.items[0].message);
-        assert!(d.items[0].message.contains("2 lines"), "{}", d.items[0].message);
+        assert!(
+            d.items[0].message.contains("U+00A0"),
+            "{}",
+            d.items[0].message
+        );
+        assert!(
+            d.items[0].message.contains("2 lines"),
+            "{}",
+            d.items[0].message
+        );
     }
 
     #[test]
     fn conditionals_and_definitions() {
-        let text = "@high priority 200\n@^high priority 100\n$IF=eth9\ninterface $IF ${IF}x $NOPE\n";
+        let text =
+            "@high priority 200\n@^high priority 100\n$IF=eth9\ninterface $IF ${IF}x $NOPE\n";
         let (w, _) = words(text, "high");
-        assert_eq!(w, ["priority", "200", "\\n", "interface", "eth9", "eth9x", "$NOPE", "\\n"]);
+        assert_eq!(
+            w,
+            [
+                "priority",
+                "200",
+                "\\n",
+                "interface",
+                "eth9",
+                "eth9x",
+                "$NOPE",
+                "\\n"
+            ]
+        );
         let (w, _) = words(text, "low");
         assert_eq!(w[..3], ["priority", "100", "\\n"]);
     }
@@ -759,7 +859,11 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("kars-lex-{}", std::process::id()));
         let sub = dir.join("conf.d");
         fs::create_dir_all(&sub).unwrap();
-        fs::write(dir.join("main.conf"), "top\ninclude conf.d/*.conf\ninclude main.conf\n").unwrap();
+        fs::write(
+            dir.join("main.conf"),
+            "top\ninclude conf.d/*.conf\ninclude main.conf\n",
+        )
+        .unwrap();
         fs::write(sub.join("b.conf"), "bee\n").unwrap();
         fs::write(sub.join("a.conf"), "ay\ninclude ../conf.d/{a,b}.conf\n").unwrap();
         let mut diags = Diagnostics::default();

@@ -33,13 +33,21 @@ impl Loaded {
 #[derive(Debug)]
 pub enum LoadError {
     /// The main configuration file cannot be read.
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 impl std::fmt::Display for LoadError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            LoadError::Read { path, source } => write!(f, "cannot read configuration file '{}': {}", path.display(), source),
+            LoadError::Read { path, source } => write!(
+                f,
+                "cannot read configuration file '{}': {}",
+                path.display(),
+                source
+            ),
         }
     }
 }
@@ -49,31 +57,68 @@ impl std::error::Error for LoadError {}
 /// Reads `path` and everything it includes.
 pub fn load_file(path: &Path, options: &LoadOptions) -> Result<Loaded, LoadError> {
     let mut diagnostics = Diagnostics::default();
-    let tokens = lexer::lex_file(path, options, &mut diagnostics).map_err(|source| LoadError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    Ok(build(&tokens, options, diagnostics))
+    let sink = lexer::lex_file_into(path, options, ModelSink::new(), &mut diagnostics).map_err(
+        |source| LoadError::Read {
+            path: path.to_path_buf(),
+            source,
+        },
+    )?;
+    Ok(sink.finish(options, diagnostics))
 }
 
 /// Reads configuration text; `name` is used in diagnostics.
 pub fn load_str(name: &str, text: &str, options: &LoadOptions) -> Loaded {
     let mut diagnostics = Diagnostics::default();
-    let tokens = lexer::lex_str(name, text, options, &mut diagnostics);
-    build(&tokens, options, diagnostics)
+    let sink = lexer::lex_str_into(name, text, options, ModelSink::new(), &mut diagnostics);
+    sink.finish(options, diagnostics)
 }
 
-fn build(tokens: &[lexer::Tok], options: &LoadOptions, mut diagnostics: Diagnostics) -> Loaded {
-    let tree = parser::parse_tree(tokens, &mut diagnostics);
-    let mut top = keywords::TopLevel {
-        config: Config::default(),
-        instances: Vec::new(),
-        servers: Vec::new(),
-    };
-    keywords::apply(&mut top, "the top level", &tree, &keywords::top_level_table(), &mut diagnostics);
-    let config = finalize::finalize(top, &options.hostname, &mut diagnostics);
-    diagnostics.sort_by_place();
-    Loaded { config, diagnostics }
+/// Tokens -> tree -> model, one top-level block at a time, so a large
+/// configuration never exists as a whole token stream or tree in memory.
+struct ModelSink {
+    tree: parser::TreeBuilder,
+    top: keywords::TopLevel,
+    table: Vec<keywords::Kw<keywords::TopLevel>>,
+}
+
+impl ModelSink {
+    fn new() -> Self {
+        ModelSink {
+            tree: parser::TreeBuilder::default(),
+            top: keywords::TopLevel {
+                config: Config::default(),
+                instances: Vec::new(),
+                servers: Vec::new(),
+            },
+            table: keywords::top_level_table(),
+        }
+    }
+
+    fn finish(self, options: &LoadOptions, mut diagnostics: Diagnostics) -> Loaded {
+        let ModelSink {
+            tree,
+            mut top,
+            table,
+        } = self;
+        let rest = tree.finish(&mut diagnostics);
+        keywords::apply(&mut top, "the top level", &rest, &table, &mut diagnostics);
+        let config = finalize::finalize(top, &options.hostname, &mut diagnostics);
+        diagnostics.sort_by_place();
+        Loaded {
+            config,
+            diagnostics,
+        }
+    }
+}
+
+impl lexer::TokenSink for ModelSink {
+    fn token(&mut self, tok: lexer::Tok, diags: &mut Diagnostics) {
+        self.tree.token(tok, diags);
+        let done: Vec<parser::Node> = self.tree.take_completed().collect();
+        if !done.is_empty() {
+            keywords::apply(&mut self.top, "the top level", &done, &self.table, diags);
+        }
+    }
 }
 
 /// keepalived's default configuration path: /etc/keepalived.conf if present,

@@ -102,7 +102,9 @@ pub struct GlobalDefs {
 
 impl Default for GlobalDefs {
     fn default() -> Self {
-        fn d<T>(v: T) -> Spanned<T> { Spanned::default_value(v) }
+        fn d<T>(v: T) -> Spanned<T> {
+            Spanned::default_value(v)
+        }
         GlobalDefs {
             notification_email: Vec::new(),
             notification_email_from: None,
@@ -387,7 +389,10 @@ pub struct VirtualServerGroup {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum VsKey {
-    Address { addr: Spanned<IpAddr>, port: Spanned<u16> },
+    Address {
+        addr: Spanned<IpAddr>,
+        port: Spanned<u16>,
+    },
     Fwmark(Spanned<u32>),
     Group(Spanned<String>),
 }

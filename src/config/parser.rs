@@ -3,7 +3,7 @@
 //! input can exhaust the stack.
 
 use super::diag::{Diagnostics, Span};
-use super::lexer::{Tok, TokKind};
+use super::lexer::{Tok, TokKind, TokenSink};
 
 /// Blocks nested deeper than this are reported and their contents dropped;
 /// no keepalived configuration nests more than five levels.
@@ -43,35 +43,68 @@ struct OpenBlock {
     discard: bool,
 }
 
-pub fn parse_tree(tokens: &[Tok], diags: &mut Diagnostics) -> Vec<Node> {
-    let mut root: Vec<Node> = Vec::new();
-    let mut stack: Vec<OpenBlock> = Vec::new();
-    let mut pending: Option<Node> = None;
+/// Builds the tree one token at a time (see `lexer::TokenSink`).
+#[derive(Default)]
+pub struct TreeBuilder {
+    root: Vec<Node>,
+    stack: Vec<OpenBlock>,
+    pending: Option<Node>,
     // The previous line ended with a bare keyword: a `{` on the next line
     // still opens its block.
-    let mut last_line_node_open_ok = false;
-    let mut depth_reported = false;
+    last_line_node_open_ok: bool,
+    depth_reported: bool,
+}
 
-    fn children<'a>(root: &'a mut Vec<Node>, stack: &'a mut [OpenBlock]) -> &'a mut Vec<Node> {
-        match stack.last_mut() {
+impl TreeBuilder {
+    fn children(&mut self) -> &mut Vec<Node> {
+        match self.stack.last_mut() {
             Some(open) => &mut open.children,
-            None => root,
+            None => &mut self.root,
         }
     }
 
-    for tok in tokens {
+    /// Top-level nodes that can no longer change: all but the last, which a
+    /// `{` on the next line may still open.
+    pub fn take_completed(&mut self) -> std::vec::Drain<'_, Node> {
+        let done = self.root.len().saturating_sub(1);
+        self.root.drain(..done)
+    }
+
+    pub fn finish(mut self, diags: &mut Diagnostics) -> Vec<Node> {
+        if let Some(node) = self.pending.take() {
+            self.children().push(node);
+        }
+        while let Some(mut open) = self.stack.pop() {
+            diags.error(
+                &open.open,
+                format!(
+                    "missing '}}' for the block of '{}' opened here (reached end of file)",
+                    open.node.name.text
+                ),
+            );
+            if !open.discard {
+                open.node.block = Some(open.children);
+                self.children().push(open.node);
+            }
+        }
+        self.root
+    }
+}
+
+impl TokenSink for TreeBuilder {
+    fn token(&mut self, tok: Tok, diags: &mut Diagnostics) {
         match tok.kind {
             TokKind::Word => {
-                last_line_node_open_ok = false;
+                self.last_line_node_open_ok = false;
                 let word = Word {
-                    text: tok.text.clone(),
-                    span: tok.span.clone(),
+                    text: tok.text,
+                    span: tok.span,
                     quoted: tok.quoted,
                 };
-                match pending.as_mut() {
+                match self.pending.as_mut() {
                     Some(node) => node.args.push(word),
                     None => {
-                        pending = Some(Node {
+                        self.pending = Some(Node {
                             name: word,
                             args: Vec::new(),
                             block: None,
@@ -80,12 +113,12 @@ pub fn parse_tree(tokens: &[Tok], diags: &mut Diagnostics) -> Vec<Node> {
                 }
             }
             TokKind::Open => {
-                let node = match pending.take() {
+                let node = match self.pending.take() {
                     Some(node) => Some(node),
-                    None if last_line_node_open_ok => children(&mut root, &mut stack).pop(),
+                    None if self.last_line_node_open_ok => self.children().pop(),
                     None => None,
                 };
-                last_line_node_open_ok = false;
+                self.last_line_node_open_ok = false;
                 let node = node.unwrap_or_else(|| {
                     diags.error(&tok.span, "'{' without a keyword before it");
                     Node {
@@ -98,62 +131,56 @@ pub fn parse_tree(tokens: &[Tok], diags: &mut Diagnostics) -> Vec<Node> {
                         block: None,
                     }
                 });
-                let parent_discarded = stack.last().is_some_and(|b| b.discard);
-                let too_deep = stack.len() >= MAX_DEPTH;
-                if too_deep && !depth_reported {
-                    depth_reported = true;
-                    diags.error(&tok.span, format!("blocks nested deeper than {MAX_DEPTH} levels; contents ignored"));
+                let parent_discarded = self.stack.last().is_some_and(|b| b.discard);
+                let too_deep = self.stack.len() >= MAX_DEPTH;
+                if too_deep && !self.depth_reported {
+                    self.depth_reported = true;
+                    diags.error(
+                        &tok.span,
+                        format!("blocks nested deeper than {MAX_DEPTH} levels; contents ignored"),
+                    );
                 }
                 let discard = parent_discarded || too_deep || node.name.text.is_empty();
-                stack.push(OpenBlock {
+                self.stack.push(OpenBlock {
                     node,
                     children: Vec::new(),
-                    open: tok.span.clone(),
+                    open: tok.span,
                     discard,
                 });
             }
             TokKind::Close => {
-                last_line_node_open_ok = false;
-                if let Some(node) = pending.take() {
-                    children(&mut root, &mut stack).push(node);
+                self.last_line_node_open_ok = false;
+                if let Some(node) = self.pending.take() {
+                    self.children().push(node);
                 }
-                match stack.pop() {
+                match self.stack.pop() {
                     None => diags.error(&tok.span, "unexpected '}': no block is open here"),
                     Some(mut open) => {
                         if !open.discard {
                             open.node.block = Some(open.children);
-                            children(&mut root, &mut stack).push(open.node);
+                            self.children().push(open.node);
                         }
                     }
                 }
             }
             TokKind::EndOfLine => {
-                if let Some(node) = pending.take() {
-                    children(&mut root, &mut stack).push(node);
-                    last_line_node_open_ok = true;
+                if let Some(node) = self.pending.take() {
+                    self.children().push(node);
+                    self.last_line_node_open_ok = true;
                 } else {
-                    last_line_node_open_ok = false;
+                    self.last_line_node_open_ok = false;
                 }
             }
         }
     }
-    if let Some(node) = pending.take() {
-        children(&mut root, &mut stack).push(node);
+}
+
+pub fn parse_tree(tokens: Vec<Tok>, diags: &mut Diagnostics) -> Vec<Node> {
+    let mut builder = TreeBuilder::default();
+    for tok in tokens {
+        builder.token(tok, diags);
     }
-    while let Some(mut open) = stack.pop() {
-        diags.error(
-            &open.open,
-            format!(
-                "missing '}}' for the block of '{}' opened here (reached end of file)",
-                open.node.name.text
-            ),
-        );
-        if !open.discard {
-            open.node.block = Some(open.children);
-            children(&mut root, &mut stack).push(open.node);
-        }
-    }
-    root
+    builder.finish(diags)
 }
 
 #[cfg(test)]
@@ -164,7 +191,7 @@ mod tests {
     fn tree(text: &str) -> (Vec<Node>, Diagnostics) {
         let mut diags = Diagnostics::default();
         let toks = lex_str("t.conf", text, &LoadOptions::default(), &mut diags);
-        (parse_tree(&toks, &mut diags), diags)
+        (parse_tree(toks, &mut diags), diags)
     }
 
     #[test]
@@ -190,7 +217,10 @@ mod tests {
         assert_eq!(e, ["t.conf:1:3: error: missing '}' for the block of 'a' opened here (reached end of file)"]);
         let (_, d) = tree("a\n}\n");
         let e: Vec<String> = d.errors().map(|d| d.to_string()).collect();
-        assert_eq!(e, ["t.conf:2:1: error: unexpected '}': no block is open here"]);
+        assert_eq!(
+            e,
+            ["t.conf:2:1: error: unexpected '}': no block is open here"]
+        );
     }
 
     #[test]

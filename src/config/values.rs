@@ -18,37 +18,63 @@ pub fn single<'n>(n: &'n Node, d: &mut Diagnostics, what: &str) -> Option<&'n Wo
         }
         Some(first) => {
             if let Some(extra) = n.args.get(1) {
-                d.warning(&extra.span, format!("'{}': extra value '{}' ignored", n.name.text, extra.text));
+                d.warning(
+                    &extra.span,
+                    format!("'{}': extra value '{}' ignored", n.name.text, extra.text),
+                );
             }
             Some(first)
         }
     }
 }
 
-pub fn integer<T>(keyword: &str, w: &Word, min: i64, max: i64, d: &mut Diagnostics) -> Option<Spanned<T>>
+pub fn integer<T>(
+    keyword: &str,
+    w: &Word,
+    min: i64,
+    max: i64,
+    d: &mut Diagnostics,
+) -> Option<Spanned<T>>
 where
     T: TryFrom<i64>,
 {
-    let parsed = w.text.parse::<i64>().ok().filter(|v| (min..=max).contains(v));
+    let parsed = w
+        .text
+        .parse::<i64>()
+        .ok()
+        .filter(|v| (min..=max).contains(v));
     match parsed.and_then(|v| T::try_from(v).ok()) {
         Some(v) => Some(Spanned::new(v, w.span.clone())),
         None => {
             d.error(
                 &w.span,
-                format!("'{keyword}': expected an integer {min}..{max}, found '{}'", w.text),
+                format!(
+                    "'{keyword}': expected an integer {min}..{max}, found '{}'",
+                    w.text
+                ),
             );
             None
         }
     }
 }
 
-pub fn int_arg<T: TryFrom<i64>>(n: &Node, min: i64, max: i64, d: &mut Diagnostics) -> Option<Spanned<T>> {
+pub fn int_arg<T: TryFrom<i64>>(
+    n: &Node,
+    min: i64,
+    max: i64,
+    d: &mut Diagnostics,
+) -> Option<Spanned<T>> {
     let w = single(n, d, &format!("an integer {min}..{max}"))?;
     integer(&n.name.text, w, min, max, d)
 }
 
 /// Seconds, with microsecond resolution (keepalived's `<TIMER>`).
-pub fn timer_word(keyword: &str, w: &Word, max_secs: f64, d: &mut Diagnostics) -> Option<Spanned<Duration>> {
+pub fn timer_word(
+    keyword: &str,
+    w: &Word,
+    max_secs: f64,
+    d: &mut Diagnostics,
+) -> Option<Spanned<Duration>> {
     let parsed = w
         .text
         .parse::<f64>()
@@ -62,7 +88,10 @@ pub fn timer_word(keyword: &str, w: &Word, max_secs: f64, d: &mut Diagnostics) -
         None => {
             d.error(
                 &w.span,
-                format!("'{keyword}': expected a time in seconds (0..{max_secs}), found '{}'", w.text),
+                format!(
+                    "'{keyword}': expected a time in seconds (0..{max_secs}), found '{}'",
+                    w.text
+                ),
             );
             None
         }
@@ -89,7 +118,10 @@ pub fn boolean(n: &Node, d: &mut Diagnostics) -> Spanned<bool> {
         _ => {
             d.error(
                 &w.span,
-                format!("'{}': expected on|off|true|false|yes|no, found '{}'", n.name.text, w.text),
+                format!(
+                    "'{}': expected on|off|true|false|yes|no, found '{}'",
+                    n.name.text, w.text
+                ),
             );
             Spanned::new(true, n.span().clone())
         }
@@ -99,7 +131,10 @@ pub fn boolean(n: &Node, d: &mut Diagnostics) -> Spanned<bool> {
 /// A flag keyword that takes no value.
 pub fn flag(n: &Node, d: &mut Diagnostics) -> Spanned<bool> {
     if let Some(extra) = n.args.first() {
-        d.warning(&extra.span, format!("'{}' takes no value; '{}' ignored", n.name.text, extra.text));
+        d.warning(
+            &extra.span,
+            format!("'{}' takes no value; '{}' ignored", n.name.text, extra.text),
+        );
     }
     Spanned::new(true, n.span().clone())
 }
@@ -110,7 +145,10 @@ pub fn ip_word(keyword: &str, w: &Word, d: &mut Diagnostics) -> Option<Spanned<I
         Err(_) => {
             d.error(
                 &w.span,
-                format!("'{keyword}': expected an IPv4 or IPv6 address, found '{}'", w.text),
+                format!(
+                    "'{keyword}': expected an IPv4 or IPv6 address, found '{}'",
+                    w.text
+                ),
             );
             None
         }
@@ -131,7 +169,10 @@ pub fn prefix_word(keyword: &str, w: &Word, d: &mut Diagnostics) -> Option<(Span
     let Ok(addr) = IpAddr::from_str(addr_text) else {
         d.error(
             &w.span,
-            format!("'{keyword}': expected an IP address or ADDRESS/PREFIX, found '{}'", w.text),
+            format!(
+                "'{keyword}': expected an IP address or ADDRESS/PREFIX, found '{}'",
+                w.text
+            ),
         );
         return None;
     };
@@ -143,7 +184,9 @@ pub fn prefix_word(keyword: &str, w: &Word, d: &mut Diagnostics) -> Option<(Span
             None => {
                 d.error(
                     &w.span,
-                    format!("'{keyword}': expected a prefix length 0..{max} after '/', found '{l}'"),
+                    format!(
+                        "'{keyword}': expected a prefix length 0..{max} after '/', found '{l}'"
+                    ),
                 );
                 return None;
             }
@@ -159,11 +202,17 @@ pub fn string(n: &Node, d: &mut Diagnostics, what: &str) -> Option<Spanned<Strin
 /// `keyword "command args" [user [group]]`.
 pub fn script(n: &Node, d: &mut Diagnostics) -> Option<Script> {
     let Some(cmd) = n.args.first() else {
-        d.error(n.span(), format!("'{}': expected a script command", n.name.text));
+        d.error(
+            n.span(),
+            format!("'{}': expected a script command", n.name.text),
+        );
         return None;
     };
     if cmd.text.trim().is_empty() {
-        d.error(&cmd.span, format!("'{}': the script command is empty", n.name.text));
+        d.error(
+            &cmd.span,
+            format!("'{}': the script command is empty", n.name.text),
+        );
         return None;
     }
     let run_as = n.args.get(1).map(|user| RunAs {
@@ -188,7 +237,10 @@ pub fn script(n: &Node, d: &mut Diagnostics) -> Option<Script> {
 /// Every word of every line of a block (`notification_email`, `group`).
 pub fn word_list(n: &Node, d: &mut Diagnostics) -> Vec<Spanned<String>> {
     let Some(children) = &n.block else {
-        d.error(n.span(), format!("'{}': expected a {{ }} block", n.name.text));
+        d.error(
+            n.span(),
+            format!("'{}': expected a {{ }} block", n.name.text),
+        );
         return Vec::new();
     };
     children
@@ -203,7 +255,10 @@ pub fn block<'n>(n: &'n Node, d: &mut Diagnostics) -> &'n [Node] {
     match &n.block {
         Some(children) => children,
         None => {
-            d.error(n.span(), format!("'{}': expected a {{ }} block", n.name.text));
+            d.error(
+                n.span(),
+                format!("'{}': expected a {{ }} block", n.name.text),
+            );
             &[]
         }
     }
@@ -213,7 +268,13 @@ pub fn hex_bytes(keyword: &str, w: &Word, d: &mut Diagnostics) -> Option<Vec<u8>
     let text = w.text.strip_prefix("0x").unwrap_or(&w.text);
     let valid = text.len() % 2 == 0 && text.chars().all(|c| c.is_ascii_hexdigit());
     if !valid {
-        d.error(&w.span, format!("'{keyword}': expected hexadecimal bytes, found '{}'", w.text));
+        d.error(
+            &w.span,
+            format!(
+                "'{keyword}': expected hexadecimal bytes, found '{}'",
+                w.text
+            ),
+        );
         return None;
     }
     (0..text.len())
