@@ -1,9 +1,226 @@
-//! Running the daemon (placeholder until the daemon shell lands).
+//! The daemon run: logging, configuration, daemonizing, pid file, then the
+//! event loop with the configuration service. Subsystems (VRRP, IPVS,
+//! checkers) hook into `KeepalivedService` as they land.
 
-use crate::cli::Options;
-use std::path::Path;
+use crate::app::{load_options, EXIT_CONFIG, EXIT_OK};
+use crate::cli::{self, Options};
+use crate::config::{self, dump::dump, Config, Severity};
+use crate::daemon::{
+    daemonize, init_logging, parse_facility, ChildExit, Context, DumpKind, EventLoop, LogTarget,
+    PidFile, Service,
+};
+use log::{error, info, warn};
+use mio::event::Event;
+use mio::Token;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
 
-pub fn run_daemon(_options: &Options, _path: &Path) -> i32 {
-    eprintln!("keepalived: daemon mode not wired yet");
-    1
+/// Where state dumps go (keepalived's defaults; /tmp is writable on a
+/// read-only root).
+const DATA_DUMP_FILE: &str = "/tmp/keepalived.data";
+const STATS_DUMP_FILE: &str = "/tmp/keepalived.stats";
+
+fn default_pid_file() -> PathBuf {
+    if Path::new("/run").is_dir() {
+        PathBuf::from("/run/keepalived.pid")
+    } else {
+        PathBuf::from("/var/run/keepalived.pid")
+    }
+}
+
+fn log_target(options: &Options) -> Result<LogTarget, String> {
+    let facility = match &options.log_facility {
+        Some(f) => parse_facility(f).map_err(|e| format!("-S {f}: {e}"))?,
+        None => syslog::Facility::LOG_DAEMON,
+    };
+    Ok(match (options.log_console, options.no_syslog) {
+        (true, true) => LogTarget::Console,
+        (true, false) => LogTarget::Both { facility },
+        // -G without -l: keepalived logs nowhere; stderr is the honest fallback.
+        (false, true) => LogTarget::Console,
+        (false, false) => LogTarget::Syslog { facility },
+    })
+}
+
+/// Logs every diagnostic; true when the configuration can run.
+fn log_diagnostics(loaded: &config::Loaded) -> bool {
+    for d in &loaded.diagnostics.items {
+        match d.severity {
+            Severity::Error => error!("{d}"),
+            Severity::Warning => warn!("{d}"),
+        }
+    }
+    !loaded.has_errors()
+}
+
+pub fn run_daemon(options: &Options, path: &Path) -> i32 {
+    let target = match log_target(options) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("keepalived: {e}");
+            return EXIT_CONFIG;
+        }
+    };
+    if let Err(e) = init_logging(target, options.log_detail) {
+        eprintln!("keepalived: cannot start logging: {e}");
+        return EXIT_CONFIG;
+    }
+    info!("Starting {}", cli::version_line());
+    info!("Configuration file {}", path.display());
+    let loaded = match config::load_file(path, &load_options(options)) {
+        Ok(l) => l,
+        Err(e) => {
+            error!("{e}");
+            return EXIT_CONFIG;
+        }
+    };
+    if !log_diagnostics(&loaded) {
+        error!("Configuration has errors; not starting (check it with 'keepalived -t -f {}')", path.display());
+        return EXIT_CONFIG;
+    }
+    if !options.dont_fork {
+        if let Err(e) = daemonize() {
+            error!("cannot daemonize: {e}");
+            return EXIT_CONFIG;
+        }
+    }
+    let pid_path = options.pid_file.clone().unwrap_or_else(default_pid_file);
+    let pid_file = match PidFile::create(&pid_path, "keepalived") {
+        Ok(p) => p,
+        Err(e) => {
+            error!("{e}");
+            return EXIT_CONFIG;
+        }
+    };
+    let mut event_loop = match EventLoop::new() {
+        Ok(l) => l,
+        Err(e) => {
+            error!("cannot start the event loop: {e}");
+            return EXIT_CONFIG;
+        }
+    };
+    let mut service = KeepalivedService {
+        path: path.to_path_buf(),
+        options: options.clone(),
+        config: loaded.config,
+    };
+    let result = event_loop.run(&mut service);
+    if let Err(e) = pid_file.remove() {
+        warn!("{e}");
+    }
+    match result {
+        Ok(()) => {
+            info!("Stopped {}", cli::version_line());
+            EXIT_OK
+        }
+        Err(e) => {
+            error!("event loop failed: {e}");
+            EXIT_CONFIG
+        }
+    }
+}
+
+/// The daemon's service. Today it owns the configuration and its reload;
+/// VRRP, IPVS and the checkers plug in here.
+pub struct KeepalivedService {
+    path: PathBuf,
+    options: Options,
+    config: Config,
+}
+
+impl KeepalivedService {
+    fn log_config(&self) {
+        let c = &self.config;
+        for i in &c.instances {
+            let vips: Vec<String> = i
+                .virtual_ipaddress
+                .iter()
+                .map(|a| format!("{}/{}", a.addr.value, a.prefix_len))
+                .collect();
+            info!(
+                "({}) VRRP instance: state {:?}, interface {}, vrid {}, priority {}, advert_int {:?}, version {}, VIPs [{}]",
+                i.name.value,
+                i.state.value,
+                i.interface.as_ref().map_or("-", |s| s.value.as_str()),
+                i.virtual_router_id.value,
+                i.priority.value,
+                i.advert_int.value,
+                i.version.value,
+                vips.join(", ")
+            );
+        }
+        for g in &c.sync_groups {
+            let members: Vec<&str> = g.members.iter().map(|m| m.value.as_str()).collect();
+            info!("Sync group {}: {}", g.name.value, members.join(", "));
+        }
+        for vs in &c.virtual_servers {
+            info!(
+                "{}: {:?} {} {:?}, {} real server(s)",
+                vs.key.label(),
+                vs.protocol.value,
+                vs.lb_algo.value.name(),
+                vs.lb_kind.value,
+                vs.real_servers.len()
+            );
+        }
+        info!(
+            "Configuration loaded: {} VRRP instance(s), {} virtual server(s); VRRP, IPVS and health checks are not active in this build yet",
+            c.instances.len(),
+            c.virtual_servers.len()
+        );
+    }
+}
+
+impl Service for KeepalivedService {
+    fn start(&mut self, _cx: &mut Context<'_>, _now: Instant) {
+        self.log_config();
+    }
+
+    fn handle_io(&mut self, _cx: &mut Context<'_>, _token: Token, _event: &Event, _now: Instant) {}
+
+    fn handle_timer(&mut self, _cx: &mut Context<'_>, _key: u64, _now: Instant) {}
+
+    fn handle_child_exit(&mut self, _cx: &mut Context<'_>, _exit: ChildExit<u64>, _now: Instant) {}
+
+    fn reload(&mut self, _cx: &mut Context<'_>, _now: Instant) {
+        info!("Reloading configuration file {}", self.path.display());
+        match config::load_file(&self.path, &load_options(&self.options)) {
+            Err(e) => error!("{e}; keeping the running configuration"),
+            Ok(loaded) => {
+                if !log_diagnostics(&loaded) {
+                    error!("Reload failed: the new configuration has errors; keeping the running configuration");
+                    return;
+                }
+                if loaded.config == self.config {
+                    info!("Configuration unchanged");
+                }
+                self.config = loaded.config;
+                self.log_config();
+                info!("Reload finished");
+            }
+        }
+    }
+
+    fn dump(&mut self, _cx: &mut Context<'_>, which: DumpKind, _now: Instant) {
+        let (file, text) = match which {
+            DumpKind::Data => (DATA_DUMP_FILE, dump(&self.config)),
+            DumpKind::Stats => (
+                STATS_DUMP_FILE,
+                format!(
+                    "VRRP instances: {}\nVirtual servers: {}\n",
+                    self.config.instances.len(),
+                    self.config.virtual_servers.len()
+                ),
+            ),
+        };
+        match std::fs::write(file, text) {
+            Ok(()) => info!("Wrote {file}"),
+            Err(e) => error!("cannot write {file}: {e}"),
+        }
+    }
+
+    fn shutdown(&mut self, _cx: &mut Context<'_>, _now: Instant) -> bool {
+        info!("Stopping");
+        true
+    }
 }

@@ -286,7 +286,7 @@ fn check_sync_groups(config: &Config, d: &mut Diagnostics) {
 
 fn finalize_vs(b: VsBuilder, d: &mut Diagnostics) -> VirtualServer {
     let mut vs = b.vs;
-    let what = vs_label(&vs.key);
+    let what = vs.key.label();
     // keepalived's surprising defaults, with the warnings it gives.
     match b.delay_loop {
         Some(v) => vs.delay_loop = v,
@@ -325,17 +325,6 @@ fn finalize_vs(b: VsBuilder, d: &mut Diagnostics) -> VirtualServer {
         .collect();
     vs.timing.delay_loop = None;
     vs
-}
-
-pub fn vs_label(key: &VsKey) -> String {
-    match key {
-        VsKey::Address { addr, port } => match addr.value {
-            std::net::IpAddr::V6(a) => format!("virtual_server [{a}]:{}", port.value),
-            a => format!("virtual_server {a}:{}", port.value),
-        },
-        VsKey::Fwmark(m) => format!("virtual_server fwmark {}", m.value),
-        VsKey::Group(g) => format!("virtual_server group {}", g.value),
-    }
 }
 
 fn finalize_rs(b: RsBuilder, vs: &VirtualServer, d: &mut Diagnostics) -> RealServer {
@@ -452,7 +441,7 @@ fn check_virtual_servers(config: &Config, d: &mut Diagnostics) {
                 );
             }
         }
-        let label = vs_label(&vs.key);
+        let label = vs.key.label();
         let key = format!("{label} {:?}", vs.protocol.value);
         if !seen.insert(key) {
             d.error(&key_span(&vs.key), format!("{label} is defined twice"));

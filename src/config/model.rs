@@ -397,6 +397,20 @@ pub enum VsKey {
     Group(Spanned<String>),
 }
 
+impl VsKey {
+    /// `virtual_server 10.0.0.1:80`, `virtual_server [::1]:80`, ...
+    pub fn label(&self) -> String {
+        match self {
+            VsKey::Address { addr, port } => match addr.value {
+                IpAddr::V6(a) => format!("virtual_server [{a}]:{}", port.value),
+                a => format!("virtual_server {a}:{}", port.value),
+            },
+            VsKey::Fwmark(m) => format!("virtual_server fwmark {}", m.value),
+            VsKey::Group(g) => format!("virtual_server group {}", g.value),
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Scheduler {
     Rr,
