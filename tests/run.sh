@@ -188,6 +188,20 @@ report_binaries() {
     return $bad
 }
 
+# Packaging files: init scripts parse with a POSIX sh, and the default config
+# is accepted by the real keepalived (the reference for the syntax).
+check_board() {
+    local f
+    for f in board/openwrt/keepalived-rs/files/keepalived.init \
+        board/buildroot/keepalived-rs/S30keepalived; do
+        sh -n "$f"
+        busybox sh -n "$f"
+        echo "sh -n ok: $f"
+    done
+    /usr/sbin/keepalived -t -f board/keepalived.conf
+    echo "keepalived -t ok: board/keepalived.conf"
+}
+
 run_ci_benches() {
     local f n=0
     for f in tests/bench/ci_*.sh; do
@@ -211,6 +225,7 @@ run_stage "cargo clippy" check_clippy
 run_stage "cargo test" check_test
 run_stage "release builds (musl)" build_musl
 run_stage "release binaries" report_binaries
+run_stage "board scripts" check_board
 run_stage "ci benchmarks" run_ci_benches
 
 echo
