@@ -170,9 +170,13 @@ pub struct ChildExit<O> {
 pub enum ChildError {
     EmptyCommand,
     /// An argument or environment entry contains a NUL byte (or `=` in a name).
-    InvalidString { text: String },
+    InvalidString {
+        text: String,
+    },
     /// A bare program name was not found in `PATH`.
-    NotFound { program: String },
+    NotFound {
+        program: String,
+    },
     DevNull(io::Error),
     Fork(Errno),
 }
@@ -221,7 +225,8 @@ fn null_terminated(strings: &[CString]) -> Vec<*const libc::c_char> {
 }
 
 fn is_executable_file(path: &Path) -> bool {
-    std::fs::metadata(path).is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
+    std::fs::metadata(path)
+        .is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
 }
 
 /// execvp's lookup, minus its habit of treating empty `PATH` entries as the
@@ -241,7 +246,10 @@ fn resolve_program(program: &str, search_path: &OsStr) -> Option<PathBuf> {
 fn build_environment(extra: &[(String, String)]) -> Result<Vec<CString>, ChildError> {
     let mut entries = Vec::new();
     for (name, value) in std::env::vars_os() {
-        if extra.iter().any(|(key, _)| key.as_bytes() == name.as_bytes()) {
+        if extra
+            .iter()
+            .any(|(key, _)| key.as_bytes() == name.as_bytes())
+        {
             continue;
         }
         let mut entry = name.into_vec();
@@ -366,7 +374,11 @@ impl<O> RunningChild<O> {
         // group id cannot have been recycled. ESRCH just means all are gone.
         if let Err(errno) = killpg(self.pid, signal) {
             if errno != Errno::ESRCH {
-                log::warn!("cannot send {signal} to {} (pid {}): {errno}", self.program, self.pid);
+                log::warn!(
+                    "cannot send {signal} to {} (pid {}): {errno}",
+                    self.program,
+                    self.pid
+                );
             }
         }
     }
@@ -454,7 +466,10 @@ impl<O> ChildRunner<O> {
 
     /// Earliest instant at which `handle_timeouts` has work to do.
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.children.iter().filter_map(RunningChild::next_deadline).min()
+        self.children
+            .iter()
+            .filter_map(RunningChild::next_deadline)
+            .min()
     }
 
     /// On timeout, SIGTERM the child's process group, then SIGKILL it
@@ -464,13 +479,21 @@ impl<O> ChildRunner<O> {
         for child in &mut self.children {
             match (child.timed_out, child.timeout_at, child.kill_at) {
                 (false, Some(timeout_at), _) if timeout_at <= now => {
-                    log::warn!("{} (pid {}) timed out, sending SIGTERM", child.program, child.pid);
+                    log::warn!(
+                        "{} (pid {}) timed out, sending SIGTERM",
+                        child.program,
+                        child.pid
+                    );
                     child.timed_out = true;
                     child.kill_at = Some(now + KILL_GRACE);
                     child.signal_group(Signal::SIGTERM);
                 }
                 (true, _, Some(kill_at)) if kill_at <= now => {
-                    log::warn!("{} (pid {}) ignored SIGTERM, sending SIGKILL", child.program, child.pid);
+                    log::warn!(
+                        "{} (pid {}) ignored SIGTERM, sending SIGKILL",
+                        child.program,
+                        child.pid
+                    );
                     child.kill_at = None;
                     child.signal_group(Signal::SIGKILL);
                 }
@@ -486,6 +509,14 @@ impl<O> ChildRunner<O> {
             child.kill_at = None;
             child.signal_group(Signal::SIGKILL);
         }
+    }
+
+    /// Pid of a child that has not been reaped yet.
+    pub fn pid_of(&self, id: ChildId) -> Option<Pid> {
+        self.children
+            .iter()
+            .find(|child| child.id == id)
+            .map(|child| child.pid)
     }
 
     pub fn running(&self) -> usize {
@@ -542,15 +573,24 @@ mod tests {
     fn rejects_unterminated_quotes_and_trailing_backslash() {
         assert_eq!(
             split_command(r#"a "b c"#),
-            Err(SplitError::UnterminatedQuote { quote: '"', offset: 2 })
+            Err(SplitError::UnterminatedQuote {
+                quote: '"',
+                offset: 2
+            })
         );
         assert_eq!(
             split_command("a 'b"),
-            Err(SplitError::UnterminatedQuote { quote: '\'', offset: 2 })
+            Err(SplitError::UnterminatedQuote {
+                quote: '\'',
+                offset: 2
+            })
         );
         assert_eq!(
             split_command(r#"a "b\"#),
-            Err(SplitError::UnterminatedQuote { quote: '"', offset: 2 })
+            Err(SplitError::UnterminatedQuote {
+                quote: '"',
+                offset: 2
+            })
         );
         assert_eq!(split_command(r"a b\"), Err(SplitError::TrailingBackslash));
     }
@@ -560,12 +600,19 @@ mod tests {
     }
 
     /// Drives timeouts and reaping until `count` exits, failing after `limit`.
-    fn wait_exits(runner: &mut ChildRunner<u32>, count: usize, limit: Duration) -> Vec<ChildExit<u32>> {
+    fn wait_exits(
+        runner: &mut ChildRunner<u32>,
+        count: usize,
+        limit: Duration,
+    ) -> Vec<ChildExit<u32>> {
         let start = Instant::now();
         let mut exits = Vec::new();
         while exits.len() < count {
             let now = Instant::now();
-            assert!(now - start < limit, "children did not exit within {limit:?}");
+            assert!(
+                now - start < limit,
+                "children did not exit within {limit:?}"
+            );
             runner.handle_timeouts(now);
             exits.extend(runner.reap(now));
             std::thread::sleep(Duration::from_millis(5));
@@ -585,7 +632,10 @@ mod tests {
     #[test]
     fn reports_exit_codes() {
         assert_eq!(run_one(command("/bin/true")).status, ChildStatus::Exited(0));
-        assert_eq!(run_one(command("/bin/sh -c 'exit 3'")).status, ChildStatus::Exited(3));
+        assert_eq!(
+            run_one(command("/bin/sh -c 'exit 3'")).status,
+            ChildStatus::Exited(3)
+        );
         // Bare names go through PATH; no shell is involved.
         assert_eq!(run_one(command("false")).status, ChildStatus::Exited(1));
         assert_eq!(
@@ -596,11 +646,20 @@ mod tests {
 
     #[test]
     fn missing_programs() {
-        assert_eq!(run_one(command("/nonexistent/program")).status, ChildStatus::Exited(127));
-        assert_eq!(run_one(command("/etc/hostname")).status, ChildStatus::Exited(126));
+        assert_eq!(
+            run_one(command("/nonexistent/program")).status,
+            ChildStatus::Exited(127)
+        );
+        assert_eq!(
+            run_one(command("/etc/hostname")).status,
+            ChildStatus::Exited(126)
+        );
         let mut runner = ChildRunner::new();
         let error = runner.spawn(command("no-such-program-xyz"), Instant::now());
-        assert!(matches!(error, Err(ChildError::NotFound { .. })), "{error:?}");
+        assert!(
+            matches!(error, Err(ChildError::NotFound { .. })),
+            "{error:?}"
+        );
         let error = runner.spawn(ChildSpec::new(Vec::new(), 1), Instant::now());
         assert!(matches!(error, Err(ChildError::EmptyCommand)), "{error:?}");
         assert_eq!(runner.running(), 0);
@@ -626,7 +685,10 @@ mod tests {
         let exit = wait_exits(&mut runner, 1, Duration::from_secs(5)).remove(0);
         assert_eq!(exit.status, ChildStatus::TimedOut);
         assert!(exit.runtime >= Duration::from_millis(200));
-        assert!(start.elapsed() < Duration::from_secs(3), "SIGTERM should suffice");
+        assert!(
+            start.elapsed() < Duration::from_secs(3),
+            "SIGTERM should suffice"
+        );
         assert!(!Path::new(&format!("/proc/{}", exit.pid)).exists());
         assert_eq!(runner.next_deadline(), None);
     }
@@ -640,12 +702,18 @@ mod tests {
         let mut runner = ChildRunner::new();
         let spawned = runner.spawn(command("sleep 10"), Instant::now());
         usr1.thread_unblock().expect("unblock");
-        spawned.expect("spawn");
-        let pid = runner.children[0].pid.as_raw();
+        let pid = runner
+            .pid_of(spawned.expect("spawn"))
+            .expect("running")
+            .as_raw();
         // Wait for exec: before it, the child still runs our image.
         let start = Instant::now();
-        while std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default() != "sleep\n" {
-            assert!(start.elapsed() < Duration::from_secs(5), "child never exec'd");
+        while std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default() != "sleep\n"
+        {
+            assert!(
+                start.elapsed() < Duration::from_secs(5),
+                "child never exec'd"
+            );
             std::thread::sleep(Duration::from_millis(5));
         }
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
@@ -672,8 +740,12 @@ mod tests {
         if !nix::unistd::geteuid().is_root() {
             return;
         }
-        let mut spec = command(r#"/bin/sh -c 'test "$(id -u):$(id -g):$(id -G)" = "65534:65533:65533"'"#);
-        spec.run_as = Some(RunAs { uid: 65534, gid: 65533 });
+        let mut spec =
+            command(r#"/bin/sh -c 'test "$(id -u):$(id -g):$(id -G)" = "65534:65533:65533"'"#);
+        spec.run_as = Some(RunAs {
+            uid: 65534,
+            gid: 65533,
+        });
         assert_eq!(run_one(spec).status, ChildStatus::Exited(0));
     }
 }

@@ -86,7 +86,9 @@ impl fmt::Display for LoopError {
             LoopError::Signals(err) => write!(f, "event loop: {err}"),
             LoopError::Register(err) => write!(f, "event loop: cannot (de)register source: {err}"),
             LoopError::TooManySources => write!(f, "event loop: too many registered sources"),
-            LoopError::StaleToken(token) => write!(f, "event loop: token {} is not registered", token.0),
+            LoopError::StaleToken(token) => {
+                write!(f, "event loop: token {} is not registered", token.0)
+            }
         }
     }
 }
@@ -251,7 +253,9 @@ impl Context<'_> {
         if !self.core.slots.release(token) {
             return Err(LoopError::StaleToken(token));
         }
-        self.registry.deregister(source).map_err(LoopError::Register)
+        self.registry
+            .deregister(source)
+            .map_err(LoopError::Register)
     }
 
     pub fn add_timer(&mut self, deadline: Instant, key: u64) -> TimerId {
@@ -268,6 +272,11 @@ impl Context<'_> {
         self.core.children.spawn(spec, self.now)
     }
 
+    /// Pid of a child that has not exited (been reaped) yet.
+    pub fn child_pid(&self, id: ChildId) -> Option<nix::unistd::Pid> {
+        self.core.children.pid_of(id)
+    }
+
     pub fn running_children(&self) -> usize {
         self.core.children.running()
     }
@@ -277,7 +286,7 @@ impl Context<'_> {
         self.core.shutdown_requested = true;
     }
 
-    /// Ends the loop after the current callback returns (also valid without
+    /// Ends the loop at the end of the current turn (also valid without
     /// a prior shutdown, for a service that must stop at once).
     pub fn shutdown_complete(&mut self) {
         self.core.shutdown_complete = true;
@@ -347,8 +356,15 @@ impl EventLoop {
             if self.core.shutdown_complete {
                 return Ok(());
             }
-            if self.core.shutdown_deadline.is_some_and(|deadline| now >= deadline) {
-                log::warn!("shutdown did not complete within {:?}; exiting", self.shutdown_grace);
+            if self
+                .core
+                .shutdown_deadline
+                .is_some_and(|deadline| now >= deadline)
+            {
+                log::warn!(
+                    "shutdown did not complete within {:?}; exiting",
+                    self.shutdown_grace
+                );
                 return Ok(());
             }
 
@@ -360,7 +376,11 @@ impl EventLoop {
             }
             now = Instant::now();
 
-            if self.events.iter().any(|event| event.token() == SIGNAL_TOKEN) {
+            if self
+                .events
+                .iter()
+                .any(|event| event.token() == SIGNAL_TOKEN)
+            {
                 self.handle_signals(service, now)?;
             }
             self.fire_timers(service, now);
@@ -391,13 +411,19 @@ impl EventLoop {
         }
     }
 
-    fn handle_signals<S: Service>(&mut self, service: &mut S, now: Instant) -> Result<(), LoopError> {
+    fn handle_signals<S: Service>(
+        &mut self,
+        service: &mut S,
+        now: Instant,
+    ) -> Result<(), LoopError> {
         // Edge-triggered: drain completely.
         while let Some(signal) = self.signals.read().map_err(LoopError::Signals)? {
             let (poll, core) = (&self.poll, &mut self.core);
             match signal {
                 DaemonSignal::Hup => service.reload(&mut context(poll, core, now), now),
-                DaemonSignal::Usr1 => service.dump(&mut context(poll, core, now), DumpKind::Data, now),
+                DaemonSignal::Usr1 => {
+                    service.dump(&mut context(poll, core, now), DumpKind::Data, now)
+                }
                 DaemonSignal::Usr2 => {
                     service.dump(&mut context(poll, core, now), DumpKind::Stats, now)
                 }
@@ -454,7 +480,11 @@ mod tests {
         assert!(slots.release(first));
         assert!(!slots.release(first), "double release");
         let reused = slots.allocate(Priority::Normal).expect("slot");
-        assert_eq!(reused.0 & INDEX_MASK, first.0 & INDEX_MASK, "slot is reused");
+        assert_eq!(
+            reused.0 & INDEX_MASK,
+            first.0 & INDEX_MASK,
+            "slot is reused"
+        );
         assert_ne!(reused, first);
         assert_eq!(slots.priority(first), None, "stale token is dead");
         assert_eq!(slots.priority(reused), Some(Priority::Normal));

@@ -14,10 +14,14 @@ pub const SYSLOG_IDENT: &str = "Keepalived";
 
 #[derive(Debug, Clone, Copy)]
 pub enum LogTarget {
-    Syslog { facility: Facility },
+    Syslog {
+        facility: Facility,
+    },
     /// stderr, `Sat Nov 21 14:52:00 2026: message` like keepalived `-l`.
     Console,
-    Both { facility: Facility },
+    Both {
+        facility: Facility,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,8 +86,12 @@ impl<T: fmt::Display> LogFormat<T> for SyslogFormat {
     fn format<W: Write>(&self, w: &mut W, severity: Severity, message: T) -> syslog::Result<()> {
         let priority = self.facility as u8 | severity as u8;
         // The pid is read per message because daemonizing changes it.
-        write!(w, "<{priority}>{SYSLOG_IDENT}[{}]: {message}", std::process::id())
-            .map_err(syslog::Error::Write)
+        write!(
+            w,
+            "<{priority}>{SYSLOG_IDENT}[{}]: {message}",
+            std::process::id()
+        )
+        .map_err(syslog::Error::Write)
     }
 }
 
@@ -102,6 +110,10 @@ impl SyslogSink {
             Some(path) => syslog::unix_custom(format, path)?,
             None => syslog::unix(format)?,
         };
+        if let LoggerBackend::Unix(socket) = &logger.backend {
+            // A stuck syslog daemon must cost us messages, not the event loop.
+            socket.set_nonblocking(true)?;
+        }
         Ok(SyslogSink {
             logger,
             format,
@@ -116,12 +128,19 @@ impl SyslogSink {
             Level::Info => Severity::LOG_INFO,
             Level::Debug | Level::Trace => Severity::LOG_DEBUG,
         };
-        self.format.format(&mut self.logger.backend, severity, message)
+        self.format
+            .format(&mut self.logger.backend, severity, message)
     }
 
     fn log(&mut self, level: Level, message: &str) {
-        if self.send(level, message).is_ok() {
-            return;
+        match self.send(level, message) {
+            Ok(()) => return,
+            Err(syslog::Error::Write(err) | syslog::Error::Io(err))
+                if err.kind() == std::io::ErrorKind::WouldBlock =>
+            {
+                return;
+            }
+            Err(_) => {}
         }
         // The syslog daemon may have restarted: reconnect once, then give up
         // on this message rather than block or spin.
@@ -239,7 +258,9 @@ mod tests {
         assert!(matches!(parse_facility("LOCAL5"), Ok(Facility::LOG_LOCAL5)));
         assert!(matches!(parse_facility("user"), Ok(Facility::LOG_USER)));
         assert!(matches!(parse_facility("daemon"), Ok(Facility::LOG_DAEMON)));
-        for bad in ["8", "local8", "local", "-1", "07", "local01", "kern", "", "local٣"] {
+        for bad in [
+            "8", "local8", "local", "-1", "07", "local01", "kern", "", "local٣",
+        ] {
             assert_eq!(
                 parse_facility(bad).err(),
                 Some(LogError::InvalidFacility { value: bad.into() }),
@@ -251,8 +272,12 @@ mod tests {
     #[test]
     fn formats_syslog_lines() {
         let mut out = Vec::new();
-        let format = SyslogFormat { facility: Facility::LOG_DAEMON };
-        format.format(&mut out, Severity::LOG_INFO, "hello").expect("format");
+        let format = SyslogFormat {
+            facility: Facility::LOG_DAEMON,
+        };
+        format
+            .format(&mut out, Severity::LOG_INFO, "hello")
+            .expect("format");
         let expected = format!("<30>Keepalived[{}]: hello", std::process::id());
         assert_eq!(String::from_utf8(out).expect("utf8"), expected);
     }
@@ -285,7 +310,10 @@ mod tests {
         log::debug!("hidden without -D");
         log::warn!("(VI_1) Entering MASTER STATE");
         // local1 (17 << 3) | warning (4) = 140
-        let expected = format!("<140>Keepalived[{}]: (VI_1) Entering MASTER STATE", std::process::id());
+        let expected = format!(
+            "<140>Keepalived[{}]: (VI_1) Entering MASTER STATE",
+            std::process::id()
+        );
         // Tests running in parallel threads may log too: skip their lines.
         let mut buffer = [0u8; 512];
         loop {

@@ -12,9 +12,18 @@ use nix::unistd::{getpid, Pid};
 #[derive(Debug)]
 pub enum PidFileError {
     /// Another live instance holds the file.
-    AlreadyRunning { path: PathBuf, pid: i32 },
-    Write { path: PathBuf, source: io::Error },
-    Remove { path: PathBuf, source: io::Error },
+    AlreadyRunning {
+        path: PathBuf,
+        pid: i32,
+    },
+    Write {
+        path: PathBuf,
+        source: io::Error,
+    },
+    Remove {
+        path: PathBuf,
+        source: io::Error,
+    },
 }
 
 impl fmt::Display for PidFileError {
@@ -39,7 +48,9 @@ impl std::error::Error for PidFileError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             PidFileError::AlreadyRunning { .. } => None,
-            PidFileError::Write { source, .. } | PidFileError::Remove { source, .. } => Some(source),
+            PidFileError::Write { source, .. } | PidFileError::Remove { source, .. } => {
+                Some(source)
+            }
         }
     }
 }
@@ -77,7 +88,10 @@ fn comm_matches(actual: &str, expected: &str) -> bool {
 
 fn write_atomically(path: &Path, contents: &str) -> io::Result<()> {
     let file_name = path.file_name().ok_or_else(|| {
-        io::Error::new(io::ErrorKind::InvalidInput, "pid file path has no file name")
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "pid file path has no file name",
+        )
     })?;
     let mut temp_name = std::ffi::OsString::from(".");
     temp_name.push(file_name);
@@ -102,7 +116,10 @@ impl PidFile {
         let own_pid = getpid().as_raw();
         match read_pid(path) {
             Some(pid) if pid == own_pid => {}
-            Some(pid) if is_alive(pid) && comm_of(pid).is_some_and(|c| comm_matches(&c, expected_comm)) => {
+            Some(pid)
+                if is_alive(pid)
+                    && comm_of(pid).is_some_and(|c| comm_matches(&c, expected_comm)) =>
+            {
                 return Err(PidFileError::AlreadyRunning {
                     path: path.to_owned(),
                     pid,
@@ -197,7 +214,10 @@ mod tests {
         let dir = TestDir::new();
         let path = dir.0.join("keepalived.pid");
         let pid_file = PidFile::create(&path, "keepalived").expect("create");
-        assert_eq!(std::fs::read_to_string(&path).expect("read"), format!("{}\n", std::process::id()));
+        assert_eq!(
+            std::fs::read_to_string(&path).expect("read"),
+            format!("{}\n", std::process::id())
+        );
         // Only the pid file itself is left: the temp file was renamed.
         assert_eq!(std::fs::read_dir(&dir.0).expect("list").count(), 1);
         pid_file.remove().expect("remove");
@@ -227,7 +247,10 @@ mod tests {
         for stale in ["1\n", "not a pid", "", "-5", "2147483646", own.as_str()] {
             std::fs::write(&path, stale).expect("seed");
             let pid_file = PidFile::create(&path, "no-such-comm").expect("replace stale");
-            assert_eq!(std::fs::read_to_string(&path).expect("read"), format!("{own}\n"));
+            assert_eq!(
+                std::fs::read_to_string(&path).expect("read"),
+                format!("{own}\n")
+            );
             drop(pid_file);
             assert!(!path.exists(), "drop removes our file");
         }

@@ -133,7 +133,12 @@ impl SignalFd {
 }
 
 impl Source for SignalFd {
-    fn register(&mut self, registry: &Registry, token: Token, interest: Interest) -> io::Result<()> {
+    fn register(
+        &mut self,
+        registry: &Registry,
+        token: Token,
+        interest: Interest,
+    ) -> io::Result<()> {
         SourceFd(&self.fd.as_raw_fd()).register(registry, token, interest)
     }
 
@@ -183,8 +188,14 @@ mod tests {
 
     #[test]
     fn maps_handled_signals() {
-        assert_eq!(DaemonSignal::from_raw(libc::SIGHUP), Some(DaemonSignal::Hup));
-        assert_eq!(DaemonSignal::from_raw(libc::SIGCHLD), Some(DaemonSignal::Child));
+        assert_eq!(
+            DaemonSignal::from_raw(libc::SIGHUP),
+            Some(DaemonSignal::Hup)
+        );
+        assert_eq!(
+            DaemonSignal::from_raw(libc::SIGCHLD),
+            Some(DaemonSignal::Child)
+        );
         assert_eq!(DaemonSignal::from_raw(libc::SIGPIPE), None);
     }
 
