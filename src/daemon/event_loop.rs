@@ -1,0 +1,508 @@
+//! The single-threaded mio loop: I/O readiness, timers, signals and child
+//! processes, dispatched to one [`Service`] that knows the configuration.
+//!
+//! One turn: poll (timeout = earliest timer, child or shutdown deadline),
+//! read the clock once, then in order: signals, due timers (at most
+//! [`MAX_TIMERS_PER_TURN`]), child timeouts, I/O events of `Priority::High`
+//! sources, then of `Priority::Normal` ones. Every callback of a turn sees
+//! the same `now`; only the poll timeout is computed from a fresh clock read
+//! so that the turn's own work does not delay the next timer.
+
+use std::fmt;
+use std::io;
+use std::time::{Duration, Instant};
+
+use mio::event::{Event, Source};
+use mio::{Events, Interest, Poll, Registry, Token};
+
+use super::child::{ChildError, ChildExit, ChildId, ChildRunner, ChildSpec};
+use super::signals::{DaemonSignal, SignalError, SignalFd};
+use super::timer::{TimerId, TimerQueue};
+
+/// Timers fired per turn; the rest wait one (zero-timeout) poll so a burst
+/// of timers cannot starve I/O.
+pub const MAX_TIMERS_PER_TURN: usize = 64;
+
+/// Default bound on an orderly shutdown (procd SIGKILLs after 5 s).
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_millis(4500);
+
+const EVENTS_CAPACITY: usize = 256;
+
+/// Which dump a SIGUSR asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DumpKind {
+    /// SIGUSR1: configuration and state (`/tmp/keepalived.data`).
+    Data,
+    /// SIGUSR2: statistics (`/tmp/keepalived.stats`).
+    Stats,
+}
+
+/// Dispatch order of I/O events within one turn: VRRP sockets register as
+/// `High` so adverts are never queued behind checker traffic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Priority {
+    High,
+    Normal,
+}
+
+/// The daemon logic driven by the loop. Callbacks must not block.
+pub trait Service {
+    /// Called once before the loop starts.
+    fn start(&mut self, cx: &mut Context<'_>, now: Instant);
+    /// A source the service registered is ready; `token` is the one
+    /// `cx.register` returned (never a stale one).
+    fn handle_io(&mut self, cx: &mut Context<'_>, token: Token, event: &Event, now: Instant);
+    /// A timer armed with `cx.add_timer(_, key)` is due.
+    fn handle_timer(&mut self, cx: &mut Context<'_>, key: u64, now: Instant);
+    /// A child started with `cx.spawn` has exited (or timed out).
+    fn handle_child_exit(&mut self, cx: &mut Context<'_>, exit: ChildExit<u64>, now: Instant);
+    /// SIGHUP.
+    fn reload(&mut self, cx: &mut Context<'_>, now: Instant);
+    /// SIGUSR1 / SIGUSR2.
+    fn dump(&mut self, cx: &mut Context<'_>, which: DumpKind, now: Instant);
+    /// SIGTERM/SIGINT or `cx.request_shutdown()`: begin an orderly shutdown.
+    /// Return true when done; otherwise the loop keeps serving I/O, timers
+    /// and children until `cx.shutdown_complete()` or the shutdown grace
+    /// period ends. Called once.
+    fn shutdown(&mut self, cx: &mut Context<'_>, now: Instant) -> bool;
+}
+
+#[derive(Debug)]
+pub enum LoopError {
+    Poll(io::Error),
+    Signals(SignalError),
+    /// Registering or deregistering a source with the poller failed.
+    Register(io::Error),
+    /// Every token slot is in use.
+    TooManySources,
+    /// The token is not (or no longer) registered.
+    StaleToken(Token),
+}
+
+impl fmt::Display for LoopError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LoopError::Poll(err) => write!(f, "event loop: poll failed: {err}"),
+            LoopError::Signals(err) => write!(f, "event loop: {err}"),
+            LoopError::Register(err) => write!(f, "event loop: cannot (de)register source: {err}"),
+            LoopError::TooManySources => write!(f, "event loop: too many registered sources"),
+            LoopError::StaleToken(token) => {
+                write!(f, "event loop: token {} is not registered", token.0)
+            }
+        }
+    }
+}
+
+impl std::error::Error for LoopError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            LoopError::Poll(err) | LoopError::Register(err) => Some(err),
+            LoopError::Signals(err) => Some(err),
+            LoopError::TooManySources | LoopError::StaleToken(_) => None,
+        }
+    }
+}
+
+// A token is (generation << INDEX_BITS) | slot index. Half the bits each:
+// 65536 slots and generations on 32-bit routers, plenty either way. The
+// all-ones index is never handed out, so no token equals SIGNAL_TOKEN.
+const INDEX_BITS: u32 = usize::BITS / 2;
+const INDEX_MASK: usize = (1 << INDEX_BITS) - 1;
+const GENERATION_MASK: usize = INDEX_MASK;
+const MAX_SLOTS: usize = INDEX_MASK;
+const SIGNAL_TOKEN: Token = Token(usize::MAX);
+
+#[derive(Debug)]
+struct Slot {
+    generation: usize,
+    /// `None` while the slot is free.
+    priority: Option<Priority>,
+}
+
+/// Token table: slab of slots with generations, so an event queued for a
+/// deregistered source never reaches whoever reuses its slot.
+#[derive(Debug, Default)]
+struct Slots {
+    slots: Vec<Slot>,
+    free: Vec<usize>,
+}
+
+impl Slots {
+    fn token(index: usize, generation: usize) -> Token {
+        Token((generation << INDEX_BITS) | index)
+    }
+
+    fn allocate(&mut self, priority: Priority) -> Option<Token> {
+        let index = match self.free.pop() {
+            Some(index) => index,
+            None if self.slots.len() < MAX_SLOTS => {
+                self.slots.push(Slot {
+                    generation: 0,
+                    priority: None,
+                });
+                self.slots.len() - 1
+            }
+            None => return None,
+        };
+        let slot = self.slots.get_mut(index)?;
+        slot.priority = Some(priority);
+        Some(Self::token(index, slot.generation))
+    }
+
+    fn live_slot(&mut self, token: Token) -> Option<&mut Slot> {
+        let index = token.0 & INDEX_MASK;
+        let generation = (token.0 >> INDEX_BITS) & GENERATION_MASK;
+        self.slots
+            .get_mut(index)
+            .filter(|slot| slot.priority.is_some() && slot.generation == generation)
+    }
+
+    fn priority(&mut self, token: Token) -> Option<Priority> {
+        self.live_slot(token).and_then(|slot| slot.priority)
+    }
+
+    fn release(&mut self, token: Token) -> bool {
+        let Some(slot) = self.live_slot(token) else {
+            return false;
+        };
+        slot.priority = None;
+        slot.generation = (slot.generation + 1) & GENERATION_MASK;
+        self.free.push(token.0 & INDEX_MASK);
+        true
+    }
+}
+
+/// Loop state the service may change through [`Context`].
+#[derive(Debug)]
+struct LoopCore {
+    slots: Slots,
+    timers: TimerQueue<u64>,
+    children: ChildRunner<u64>,
+    shutdown_requested: bool,
+    /// Set once `Service::shutdown` was called.
+    shutdown_deadline: Option<Instant>,
+    shutdown_complete: bool,
+}
+
+/// The service's handle on the loop during a callback.
+pub struct Context<'a> {
+    registry: &'a Registry,
+    core: &'a mut LoopCore,
+    now: Instant,
+}
+
+impl Context<'_> {
+    /// The instant of the current turn (also passed to every callback).
+    pub fn now(&self) -> Instant {
+        self.now
+    }
+
+    /// The raw mio registry, for anything the helpers below do not cover.
+    pub fn registry(&self) -> &Registry {
+        self.registry
+    }
+
+    /// Registers `source` with `Priority::Normal`.
+    pub fn register<S: Source + ?Sized>(
+        &mut self,
+        source: &mut S,
+        interest: Interest,
+    ) -> Result<Token, LoopError> {
+        self.register_with_priority(source, interest, Priority::Normal)
+    }
+
+    pub fn register_with_priority<S: Source + ?Sized>(
+        &mut self,
+        source: &mut S,
+        interest: Interest,
+        priority: Priority,
+    ) -> Result<Token, LoopError> {
+        let token = self
+            .core
+            .slots
+            .allocate(priority)
+            .ok_or(LoopError::TooManySources)?;
+        if let Err(err) = self.registry.register(source, token, interest) {
+            self.core.slots.release(token);
+            return Err(LoopError::Register(err));
+        }
+        Ok(token)
+    }
+
+    pub fn reregister<S: Source + ?Sized>(
+        &mut self,
+        source: &mut S,
+        token: Token,
+        interest: Interest,
+    ) -> Result<(), LoopError> {
+        if self.core.slots.priority(token).is_none() {
+            return Err(LoopError::StaleToken(token));
+        }
+        self.registry
+            .reregister(source, token, interest)
+            .map_err(LoopError::Register)
+    }
+
+    /// Deregisters `source` and retires `token`; call it before dropping a
+    /// source. The token is retired even if the poller reports an error.
+    pub fn deregister<S: Source + ?Sized>(
+        &mut self,
+        source: &mut S,
+        token: Token,
+    ) -> Result<(), LoopError> {
+        if !self.core.slots.release(token) {
+            return Err(LoopError::StaleToken(token));
+        }
+        self.registry
+            .deregister(source)
+            .map_err(LoopError::Register)
+    }
+
+    pub fn add_timer(&mut self, deadline: Instant, key: u64) -> TimerId {
+        self.core.timers.insert(deadline, key)
+    }
+
+    pub fn cancel_timer(&mut self, id: TimerId) -> bool {
+        self.core.timers.cancel(id)
+    }
+
+    /// Starts a child; its exit comes back through `handle_child_exit` with
+    /// `spec.owner` as the exit's owner.
+    pub fn spawn(&mut self, spec: ChildSpec<u64>) -> Result<ChildId, ChildError> {
+        self.core.children.spawn(spec, self.now)
+    }
+
+    /// Pid of a child that has not exited (been reaped) yet.
+    pub fn child_pid(&self, id: ChildId) -> Option<nix::unistd::Pid> {
+        self.core.children.pid_of(id)
+    }
+
+    pub fn running_children(&self) -> usize {
+        self.core.children.running()
+    }
+
+    /// Asks for the same orderly shutdown as SIGTERM.
+    pub fn request_shutdown(&mut self) {
+        self.core.shutdown_requested = true;
+    }
+
+    /// Ends the loop at the end of the current turn (also valid without
+    /// a prior shutdown, for a service that must stop at once).
+    pub fn shutdown_complete(&mut self) {
+        self.core.shutdown_complete = true;
+    }
+}
+
+/// Owns the poller, the token table, timers, the signalfd and children.
+pub struct EventLoop {
+    poll: Poll,
+    events: Events,
+    signals: SignalFd,
+    core: LoopCore,
+    shutdown_grace: Duration,
+}
+
+fn context<'a>(poll: &'a Poll, core: &'a mut LoopCore, now: Instant) -> Context<'a> {
+    Context {
+        registry: poll.registry(),
+        core,
+        now,
+    }
+}
+
+impl EventLoop {
+    /// Creates the poller and blocks the daemon's signals (see
+    /// [`SignalFd`]): call from the main thread before any thread exists.
+    pub fn new() -> Result<Self, LoopError> {
+        let poll = Poll::new().map_err(LoopError::Poll)?;
+        let mut signals = SignalFd::new().map_err(LoopError::Signals)?;
+        poll.registry()
+            .register(&mut signals, SIGNAL_TOKEN, Interest::READABLE)
+            .map_err(LoopError::Register)?;
+        Ok(EventLoop {
+            poll,
+            events: Events::with_capacity(EVENTS_CAPACITY),
+            signals,
+            core: LoopCore {
+                slots: Slots::default(),
+                timers: TimerQueue::new(),
+                children: ChildRunner::new(),
+                shutdown_requested: false,
+                shutdown_deadline: None,
+                shutdown_complete: false,
+            },
+            shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
+        })
+    }
+
+    /// How long an unfinished shutdown may run before `run` returns anyway.
+    pub fn set_shutdown_grace(&mut self, grace: Duration) {
+        self.shutdown_grace = grace;
+    }
+
+    /// Runs until the service's shutdown completes or its grace period ends.
+    /// Children still running then are SIGKILLed.
+    pub fn run<S: Service>(&mut self, service: &mut S) -> Result<(), LoopError> {
+        let result = self.run_turns(service);
+        self.core.children.kill_all();
+        result
+    }
+
+    fn run_turns<S: Service>(&mut self, service: &mut S) -> Result<(), LoopError> {
+        let mut now = Instant::now();
+        service.start(&mut context(&self.poll, &mut self.core, now), now);
+        loop {
+            self.begin_shutdown_if_requested(service, now);
+            if self.core.shutdown_complete {
+                return Ok(());
+            }
+            if self
+                .core
+                .shutdown_deadline
+                .is_some_and(|deadline| now >= deadline)
+            {
+                log::warn!(
+                    "shutdown did not complete within {:?}; exiting",
+                    self.shutdown_grace
+                );
+                return Ok(());
+            }
+
+            let timeout = self.poll_timeout();
+            match self.poll.poll(&mut self.events, timeout) {
+                Ok(()) => {}
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err) => return Err(LoopError::Poll(err)),
+            }
+            now = Instant::now();
+
+            if self
+                .events
+                .iter()
+                .any(|event| event.token() == SIGNAL_TOKEN)
+            {
+                self.handle_signals(service, now)?;
+            }
+            self.fire_timers(service, now);
+            self.core.children.handle_timeouts(now);
+            self.dispatch_io(service, now);
+        }
+    }
+
+    fn poll_timeout(&self) -> Option<Duration> {
+        let next = [
+            self.core.timers.next_deadline(),
+            self.core.children.next_deadline(),
+            self.core.shutdown_deadline,
+        ]
+        .into_iter()
+        .flatten()
+        .min()?;
+        Some(next.saturating_duration_since(Instant::now()))
+    }
+
+    fn begin_shutdown_if_requested<S: Service>(&mut self, service: &mut S, now: Instant) {
+        if !self.core.shutdown_requested || self.core.shutdown_deadline.is_some() {
+            return;
+        }
+        self.core.shutdown_deadline = Some(now + self.shutdown_grace);
+        if service.shutdown(&mut context(&self.poll, &mut self.core, now), now) {
+            self.core.shutdown_complete = true;
+        }
+    }
+
+    fn handle_signals<S: Service>(
+        &mut self,
+        service: &mut S,
+        now: Instant,
+    ) -> Result<(), LoopError> {
+        // Edge-triggered: drain completely.
+        while let Some(signal) = self.signals.read().map_err(LoopError::Signals)? {
+            let (poll, core) = (&self.poll, &mut self.core);
+            match signal {
+                DaemonSignal::Hup => service.reload(&mut context(poll, core, now), now),
+                DaemonSignal::Usr1 => {
+                    service.dump(&mut context(poll, core, now), DumpKind::Data, now)
+                }
+                DaemonSignal::Usr2 => {
+                    service.dump(&mut context(poll, core, now), DumpKind::Stats, now)
+                }
+                DaemonSignal::Term | DaemonSignal::Int => {
+                    if core.shutdown_deadline.is_some() {
+                        log::info!("shutdown already in progress, ignoring {signal:?}");
+                    }
+                    core.shutdown_requested = true;
+                    self.begin_shutdown_if_requested(service, now);
+                }
+                DaemonSignal::Child => {
+                    for exit in core.children.reap(now) {
+                        service.handle_child_exit(&mut context(poll, core, now), exit, now);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn fire_timers<S: Service>(&mut self, service: &mut S, now: Instant) {
+        for _ in 0..MAX_TIMERS_PER_TURN {
+            let Some((_, key)) = self.core.timers.pop_expired(now) else {
+                return;
+            };
+            service.handle_timer(&mut context(&self.poll, &mut self.core, now), key, now);
+        }
+    }
+
+    fn dispatch_io<S: Service>(&mut self, service: &mut S, now: Instant) {
+        for priority in [Priority::High, Priority::Normal] {
+            for event in self.events.iter() {
+                // Checked per event: an earlier callback may have
+                // deregistered this source during the same turn.
+                if self.core.slots.priority(event.token()) != Some(priority) {
+                    continue;
+                }
+                let mut cx = context(&self.poll, &mut self.core, now);
+                service.handle_io(&mut cx, event.token(), event, now);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_carry_generations() {
+        let mut slots = Slots::default();
+        let first = slots.allocate(Priority::High).expect("slot");
+        assert_eq!(slots.priority(first), Some(Priority::High));
+        assert!(slots.release(first));
+        assert!(!slots.release(first), "double release");
+        let reused = slots.allocate(Priority::Normal).expect("slot");
+        assert_eq!(
+            reused.0 & INDEX_MASK,
+            first.0 & INDEX_MASK,
+            "slot is reused"
+        );
+        assert_ne!(reused, first);
+        assert_eq!(slots.priority(first), None, "stale token is dead");
+        assert_eq!(slots.priority(reused), Some(Priority::Normal));
+        assert_eq!(slots.priority(SIGNAL_TOKEN), None);
+        assert_eq!(slots.priority(Token(12345)), None);
+    }
+
+    #[test]
+    fn generations_wrap_without_colliding_with_the_signal_token() {
+        let mut slots = Slots::default();
+        let token = slots.allocate(Priority::Normal).expect("slot");
+        slots.slots[0].generation = GENERATION_MASK;
+        let oldest = Slots::token(0, GENERATION_MASK);
+        assert_ne!(oldest, SIGNAL_TOKEN);
+        assert_eq!(slots.priority(token), None);
+        assert!(slots.release(oldest));
+        let wrapped = slots.allocate(Priority::Normal).expect("slot");
+        assert_eq!(wrapped, Slots::token(0, 0));
+        assert_eq!(slots.slots.len(), 1);
+    }
+}
