@@ -75,7 +75,10 @@ pub fn run_daemon(options: &Options, path: &Path) -> i32 {
         }
     };
     if !log_diagnostics(&loaded) {
-        error!("Configuration has errors; not starting (check it with 'keepalived -t -f {}')", path.display());
+        error!(
+            "Configuration has errors; not starting (check it with 'keepalived -t -f {}')",
+            path.display()
+        );
         return EXIT_CONFIG;
     }
     if !options.dont_fork {
@@ -138,9 +141,12 @@ impl KeepalivedService {
                 .map(|a| format!("{}/{}", a.addr.value, a.prefix_len))
                 .collect();
             info!(
-                "({}) VRRP instance: state {:?}, interface {}, vrid {}, priority {}, advert_int {:?}, version {}, VIPs [{}]",
+                "({}) VRRP instance: state {}, interface {}, vrid {}, priority {}, advert_int {:?}, version {}, VIPs [{}]",
                 i.name.value,
-                i.state.value,
+                match i.state.value {
+                    config::model::InitialState::Master => "MASTER",
+                    config::model::InitialState::Backup => "BACKUP",
+                },
                 i.interface.as_ref().map_or("-", |s| s.value.as_str()),
                 i.virtual_router_id.value,
                 i.priority.value,
@@ -155,11 +161,11 @@ impl KeepalivedService {
         }
         for vs in &c.virtual_servers {
             info!(
-                "{}: {:?} {} {:?}, {} real server(s)",
+                "{}: protocol {}, lb_algo {}, lb_kind {}, {} real server(s)",
                 vs.key.label(),
-                vs.protocol.value,
+                vs.protocol.value.name(),
                 vs.lb_algo.value.name(),
-                vs.lb_kind.value,
+                vs.lb_kind.value.name(),
                 vs.real_servers.len()
             );
         }

@@ -111,10 +111,9 @@ fn prefix(addr: IpAddr, len: u8) -> String {
 
 fn forward(m: &ForwardMethod) -> String {
     match m {
-        ForwardMethod::Nat => "NAT".into(),
-        ForwardMethod::Dr => "DR".into(),
+        ForwardMethod::Nat | ForwardMethod::Dr => m.name().into(),
         ForwardMethod::Tun { tunnel, checksum } => {
-            let mut s = String::from("TUN");
+            let mut s = String::from(m.name());
             match tunnel {
                 TunnelType::Ipip => {}
                 TunnelType::Gre => s.push_str(" type gre"),
@@ -663,14 +662,7 @@ fn virtual_server(o: &mut Out, vs: &VirtualServer) {
     if let Some(e) = &vs.persistence_engine {
         o.kv("persistence_engine", word(&e.value));
     }
-    o.kv(
-        "protocol",
-        match vs.protocol.value {
-            Protocol::Tcp => "TCP",
-            Protocol::Udp => "UDP",
-            Protocol::Sctp => "SCTP",
-        },
-    );
+    o.kv("protocol", vs.protocol.value.name());
     let f = &vs.flags;
     o.flag("ops", f.ops);
     o.flag("sh-port", f.sh_port);

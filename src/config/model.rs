@@ -487,6 +487,27 @@ pub enum Protocol {
     Sctp,
 }
 
+impl Protocol {
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Tcp => "TCP",
+            Protocol::Udp => "UDP",
+            Protocol::Sctp => "SCTP",
+        }
+    }
+}
+
+impl ForwardMethod {
+    /// keepalived's keyword: NAT, DR or TUN.
+    pub fn name(self) -> &'static str {
+        match self {
+            ForwardMethod::Nat => "NAT",
+            ForwardMethod::Dr => "DR",
+            ForwardMethod::Tun { .. } => "TUN",
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct SorryServer {
     pub addr: Spanned<IpAddr>,
