@@ -11,7 +11,6 @@ pub fn finalize(top: TopLevel, hostname: &str, d: &mut Diagnostics) -> Config {
     let TopLevel {
         mut config,
         instances,
-        servers,
     } = top;
     if config.global.router_id.value.is_empty() {
         config.global.router_id = Spanned::default_value(hostname.to_string());
@@ -22,7 +21,6 @@ pub fn finalize(top: TopLevel, hostname: &str, d: &mut Diagnostics) -> Config {
         .collect();
     check_instances(&mut config, d);
     check_sync_groups(&config, d);
-    config.virtual_servers = servers.into_iter().map(|b| finalize_vs(b, d)).collect();
     check_virtual_servers(&config, d);
     config
 }
@@ -284,7 +282,7 @@ fn check_sync_groups(config: &Config, d: &mut Diagnostics) {
     }
 }
 
-fn finalize_vs(b: VsBuilder, d: &mut Diagnostics) -> VirtualServer {
+pub fn finalize_vs(b: VsBuilder, d: &mut Diagnostics) -> VirtualServer {
     let mut vs = b.vs;
     let what = vs.key.label();
     // keepalived's surprising defaults, with the warnings it gives.
@@ -323,6 +321,7 @@ fn finalize_vs(b: VsBuilder, d: &mut Diagnostics) -> VirtualServer {
         .into_iter()
         .map(|rs| finalize_rs(rs, &vs, d))
         .collect();
+    vs.real_servers.shrink_to_fit();
     vs.timing.delay_loop = None;
     vs
 }
@@ -351,6 +350,8 @@ fn finalize_rs(b: RsBuilder, vs: &VirtualServer, d: &mut Diagnostics) -> RealSer
         .into_iter()
         .map(|c| finalize_checker(c, &rs, vs))
         .collect();
+    // `collect` reuses the builders' (larger) allocation in place.
+    rs.checkers.shrink_to_fit();
     rs
 }
 

@@ -240,57 +240,58 @@ fn set_opt<T>(slot: &mut Option<T>, value: Option<T>) {
 pub struct TopLevel {
     pub config: Config,
     pub instances: Vec<InstanceBuilder>,
-    pub servers: Vec<VsBuilder>,
 }
 
-pub fn top_level_table() -> Vec<Kw<TopLevel>> {
-    vec![
-        kw("global_defs", |t, n, d| {
-            apply(
-                &mut t.config.global,
-                "global_defs",
-                block(n, d),
-                &global_table(),
-                d,
-            )
-        }),
-        kw("vrrp_script", |t, n, d| {
-            if let Some(s) = vrrp_script(n, d) {
-                t.config.vrrp_scripts.push(s);
-            }
-        }),
-        kw("vrrp_track_file", |t, n, d| {
-            if let Some(f) = track_file(n, d) {
-                t.config.track_files.push(f);
-            }
-        }),
-        kw("track_file", |t, n, d| {
-            if let Some(f) = track_file(n, d) {
-                t.config.track_files.push(f);
-            }
-        }),
-        kw("vrrp_sync_group", |t, n, d| {
-            if let Some(g) = sync_group(n, d) {
-                t.config.sync_groups.push(g);
-            }
-        }),
-        kw("vrrp_instance", |t, n, d| {
-            if let Some(i) = vrrp_instance(n, d) {
-                t.instances.push(i);
-            }
-        }),
-        kw("virtual_server_group", |t, n, d| {
-            if let Some(g) = vs_group(n, d) {
-                t.config.vs_groups.push(g);
-            }
-        }),
-        kw("virtual_server", |t, n, d| {
-            if let Some(v) = virtual_server(n, d) {
-                t.servers.push(v);
-            }
-        }),
-    ]
-}
+pub static TOP_LEVEL: &[Kw<TopLevel>] = &[
+    kw("global_defs", |t, n, d| {
+        apply(
+            &mut t.config.global,
+            "global_defs",
+            block(n, d),
+            GLOBAL_DEFS,
+            d,
+        )
+    }),
+    kw("vrrp_script", |t, n, d| {
+        if let Some(s) = vrrp_script(n, d) {
+            t.config.vrrp_scripts.push(s);
+        }
+    }),
+    kw("vrrp_track_file", |t, n, d| {
+        if let Some(f) = track_file(n, d) {
+            t.config.track_files.push(f);
+        }
+    }),
+    kw("track_file", |t, n, d| {
+        if let Some(f) = track_file(n, d) {
+            t.config.track_files.push(f);
+        }
+    }),
+    kw("vrrp_sync_group", |t, n, d| {
+        if let Some(g) = sync_group(n, d) {
+            t.config.sync_groups.push(g);
+        }
+    }),
+    kw("vrrp_instance", |t, n, d| {
+        if let Some(i) = vrrp_instance(n, d) {
+            t.instances.push(i);
+        }
+    }),
+    kw("virtual_server_group", |t, n, d| {
+        if let Some(g) = vs_group(n, d) {
+            t.config.vs_groups.push(g);
+        }
+    }),
+    kw("virtual_server", |t, n, d| {
+        // Finalized at once: a virtual server needs nothing from the rest
+        // of the file, and its builders are larger than the result.
+        if let Some(v) = virtual_server(n, d) {
+            t.config
+                .virtual_servers
+                .push(super::finalize::finalize_vs(v, d));
+        }
+    }),
+];
 
 /// `NAME {` blocks: the name argument.
 fn block_name(n: &Node, d: &mut Diagnostics) -> Option<Spanned<String>> {
@@ -308,197 +309,195 @@ fn block_name(n: &Node, d: &mut Diagnostics) -> Option<Spanned<String>> {
 
 // ===== global_defs =====
 
-fn global_table() -> Vec<Kw<GlobalDefs>> {
-    vec![
-        kw("notification_email", |g, n, d| {
-            g.notification_email = word_list(n, d)
-        }),
-        kw("notification_email_from", |g, n, d| {
-            set_opt(
-                &mut g.notification_email_from,
-                string(n, d, "an e-mail address"),
-            )
-        }),
-        kw("smtp_server", |g, n, d| {
-            let Some(host) = n.args.first() else {
+static GLOBAL_DEFS: &[Kw<GlobalDefs>] = &[
+    kw("notification_email", |g, n, d| {
+        g.notification_email = word_list(n, d)
+    }),
+    kw("notification_email_from", |g, n, d| {
+        set_opt(
+            &mut g.notification_email_from,
+            string(n, d, "an e-mail address"),
+        )
+    }),
+    kw("smtp_server", |g, n, d| {
+        let Some(host) = n.args.first() else {
+            d.error(
+                n.span(),
+                "'smtp_server': expected an address or host name [port]",
+            );
+            return;
+        };
+        let port = match n.args.get(1) {
+            Some(p) => match integer::<u16>("smtp_server", p, 1, 65535, d) {
+                Some(p) => p.value,
+                None => return,
+            },
+            None => 25,
+        };
+        g.smtp_server = Some(Spanned::new(
+            SmtpServer {
+                host: host.text.clone(),
+                port,
+            },
+            host.span.clone(),
+        ));
+    }),
+    kw("smtp_helo_name", |g, n, d| {
+        set_opt(&mut g.smtp_helo_name, string(n, d, "a host name"))
+    }),
+    kw("smtp_connect_timeout", |g, n, d| {
+        set(&mut g.smtp_connect_timeout, timer(n, d))
+    }),
+    kw("smtp_alert", |g, n, d| g.smtp_alert = boolean(n, d)),
+    kw("smtp_alert_vrrp", |g, n, d| {
+        g.smtp_alert_vrrp = Some(boolean(n, d))
+    }),
+    kw("smtp_alert_checker", |g, n, d| {
+        g.smtp_alert_checker = Some(boolean(n, d))
+    }),
+    kw("no_email_faults", |g, n, d| g.no_email_faults = flag(n, d)),
+    kw("checker_log_all_failures", |g, n, d| {
+        g.checker_log_all_failures = boolean(n, d)
+    }),
+    kw("router_id", |g, n, d| {
+        set(&mut g.router_id, string(n, d, "a router id"))
+    }),
+    kw("default_interface", |g, n, d| {
+        set(&mut g.default_interface, string(n, d, "an interface name"))
+    }),
+    kw("vrrp_mcast_group4", |g, n, d| match ip_arg(n, d) {
+        Some(Spanned {
+            value: IpAddr::V4(v4),
+            span,
+        }) if v4.is_multicast() => g.vrrp_mcast_group4 = Spanned::new(v4, span),
+        Some(other) => d.error(
+            &other.span,
+            format!(
+                "'vrrp_mcast_group4': expected an IPv4 multicast address, found '{}'",
+                other.value
+            ),
+        ),
+        None => {}
+    }),
+    kw("vrrp_mcast_group6", |g, n, d| match ip_arg(n, d) {
+        Some(Spanned {
+            value: IpAddr::V6(v6),
+            span,
+        }) if v6.is_multicast() => g.vrrp_mcast_group6 = Spanned::new(v6, span),
+        Some(other) => d.error(
+            &other.span,
+            format!(
+                "'vrrp_mcast_group6': expected an IPv6 multicast address, found '{}'",
+                other.value
+            ),
+        ),
+        None => {}
+    }),
+    kw("vrrp_version", |g, n, d| {
+        set(&mut g.vrrp_version, int_arg(n, 2, 3, d))
+    }),
+    kw("vrrp_strict", |g, n, d| g.vrrp_strict = flag(n, d)),
+    kw("vrrp_garp_master_delay", |g, n, d| {
+        set(&mut g.vrrp_garp_master_delay, timer(n, d))
+    }),
+    kw("vrrp_garp_master_repeat", |g, n, d| {
+        set(&mut g.vrrp_garp_master_repeat, int_arg(n, 1, 10_000, d))
+    }),
+    kw("vrrp_garp_master_refresh", |g, n, d| {
+        set(&mut g.vrrp_garp_master_refresh, timer(n, d))
+    }),
+    kw("vrrp_garp_master_refresh_repeat", |g, n, d| {
+        set(
+            &mut g.vrrp_garp_master_refresh_repeat,
+            int_arg(n, 1, 10_000, d),
+        )
+    }),
+    kw("vrrp_garp_lower_prio_delay", |g, n, d| {
+        set(&mut g.vrrp_garp_lower_prio_delay, timer(n, d))
+    }),
+    kw("vrrp_garp_lower_prio_repeat", |g, n, d| {
+        set(&mut g.vrrp_garp_lower_prio_repeat, int_arg(n, 1, 10_000, d))
+    }),
+    kw("vrrp_garp_interval", |g, n, d| {
+        set(&mut g.vrrp_garp_interval, timer(n, d))
+    }),
+    kw("vrrp_gna_interval", |g, n, d| {
+        set(&mut g.vrrp_gna_interval, timer(n, d))
+    }),
+    kw("vrrp_min_garp", |g, n, d| g.vrrp_min_garp = boolean(n, d)),
+    kw("vrrp_lower_prio_no_advert", |g, n, d| {
+        g.vrrp_lower_prio_no_advert = boolean(n, d)
+    }),
+    kw("vrrp_higher_prio_send_advert", |g, n, d| {
+        g.vrrp_higher_prio_send_advert = boolean(n, d)
+    }),
+    kw("vrrp_check_unicast_src", |g, n, d| {
+        g.vrrp_check_unicast_src = flag(n, d)
+    }),
+    kw("vrrp_skip_check_adv_addr", |g, n, d| {
+        g.vrrp_skip_check_adv_addr = boolean(n, d)
+    }),
+    kw("vrrp_startup_delay", |g, n, d| {
+        set(&mut g.vrrp_startup_delay, timer(n, d))
+    }),
+    kw("enable_script_security", |g, n, d| {
+        g.enable_script_security = flag(n, d)
+    }),
+    kw("script_user", |g, n, d| {
+        if let Some(user) = single_or_pair(n, d) {
+            g.script_user = Some(user);
+        }
+    }),
+    kw("startup_script", |g, n, d| {
+        set_opt(&mut g.startup_script, script(n, d))
+    }),
+    kw("startup_script_timeout", |g, n, d| {
+        set(&mut g.startup_script_timeout, timer(n, d))
+    }),
+    kw("shutdown_script", |g, n, d| {
+        set_opt(&mut g.shutdown_script, script(n, d))
+    }),
+    kw("shutdown_script_timeout", |g, n, d| {
+        set(&mut g.shutdown_script_timeout, timer(n, d))
+    }),
+    kw("dynamic_interfaces", |g, n, _| {
+        g.dynamic_interfaces = Spanned::new(true, n.span().clone())
+    }),
+    kw("lvs_sync_daemon", |g, n, d| {
+        set_opt(&mut g.lvs_sync_daemon, lvs_sync_daemon(n, d))
+    }),
+    kw("lvs_timeouts", |g, n, d| {
+        let mut t = LvsTimeouts::default();
+        let mut args = n.args.iter();
+        while let Some(k) = args.next() {
+            let slot = match k.text.as_str() {
+                "tcp" => &mut t.tcp,
+                "tcpfin" => &mut t.tcpfin,
+                "udp" => &mut t.udp,
+                other => {
+                    d.error(
+                        &k.span,
+                        format!("'lvs_timeouts': expected tcp|tcpfin|udp, found '{other}'"),
+                    );
+                    return;
+                }
+            };
+            let Some(v) = args.next() else {
                 d.error(
-                    n.span(),
-                    "'smtp_server': expected an address or host name [port]",
+                    &k.span,
+                    format!("'lvs_timeouts': expected seconds after '{}'", k.text),
                 );
                 return;
             };
-            let port = match n.args.get(1) {
-                Some(p) => match integer::<u16>("smtp_server", p, 1, 65535, d) {
-                    Some(p) => p.value,
-                    None => return,
-                },
-                None => 25,
-            };
-            g.smtp_server = Some(Spanned::new(
-                SmtpServer {
-                    host: host.text.clone(),
-                    port,
-                },
-                host.span.clone(),
-            ));
-        }),
-        kw("smtp_helo_name", |g, n, d| {
-            set_opt(&mut g.smtp_helo_name, string(n, d, "a host name"))
-        }),
-        kw("smtp_connect_timeout", |g, n, d| {
-            set(&mut g.smtp_connect_timeout, timer(n, d))
-        }),
-        kw("smtp_alert", |g, n, d| g.smtp_alert = boolean(n, d)),
-        kw("smtp_alert_vrrp", |g, n, d| {
-            g.smtp_alert_vrrp = Some(boolean(n, d))
-        }),
-        kw("smtp_alert_checker", |g, n, d| {
-            g.smtp_alert_checker = Some(boolean(n, d))
-        }),
-        kw("no_email_faults", |g, n, d| g.no_email_faults = flag(n, d)),
-        kw("checker_log_all_failures", |g, n, d| {
-            g.checker_log_all_failures = boolean(n, d)
-        }),
-        kw("router_id", |g, n, d| {
-            set(&mut g.router_id, string(n, d, "a router id"))
-        }),
-        kw("default_interface", |g, n, d| {
-            set(&mut g.default_interface, string(n, d, "an interface name"))
-        }),
-        kw("vrrp_mcast_group4", |g, n, d| match ip_arg(n, d) {
-            Some(Spanned {
-                value: IpAddr::V4(v4),
-                span,
-            }) if v4.is_multicast() => g.vrrp_mcast_group4 = Spanned::new(v4, span),
-            Some(other) => d.error(
-                &other.span,
-                format!(
-                    "'vrrp_mcast_group4': expected an IPv4 multicast address, found '{}'",
-                    other.value
-                ),
-            ),
-            None => {}
-        }),
-        kw("vrrp_mcast_group6", |g, n, d| match ip_arg(n, d) {
-            Some(Spanned {
-                value: IpAddr::V6(v6),
-                span,
-            }) if v6.is_multicast() => g.vrrp_mcast_group6 = Spanned::new(v6, span),
-            Some(other) => d.error(
-                &other.span,
-                format!(
-                    "'vrrp_mcast_group6': expected an IPv6 multicast address, found '{}'",
-                    other.value
-                ),
-            ),
-            None => {}
-        }),
-        kw("vrrp_version", |g, n, d| {
-            set(&mut g.vrrp_version, int_arg(n, 2, 3, d))
-        }),
-        kw("vrrp_strict", |g, n, d| g.vrrp_strict = flag(n, d)),
-        kw("vrrp_garp_master_delay", |g, n, d| {
-            set(&mut g.vrrp_garp_master_delay, timer(n, d))
-        }),
-        kw("vrrp_garp_master_repeat", |g, n, d| {
-            set(&mut g.vrrp_garp_master_repeat, int_arg(n, 1, 10_000, d))
-        }),
-        kw("vrrp_garp_master_refresh", |g, n, d| {
-            set(&mut g.vrrp_garp_master_refresh, timer(n, d))
-        }),
-        kw("vrrp_garp_master_refresh_repeat", |g, n, d| {
-            set(
-                &mut g.vrrp_garp_master_refresh_repeat,
-                int_arg(n, 1, 10_000, d),
-            )
-        }),
-        kw("vrrp_garp_lower_prio_delay", |g, n, d| {
-            set(&mut g.vrrp_garp_lower_prio_delay, timer(n, d))
-        }),
-        kw("vrrp_garp_lower_prio_repeat", |g, n, d| {
-            set(&mut g.vrrp_garp_lower_prio_repeat, int_arg(n, 1, 10_000, d))
-        }),
-        kw("vrrp_garp_interval", |g, n, d| {
-            set(&mut g.vrrp_garp_interval, timer(n, d))
-        }),
-        kw("vrrp_gna_interval", |g, n, d| {
-            set(&mut g.vrrp_gna_interval, timer(n, d))
-        }),
-        kw("vrrp_min_garp", |g, n, d| g.vrrp_min_garp = boolean(n, d)),
-        kw("vrrp_lower_prio_no_advert", |g, n, d| {
-            g.vrrp_lower_prio_no_advert = boolean(n, d)
-        }),
-        kw("vrrp_higher_prio_send_advert", |g, n, d| {
-            g.vrrp_higher_prio_send_advert = boolean(n, d)
-        }),
-        kw("vrrp_check_unicast_src", |g, n, d| {
-            g.vrrp_check_unicast_src = flag(n, d)
-        }),
-        kw("vrrp_skip_check_adv_addr", |g, n, d| {
-            g.vrrp_skip_check_adv_addr = boolean(n, d)
-        }),
-        kw("vrrp_startup_delay", |g, n, d| {
-            set(&mut g.vrrp_startup_delay, timer(n, d))
-        }),
-        kw("enable_script_security", |g, n, d| {
-            g.enable_script_security = flag(n, d)
-        }),
-        kw("script_user", |g, n, d| {
-            if let Some(user) = single_or_pair(n, d) {
-                g.script_user = Some(user);
-            }
-        }),
-        kw("startup_script", |g, n, d| {
-            set_opt(&mut g.startup_script, script(n, d))
-        }),
-        kw("startup_script_timeout", |g, n, d| {
-            set(&mut g.startup_script_timeout, timer(n, d))
-        }),
-        kw("shutdown_script", |g, n, d| {
-            set_opt(&mut g.shutdown_script, script(n, d))
-        }),
-        kw("shutdown_script_timeout", |g, n, d| {
-            set(&mut g.shutdown_script_timeout, timer(n, d))
-        }),
-        kw("dynamic_interfaces", |g, n, _| {
-            g.dynamic_interfaces = Spanned::new(true, n.span().clone())
-        }),
-        kw("lvs_sync_daemon", |g, n, d| {
-            set_opt(&mut g.lvs_sync_daemon, lvs_sync_daemon(n, d))
-        }),
-        kw("lvs_timeouts", |g, n, d| {
-            let mut t = LvsTimeouts::default();
-            let mut args = n.args.iter();
-            while let Some(k) = args.next() {
-                let slot = match k.text.as_str() {
-                    "tcp" => &mut t.tcp,
-                    "tcpfin" => &mut t.tcpfin,
-                    "udp" => &mut t.udp,
-                    other => {
-                        d.error(
-                            &k.span,
-                            format!("'lvs_timeouts': expected tcp|tcpfin|udp, found '{other}'"),
-                        );
-                        return;
-                    }
-                };
-                let Some(v) = args.next() else {
-                    d.error(
-                        &k.span,
-                        format!("'lvs_timeouts': expected seconds after '{}'", k.text),
-                    );
-                    return;
-                };
-                *slot = integer::<u32>("lvs_timeouts", v, 1, 86400 * 31, d).map(|v| v.value);
-            }
-            g.lvs_timeouts = Spanned::new(t, n.span().clone());
-        }),
-        kw("lvs_flush", |g, n, d| g.lvs_flush = flag(n, d)),
-        kw("lvs_flush_on_stop", |g, n, _| {
-            g.lvs_flush_on_stop = Spanned::new(true, n.span().clone())
-        }),
-    ]
-}
+            *slot = integer::<u32>("lvs_timeouts", v, 1, 86400 * 31, d).map(|v| v.value);
+        }
+        g.lvs_timeouts = Spanned::new(t, n.span().clone());
+    }),
+    kw("lvs_flush", |g, n, d| g.lvs_flush = flag(n, d)),
+    kw("lvs_flush_on_stop", |g, n, _| {
+        g.lvs_flush_on_stop = Spanned::new(true, n.span().clone())
+    }),
+];
 
 fn single_or_pair(n: &Node, d: &mut Diagnostics) -> Option<Spanned<RunAs>> {
     let Some(user) = n.args.first() else {
@@ -867,150 +866,147 @@ fn new_instance(name: Spanned<String>) -> VrrpInstance {
     }
 }
 
-fn instance_table() -> Vec<Kw<InstanceBuilder>> {
-    vec![
-        kw("state", |b, n, d| {
-            let Some(w) = single(n, d, "MASTER or BACKUP") else {
-                return;
-            };
-            b.inst.state = match w.text.as_str() {
-                "MASTER" => Spanned::new(InitialState::Master, w.span.clone()),
-                "BACKUP" => Spanned::new(InitialState::Backup, w.span.clone()),
-                other
-                    if other.eq_ignore_ascii_case("master")
-                        || other.eq_ignore_ascii_case("backup") =>
-                {
-                    d.warning(
+static VRRP_INSTANCE: &[Kw<InstanceBuilder>] = &[
+    kw("state", |b, n, d| {
+        let Some(w) = single(n, d, "MASTER or BACKUP") else {
+            return;
+        };
+        b.inst.state = match w.text.as_str() {
+            "MASTER" => Spanned::new(InitialState::Master, w.span.clone()),
+            "BACKUP" => Spanned::new(InitialState::Backup, w.span.clone()),
+            other
+                if other.eq_ignore_ascii_case("master") || other.eq_ignore_ascii_case("backup") =>
+            {
+                d.warning(
                         &w.span,
                         format!("'state': '{other}' is not valid (MASTER and BACKUP are case-sensitive); using BACKUP as keepalived does"),
                     );
-                    Spanned::new(InitialState::Backup, w.span.clone())
-                }
-                other => {
-                    d.error(
-                        &w.span,
-                        format!("'state': expected MASTER or BACKUP, found '{other}'"),
-                    );
-                    return;
-                }
-            };
-        }),
-        kw("interface", |b, n, d| {
-            set_opt(&mut b.inst.interface, string(n, d, "an interface name"))
-        }),
-        kw("virtual_router_id", |b, n, d| {
-            b.has_vrid = true;
-            set(&mut b.inst.virtual_router_id, int_arg(n, 1, 255, d));
-        }),
-        kw("priority", |b, n, d| {
-            set(&mut b.inst.priority, int_arg(n, 1, 255, d))
-        }),
-        kw("advert_int", |b, n, d| {
-            set(&mut b.inst.advert_int, timer_arg(n, 255.0, d))
-        }),
-        kw("version", |b, n, d| {
-            set_opt(&mut b.version, int_arg(n, 2, 3, d))
-        }),
-        kw("authentication", |b, n, d| {
-            b.inst.authentication = authentication(n, d)
-        }),
-        kw("virtual_ipaddress", |b, n, d| {
-            b.inst
-                .virtual_ipaddress
-                .extend(block(n, d).iter().filter_map(|l| virtual_address(l, d)))
-        }),
-        kw("virtual_ipaddress_excluded", |b, n, d| {
-            b.inst
-                .virtual_ipaddress_excluded
-                .extend(block(n, d).iter().filter_map(|l| virtual_address(l, d)))
-        }),
-        kw("virtual_routes", |b, n, d| {
-            b.inst
-                .virtual_routes
-                .extend(block(n, d).iter().filter_map(|l| virtual_route(l, d)))
-        }),
-        kw("unicast_src_ip", |b, n, d| {
-            set_opt(&mut b.inst.unicast_src_ip, ip_arg(n, d))
-        }),
-        kw("unicast_peer", |b, n, d| {
-            b.inst
-                .unicast_peer
-                .extend(block(n, d).iter().filter_map(|l| unicast_peer(l, d)))
-        }),
-        kw("unicast_ttl", |b, n, d| {
-            set(&mut b.inst.unicast_ttl, int_arg(n, 1, 255, d))
-        }),
-        kw("mcast_src_ip", |b, n, d| {
-            set_opt(&mut b.inst.mcast_src_ip, ip_arg(n, d))
-        }),
-        kw("mcast_dst_ip", |b, n, d| {
-            set_opt(&mut b.inst.mcast_dst_ip, ip_arg(n, d))
-        }),
-        kw("track_interface", |b, n, d| {
-            b.inst.track_interface.extend(track_refs(n, d, -254, 254))
-        }),
-        kw("track_script", |b, n, d| {
-            b.inst.track_script.extend(track_refs(n, d, -254, 254))
-        }),
-        kw("track_file", |b, n, d| {
-            b.inst.track_file.extend(track_refs(n, d, -254, 254))
-        }),
-        kw("dont_track_primary", |b, n, d| {
-            b.inst.dont_track_primary = flag(n, d)
-        }),
-        kw("track_src_ip", |b, n, d| b.inst.track_src_ip = flag(n, d)),
-        kw("smtp_alert", |b, n, d| b.inst.smtp_alert = boolean(n, d)),
-        kw("nopreempt", |b, n, d| b.inst.nopreempt = flag(n, d)),
-        kw("preempt", |b, n, d| {
-            b.inst.nopreempt = flag(n, d).map(|_| false)
-        }),
-        kw("preempt_delay", |b, n, d| {
-            set(&mut b.inst.preempt_delay, timer_arg(n, 1000.0, d))
-        }),
-        kw("garp_master_delay", |b, n, d| {
-            set_opt(&mut b.garp_master_delay, timer(n, d))
-        }),
-        kw("garp_master_repeat", |b, n, d| {
-            set_opt(&mut b.garp_master_repeat, int_arg(n, 1, 10_000, d))
-        }),
-        kw("garp_master_refresh", |b, n, d| {
-            set_opt(&mut b.garp_master_refresh, timer(n, d))
-        }),
-        kw("garp_master_refresh_repeat", |b, n, d| {
-            set_opt(&mut b.garp_master_refresh_repeat, int_arg(n, 1, 10_000, d))
-        }),
-        kw("garp_lower_prio_delay", |b, n, d| {
-            set_opt(&mut b.garp_lower_prio_delay, timer(n, d))
-        }),
-        kw("garp_lower_prio_repeat", |b, n, d| {
-            set_opt(&mut b.garp_lower_prio_repeat, int_arg(n, 1, 10_000, d))
-        }),
-        kw("use_vmac", |b, n, d| b.inst.use_vmac = use_vmac(n, d)),
-        kw("vmac_xmit_base", |b, n, d| {
-            b.inst.vmac_xmit_base = flag(n, d)
-        }),
-        kw("accept", |b, n, d| b.accept = Some(flag(n, d))),
-        kw("no_accept", |b, n, d| {
-            b.accept = Some(flag(n, d).map(|_| false))
-        }),
-        kw("strict_mode", |b, n, d| b.strict = Some(boolean(n, d))),
-        kw("lower_prio_no_advert", |b, n, d| {
-            b.lower_prio_no_advert = Some(boolean(n, d))
-        }),
-        kw("higher_prio_send_advert", |b, n, d| {
-            b.higher_prio_send_advert = Some(boolean(n, d))
-        }),
-        kw("skip_check_adv_addr", |b, n, d| {
-            b.inst.skip_check_adv_addr = boolean(n, d)
-        }),
-        kw("check_unicast_src", |b, n, d| {
-            b.inst.check_unicast_src = flag(n, d)
-        }),
-        kw("promote_secondaries", |b, n, d| {
-            b.inst.promote_secondaries = flag(n, d)
-        }),
-    ]
-}
+                Spanned::new(InitialState::Backup, w.span.clone())
+            }
+            other => {
+                d.error(
+                    &w.span,
+                    format!("'state': expected MASTER or BACKUP, found '{other}'"),
+                );
+                return;
+            }
+        };
+    }),
+    kw("interface", |b, n, d| {
+        set_opt(&mut b.inst.interface, string(n, d, "an interface name"))
+    }),
+    kw("virtual_router_id", |b, n, d| {
+        b.has_vrid = true;
+        set(&mut b.inst.virtual_router_id, int_arg(n, 1, 255, d));
+    }),
+    kw("priority", |b, n, d| {
+        set(&mut b.inst.priority, int_arg(n, 1, 255, d))
+    }),
+    kw("advert_int", |b, n, d| {
+        set(&mut b.inst.advert_int, timer_arg(n, 255.0, d))
+    }),
+    kw("version", |b, n, d| {
+        set_opt(&mut b.version, int_arg(n, 2, 3, d))
+    }),
+    kw("authentication", |b, n, d| {
+        b.inst.authentication = authentication(n, d)
+    }),
+    kw("virtual_ipaddress", |b, n, d| {
+        b.inst
+            .virtual_ipaddress
+            .extend(block(n, d).iter().filter_map(|l| virtual_address(l, d)))
+    }),
+    kw("virtual_ipaddress_excluded", |b, n, d| {
+        b.inst
+            .virtual_ipaddress_excluded
+            .extend(block(n, d).iter().filter_map(|l| virtual_address(l, d)))
+    }),
+    kw("virtual_routes", |b, n, d| {
+        b.inst
+            .virtual_routes
+            .extend(block(n, d).iter().filter_map(|l| virtual_route(l, d)))
+    }),
+    kw("unicast_src_ip", |b, n, d| {
+        set_opt(&mut b.inst.unicast_src_ip, ip_arg(n, d))
+    }),
+    kw("unicast_peer", |b, n, d| {
+        b.inst
+            .unicast_peer
+            .extend(block(n, d).iter().filter_map(|l| unicast_peer(l, d)))
+    }),
+    kw("unicast_ttl", |b, n, d| {
+        set(&mut b.inst.unicast_ttl, int_arg(n, 1, 255, d))
+    }),
+    kw("mcast_src_ip", |b, n, d| {
+        set_opt(&mut b.inst.mcast_src_ip, ip_arg(n, d))
+    }),
+    kw("mcast_dst_ip", |b, n, d| {
+        set_opt(&mut b.inst.mcast_dst_ip, ip_arg(n, d))
+    }),
+    kw("track_interface", |b, n, d| {
+        b.inst.track_interface.extend(track_refs(n, d, -254, 254))
+    }),
+    kw("track_script", |b, n, d| {
+        b.inst.track_script.extend(track_refs(n, d, -254, 254))
+    }),
+    kw("track_file", |b, n, d| {
+        b.inst.track_file.extend(track_refs(n, d, -254, 254))
+    }),
+    kw("dont_track_primary", |b, n, d| {
+        b.inst.dont_track_primary = flag(n, d)
+    }),
+    kw("track_src_ip", |b, n, d| b.inst.track_src_ip = flag(n, d)),
+    kw("smtp_alert", |b, n, d| b.inst.smtp_alert = boolean(n, d)),
+    kw("nopreempt", |b, n, d| b.inst.nopreempt = flag(n, d)),
+    kw("preempt", |b, n, d| {
+        b.inst.nopreempt = flag(n, d).map(|_| false)
+    }),
+    kw("preempt_delay", |b, n, d| {
+        set(&mut b.inst.preempt_delay, timer_arg(n, 1000.0, d))
+    }),
+    kw("garp_master_delay", |b, n, d| {
+        set_opt(&mut b.garp_master_delay, timer(n, d))
+    }),
+    kw("garp_master_repeat", |b, n, d| {
+        set_opt(&mut b.garp_master_repeat, int_arg(n, 1, 10_000, d))
+    }),
+    kw("garp_master_refresh", |b, n, d| {
+        set_opt(&mut b.garp_master_refresh, timer(n, d))
+    }),
+    kw("garp_master_refresh_repeat", |b, n, d| {
+        set_opt(&mut b.garp_master_refresh_repeat, int_arg(n, 1, 10_000, d))
+    }),
+    kw("garp_lower_prio_delay", |b, n, d| {
+        set_opt(&mut b.garp_lower_prio_delay, timer(n, d))
+    }),
+    kw("garp_lower_prio_repeat", |b, n, d| {
+        set_opt(&mut b.garp_lower_prio_repeat, int_arg(n, 1, 10_000, d))
+    }),
+    kw("use_vmac", |b, n, d| b.inst.use_vmac = use_vmac(n, d)),
+    kw("vmac_xmit_base", |b, n, d| {
+        b.inst.vmac_xmit_base = flag(n, d)
+    }),
+    kw("accept", |b, n, d| b.accept = Some(flag(n, d))),
+    kw("no_accept", |b, n, d| {
+        b.accept = Some(flag(n, d).map(|_| false))
+    }),
+    kw("strict_mode", |b, n, d| b.strict = Some(boolean(n, d))),
+    kw("lower_prio_no_advert", |b, n, d| {
+        b.lower_prio_no_advert = Some(boolean(n, d))
+    }),
+    kw("higher_prio_send_advert", |b, n, d| {
+        b.higher_prio_send_advert = Some(boolean(n, d))
+    }),
+    kw("skip_check_adv_addr", |b, n, d| {
+        b.inst.skip_check_adv_addr = boolean(n, d)
+    }),
+    kw("check_unicast_src", |b, n, d| {
+        b.inst.check_unicast_src = flag(n, d)
+    }),
+    kw("promote_secondaries", |b, n, d| {
+        b.inst.promote_secondaries = flag(n, d)
+    }),
+];
 
 fn vrrp_instance(n: &Node, d: &mut Diagnostics) -> Option<InstanceBuilder> {
     let name = block_name(n, d)?;
@@ -1030,7 +1026,7 @@ fn vrrp_instance(n: &Node, d: &mut Diagnostics) -> Option<InstanceBuilder> {
         garp_lower_prio_delay: None,
         garp_lower_prio_repeat: None,
     };
-    let table = instance_table();
+    let table = VRRP_INSTANCE;
     for child in block(n, d) {
         if handle_notify(&mut b.inst.notify, child, d) {
             continue;
@@ -1597,142 +1593,138 @@ const TIMING_KEYWORDS: [&str; 5] = [
     "warmup",
 ];
 
-fn vs_table() -> Vec<Kw<VsBuilder>> {
-    vec![
-        kw("ip_family", |b, n, d| {
-            let Some(w) = single(n, d, "inet or inet6") else {
+static VIRTUAL_SERVER: &[Kw<VsBuilder>] = &[
+    kw("ip_family", |b, n, d| {
+        let Some(w) = single(n, d, "inet or inet6") else {
+            return;
+        };
+        b.vs.ip_family = match w.text.as_str() {
+            "inet" => Some(AddressFamily::Inet),
+            "inet6" => Some(AddressFamily::Inet6),
+            other => {
+                d.error(
+                    &w.span,
+                    format!("'ip_family': expected inet or inet6, found '{other}'"),
+                );
                 return;
-            };
-            b.vs.ip_family = match w.text.as_str() {
-                "inet" => Some(AddressFamily::Inet),
-                "inet6" => Some(AddressFamily::Inet6),
-                other => {
-                    d.error(
-                        &w.span,
-                        format!("'ip_family': expected inet or inet6, found '{other}'"),
-                    );
-                    return;
-                }
             }
-        }),
-        kw("lb_algo", |b, n, d| {
-            b.lb_algo = Some(
-                scheduler(n, d).unwrap_or_else(|| Spanned::new(Scheduler::Wlc, n.span().clone())),
-            )
-        }),
-        kw("lvs_sched", |b, n, d| {
-            b.lb_algo = Some(
-                scheduler(n, d).unwrap_or_else(|| Spanned::new(Scheduler::Wlc, n.span().clone())),
-            )
-        }),
-        kw("lb_kind", |b, n, d| {
-            b.lb_kind = Some(
-                forward_method(n, d)
-                    .unwrap_or_else(|| Spanned::new(ForwardMethod::Nat, n.span().clone())),
-            )
-        }),
-        kw("lvs_method", |b, n, d| {
-            b.lb_kind = Some(
-                forward_method(n, d)
-                    .unwrap_or_else(|| Spanned::new(ForwardMethod::Nat, n.span().clone())),
-            )
-        }),
-        kw("persistence_timeout", |b, n, d| {
-            b.vs.persistence_timeout = match n.args.first() {
-                // keepalived: the keyword alone means 360 s.
-                None => Some(Spanned::new(360, n.span().clone())),
-                Some(w) => integer("persistence_timeout", w, 1, i64::from(u32::MAX), d),
+        }
+    }),
+    kw("lb_algo", |b, n, d| {
+        b.lb_algo =
+            Some(scheduler(n, d).unwrap_or_else(|| Spanned::new(Scheduler::Wlc, n.span().clone())))
+    }),
+    kw("lvs_sched", |b, n, d| {
+        b.lb_algo =
+            Some(scheduler(n, d).unwrap_or_else(|| Spanned::new(Scheduler::Wlc, n.span().clone())))
+    }),
+    kw("lb_kind", |b, n, d| {
+        b.lb_kind = Some(
+            forward_method(n, d)
+                .unwrap_or_else(|| Spanned::new(ForwardMethod::Nat, n.span().clone())),
+        )
+    }),
+    kw("lvs_method", |b, n, d| {
+        b.lb_kind = Some(
+            forward_method(n, d)
+                .unwrap_or_else(|| Spanned::new(ForwardMethod::Nat, n.span().clone())),
+        )
+    }),
+    kw("persistence_timeout", |b, n, d| {
+        b.vs.persistence_timeout = match n.args.first() {
+            // keepalived: the keyword alone means 360 s.
+            None => Some(Spanned::new(360, n.span().clone())),
+            Some(w) => integer("persistence_timeout", w, 1, i64::from(u32::MAX), d),
+        }
+    }),
+    kw("persistence_granularity", |b, n, d| {
+        set_opt(&mut b.vs.persistence_granularity, ip_arg(n, d))
+    }),
+    kw("persistence_engine", |b, n, d| {
+        set_opt(
+            &mut b.vs.persistence_engine,
+            string(n, d, "an engine name (sip)"),
+        )
+    }),
+    kw("protocol", |b, n, d| {
+        let Some(w) = single(n, d, "TCP, UDP or SCTP") else {
+            return;
+        };
+        let p = match w.text.to_ascii_uppercase().as_str() {
+            "TCP" => Protocol::Tcp,
+            "UDP" => Protocol::Udp,
+            "SCTP" => Protocol::Sctp,
+            _ => {
+                d.error(
+                    &w.span,
+                    format!("'protocol': expected TCP, UDP or SCTP, found '{}'", w.text),
+                );
+                return;
             }
-        }),
-        kw("persistence_granularity", |b, n, d| {
-            set_opt(&mut b.vs.persistence_granularity, ip_arg(n, d))
-        }),
-        kw("persistence_engine", |b, n, d| {
-            set_opt(
-                &mut b.vs.persistence_engine,
-                string(n, d, "an engine name (sip)"),
-            )
-        }),
-        kw("protocol", |b, n, d| {
-            let Some(w) = single(n, d, "TCP, UDP or SCTP") else {
-                return;
-            };
-            let p = match w.text.to_ascii_uppercase().as_str() {
-                "TCP" => Protocol::Tcp,
-                "UDP" => Protocol::Udp,
-                "SCTP" => Protocol::Sctp,
-                _ => {
-                    d.error(
-                        &w.span,
-                        format!("'protocol': expected TCP, UDP or SCTP, found '{}'", w.text),
-                    );
-                    return;
-                }
-            };
-            b.protocol = Some(Spanned::new(p, w.span.clone()));
-        }),
-        kw("ops", |b, n, d| b.vs.flags.ops = flag(n, d).value),
-        kw("sh-port", |b, n, d| b.vs.flags.sh_port = flag(n, d).value),
-        kw("sh-fallback", |b, n, d| {
-            b.vs.flags.sh_fallback = flag(n, d).value
-        }),
-        kw("mh-port", |b, n, d| b.vs.flags.mh_port = flag(n, d).value),
-        kw("mh-fallback", |b, n, d| {
-            b.vs.flags.mh_fallback = flag(n, d).value
-        }),
-        kw("hashed", |b, n, d| b.vs.flags.hashed = flag(n, d).value),
-        kw("ha_suspend", |b, n, d| b.vs.ha_suspend = flag(n, d)),
-        kw("virtualhost", |b, n, d| {
-            set_opt(&mut b.vs.virtualhost, string(n, d, "a host name"))
-        }),
-        kw("alpha", |b, n, d| b.vs.alpha = boolean(n, d)),
-        kw("omega", |b, n, d| b.vs.omega = boolean(n, d)),
-        kw("quorum", |b, n, d| {
-            set(&mut b.vs.quorum, int_arg(n, 1, i64::from(u32::MAX), d))
-        }),
-        kw("hysteresis", |b, n, d| {
-            set(&mut b.vs.hysteresis, int_arg(n, 0, i64::from(u32::MAX), d))
-        }),
-        kw("quorum_up", |b, n, d| {
-            set_opt(&mut b.vs.quorum_up, script(n, d))
-        }),
-        kw("quorum_down", |b, n, d| {
-            set_opt(&mut b.vs.quorum_down, script(n, d))
-        }),
-        kw("sorry_server", |b, n, d| {
-            let Some(a) = n.args.first() else {
-                d.error(n.span(), "'sorry_server': expected IP [PORT]");
-                return;
-            };
-            let Some(addr) = ip_word("sorry_server", a, d) else {
-                return;
-            };
-            let port = match n.args.get(1) {
-                Some(p) => match integer::<u16>("sorry_server port", p, 0, 65535, d) {
-                    Some(p) => Some(p.value),
-                    None => return,
-                },
-                None => None,
-            };
-            b.vs.sorry_server = Some(SorryServer { addr, port });
-        }),
-        kw("sorry_server_inhibit", |b, n, d| {
-            b.vs.sorry_server_inhibit = boolean(n, d)
-        }),
-        kw("sorry_server_lvs_method", |b, n, d| {
-            set_opt(&mut b.vs.sorry_server_lvs_method, forward_method(n, d))
-        }),
-        kw("inhibit_on_failure", |b, n, d| {
-            b.vs.inhibit_on_failure = boolean(n, d)
-        }),
-        kw("smtp_alert", |b, n, d| b.vs.smtp_alert = boolean(n, d)),
-        kw("real_server", |b, n, d| {
-            if let Some(rs) = real_server(n, d) {
-                b.real_servers.push(rs);
-            }
-        }),
-    ]
-}
+        };
+        b.protocol = Some(Spanned::new(p, w.span.clone()));
+    }),
+    kw("ops", |b, n, d| b.vs.flags.ops = flag(n, d).value),
+    kw("sh-port", |b, n, d| b.vs.flags.sh_port = flag(n, d).value),
+    kw("sh-fallback", |b, n, d| {
+        b.vs.flags.sh_fallback = flag(n, d).value
+    }),
+    kw("mh-port", |b, n, d| b.vs.flags.mh_port = flag(n, d).value),
+    kw("mh-fallback", |b, n, d| {
+        b.vs.flags.mh_fallback = flag(n, d).value
+    }),
+    kw("hashed", |b, n, d| b.vs.flags.hashed = flag(n, d).value),
+    kw("ha_suspend", |b, n, d| b.vs.ha_suspend = flag(n, d)),
+    kw("virtualhost", |b, n, d| {
+        set_opt(&mut b.vs.virtualhost, string(n, d, "a host name"))
+    }),
+    kw("alpha", |b, n, d| b.vs.alpha = boolean(n, d)),
+    kw("omega", |b, n, d| b.vs.omega = boolean(n, d)),
+    kw("quorum", |b, n, d| {
+        set(&mut b.vs.quorum, int_arg(n, 1, i64::from(u32::MAX), d))
+    }),
+    kw("hysteresis", |b, n, d| {
+        set(&mut b.vs.hysteresis, int_arg(n, 0, i64::from(u32::MAX), d))
+    }),
+    kw("quorum_up", |b, n, d| {
+        set_opt(&mut b.vs.quorum_up, script(n, d))
+    }),
+    kw("quorum_down", |b, n, d| {
+        set_opt(&mut b.vs.quorum_down, script(n, d))
+    }),
+    kw("sorry_server", |b, n, d| {
+        let Some(a) = n.args.first() else {
+            d.error(n.span(), "'sorry_server': expected IP [PORT]");
+            return;
+        };
+        let Some(addr) = ip_word("sorry_server", a, d) else {
+            return;
+        };
+        let port = match n.args.get(1) {
+            Some(p) => match integer::<u16>("sorry_server port", p, 0, 65535, d) {
+                Some(p) => Some(p.value),
+                None => return,
+            },
+            None => None,
+        };
+        b.vs.sorry_server = Some(SorryServer { addr, port });
+    }),
+    kw("sorry_server_inhibit", |b, n, d| {
+        b.vs.sorry_server_inhibit = boolean(n, d)
+    }),
+    kw("sorry_server_lvs_method", |b, n, d| {
+        set_opt(&mut b.vs.sorry_server_lvs_method, forward_method(n, d))
+    }),
+    kw("inhibit_on_failure", |b, n, d| {
+        b.vs.inhibit_on_failure = boolean(n, d)
+    }),
+    kw("smtp_alert", |b, n, d| b.vs.smtp_alert = boolean(n, d)),
+    kw("real_server", |b, n, d| {
+        if let Some(rs) = real_server(n, d) {
+            b.real_servers.push(rs);
+        }
+    }),
+];
 
 fn scheduler(n: &Node, d: &mut Diagnostics) -> Option<Spanned<Scheduler>> {
     let w = single(n, d, "a scheduler name")?;
@@ -1833,7 +1825,7 @@ fn virtual_server(n: &Node, d: &mut Diagnostics) -> Option<VsBuilder> {
         protocol: None,
         real_servers: Vec::new(),
     };
-    let table = vs_table();
+    let table = VIRTUAL_SERVER;
     for child in block(n, d) {
         if handle_timing(&mut b.vs.timing, child, "virtual_server", d) {
             if child.name.text == "delay_loop" {
@@ -1854,36 +1846,34 @@ fn virtual_server(n: &Node, d: &mut Diagnostics) -> Option<VsBuilder> {
     Some(b)
 }
 
-fn rs_table() -> Vec<Kw<RsBuilder>> {
-    vec![
-        kw("weight", |b, n, d| {
-            set(&mut b.rs.weight, int_arg(n, 0, 65535, d))
-        }),
-        kw("lvs_method", |b, n, d| {
-            set_opt(&mut b.rs.lvs_method, forward_method(n, d))
-        }),
-        kw("uthreshold", |b, n, d| {
-            set_opt(&mut b.rs.uthreshold, int_arg(n, 0, i64::from(u32::MAX), d))
-        }),
-        kw("lthreshold", |b, n, d| {
-            set_opt(&mut b.rs.lthreshold, int_arg(n, 0, i64::from(u32::MAX), d))
-        }),
-        kw("notify_up", |b, n, d| {
-            set_opt(&mut b.rs.notify_up, script(n, d))
-        }),
-        kw("notify_down", |b, n, d| {
-            set_opt(&mut b.rs.notify_down, script(n, d))
-        }),
-        kw("inhibit_on_failure", |b, n, d| {
-            b.inhibit_on_failure = Some(boolean(n, d))
-        }),
-        kw("alpha", |b, n, d| b.alpha = Some(boolean(n, d))),
-        kw("virtualhost", |b, n, d| {
-            set_opt(&mut b.rs.virtualhost, string(n, d, "a host name"))
-        }),
-        kw("smtp_alert", |b, n, d| b.rs.smtp_alert = boolean(n, d)),
-    ]
-}
+static REAL_SERVER: &[Kw<RsBuilder>] = &[
+    kw("weight", |b, n, d| {
+        set(&mut b.rs.weight, int_arg(n, 0, 65535, d))
+    }),
+    kw("lvs_method", |b, n, d| {
+        set_opt(&mut b.rs.lvs_method, forward_method(n, d))
+    }),
+    kw("uthreshold", |b, n, d| {
+        set_opt(&mut b.rs.uthreshold, int_arg(n, 0, i64::from(u32::MAX), d))
+    }),
+    kw("lthreshold", |b, n, d| {
+        set_opt(&mut b.rs.lthreshold, int_arg(n, 0, i64::from(u32::MAX), d))
+    }),
+    kw("notify_up", |b, n, d| {
+        set_opt(&mut b.rs.notify_up, script(n, d))
+    }),
+    kw("notify_down", |b, n, d| {
+        set_opt(&mut b.rs.notify_down, script(n, d))
+    }),
+    kw("inhibit_on_failure", |b, n, d| {
+        b.inhibit_on_failure = Some(boolean(n, d))
+    }),
+    kw("alpha", |b, n, d| b.alpha = Some(boolean(n, d))),
+    kw("virtualhost", |b, n, d| {
+        set_opt(&mut b.rs.virtualhost, string(n, d, "a host name"))
+    }),
+    kw("smtp_alert", |b, n, d| b.rs.smtp_alert = boolean(n, d)),
+];
 
 const CHECKER_KEYWORDS: [&str; 9] = [
     "TCP_CHECK",
@@ -1931,7 +1921,7 @@ fn real_server(n: &Node, d: &mut Diagnostics) -> Option<RsBuilder> {
         alpha: None,
         checkers: Vec::new(),
     };
-    let table = rs_table();
+    let table = REAL_SERVER;
     for child in block(n, d) {
         if handle_timing(&mut b.rs.timing, child, "real_server", d) {
             continue;
@@ -2016,7 +2006,7 @@ fn checker(n: &Node, d: &mut Diagnostics) -> Option<CheckerBuilder> {
         span: n.span().clone(),
     };
     let context = n.name.text.clone();
-    let common = common_checker_table();
+    let common = CHECKER_COMMON;
     let specific = specific_checker_table(&c.kind);
     for child in block(n, d) {
         if handle_timing(&mut c.timing, child, &context, d) {
@@ -2066,32 +2056,30 @@ fn checker(n: &Node, d: &mut Diagnostics) -> Option<CheckerBuilder> {
     Some(c)
 }
 
-fn common_checker_table() -> Vec<Kw<CheckerBuilder>> {
-    vec![
-        kw("connect_ip", |c, n, d| {
-            set_opt(&mut c.target.connect_ip, ip_arg(n, d))
-        }),
-        kw("connect_port", |c, n, d| {
-            set_opt(&mut c.target.connect_port, int_arg(n, 0, 65535, d))
-        }),
-        kw("bindto", |c, n, d| {
-            set_opt(&mut c.target.bindto, ip_arg(n, d))
-        }),
-        kw("bind_if", |c, n, d| {
-            set_opt(&mut c.target.bind_if, string(n, d, "an interface name"))
-        }),
-        kw("bind_port", |c, n, d| {
-            set_opt(&mut c.target.bind_port, int_arg(n, 0, 65535, d))
-        }),
-        kw("fwmark", |c, n, d| {
-            set_opt(&mut c.target.fwmark, int_arg(n, 0, i64::from(u32::MAX), d))
-        }),
-        kw("alpha", |c, n, d| c.alpha = Some(boolean(n, d))),
-        kw("log_all_failures", |c, n, d| {
-            c.log_all_failures = boolean(n, d)
-        }),
-    ]
-}
+static CHECKER_COMMON: &[Kw<CheckerBuilder>] = &[
+    kw("connect_ip", |c, n, d| {
+        set_opt(&mut c.target.connect_ip, ip_arg(n, d))
+    }),
+    kw("connect_port", |c, n, d| {
+        set_opt(&mut c.target.connect_port, int_arg(n, 0, 65535, d))
+    }),
+    kw("bindto", |c, n, d| {
+        set_opt(&mut c.target.bindto, ip_arg(n, d))
+    }),
+    kw("bind_if", |c, n, d| {
+        set_opt(&mut c.target.bind_if, string(n, d, "an interface name"))
+    }),
+    kw("bind_port", |c, n, d| {
+        set_opt(&mut c.target.bind_port, int_arg(n, 0, 65535, d))
+    }),
+    kw("fwmark", |c, n, d| {
+        set_opt(&mut c.target.fwmark, int_arg(n, 0, i64::from(u32::MAX), d))
+    }),
+    kw("alpha", |c, n, d| c.alpha = Some(boolean(n, d))),
+    kw("log_all_failures", |c, n, d| {
+        c.log_all_failures = boolean(n, d)
+    }),
+];
 
 fn http_of(c: &mut CheckerBuilder) -> Option<&mut HttpCheck> {
     match &mut c.kind {

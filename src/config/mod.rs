@@ -78,7 +78,7 @@ pub fn load_str(name: &str, text: &str, options: &LoadOptions) -> Loaded {
 struct ModelSink {
     tree: parser::TreeBuilder,
     top: keywords::TopLevel,
-    table: Vec<keywords::Kw<keywords::TopLevel>>,
+    table: &'static [keywords::Kw<keywords::TopLevel>],
 }
 
 impl ModelSink {
@@ -88,9 +88,8 @@ impl ModelSink {
             top: keywords::TopLevel {
                 config: Config::default(),
                 instances: Vec::new(),
-                servers: Vec::new(),
             },
-            table: keywords::top_level_table(),
+            table: keywords::TOP_LEVEL,
         }
     }
 
@@ -101,7 +100,7 @@ impl ModelSink {
             table,
         } = self;
         let rest = tree.finish(&mut diagnostics);
-        keywords::apply(&mut top, "the top level", &rest, &table, &mut diagnostics);
+        keywords::apply(&mut top, "the top level", &rest, table, &mut diagnostics);
         let config = finalize::finalize(top, &options.hostname, &mut diagnostics);
         diagnostics.sort_by_place();
         Loaded {
@@ -116,7 +115,7 @@ impl lexer::TokenSink for ModelSink {
         self.tree.token(tok, diags);
         let done: Vec<parser::Node> = self.tree.take_completed().collect();
         if !done.is_empty() {
-            keywords::apply(&mut self.top, "the top level", &done, &self.table, diags);
+            keywords::apply(&mut self.top, "the top level", &done, self.table, diags);
         }
     }
 }
