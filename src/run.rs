@@ -74,6 +74,12 @@ pub fn run_daemon(options: &Options, path: &Path) -> i32 {
             return EXIT_CONFIG;
         }
     };
+    if let Some(user) = &loaded.config.global.script_user {
+        let u = &user.value;
+        if let Err(e) = crate::daemon::RunAs::from_names(&u.user, u.group.as_deref()) {
+            warn!("{}: script_user: {e}; scripts will fail to start", user.span);
+        }
+    }
     if !log_diagnostics(&loaded) {
         error!(
             "Configuration has errors; not starting (check it with 'keepalived -t -f {}')",
@@ -193,7 +199,13 @@ impl Service for KeepalivedService {
         match config::load_file(&self.path, &load_options(&self.options)) {
             Err(e) => error!("{e}; keeping the running configuration"),
             Ok(loaded) => {
-                if !log_diagnostics(&loaded) {
+                if let Some(user) = &loaded.config.global.script_user {
+        let u = &user.value;
+        if let Err(e) = crate::daemon::RunAs::from_names(&u.user, u.group.as_deref()) {
+            warn!("{}: script_user: {e}; scripts will fail to start", user.span);
+        }
+    }
+    if !log_diagnostics(&loaded) {
                     error!("Reload failed: the new configuration has errors; keeping the running configuration");
                     return;
                 }

@@ -112,6 +112,55 @@ pub struct RunAs {
     pub gid: u32,
 }
 
+/// A `script_user` / `user` setting that names no account here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunAsError {
+    UnknownUser(String),
+    UnknownGroup(String),
+    Lookup { name: String, errno: Errno },
+}
+
+impl fmt::Display for RunAsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RunAsError::UnknownUser(u) => write!(f, "no such user '{u}'"),
+            RunAsError::UnknownGroup(g) => write!(f, "no such group '{g}'"),
+            RunAsError::Lookup { name, errno } => write!(f, "cannot look up '{name}': {errno}"),
+        }
+    }
+}
+
+impl std::error::Error for RunAsError {}
+
+impl RunAs {
+    /// keepalived's `USER [GROUP]`: the group defaults to the user's
+    /// primary group. Names are looked up in the passwd/group databases.
+    pub fn from_names(user: &str, group: Option<&str>) -> Result<RunAs, RunAsError> {
+        let lookup = |errno| RunAsError::Lookup {
+            name: user.to_string(),
+            errno,
+        };
+        let account = nix::unistd::User::from_name(user)
+            .map_err(lookup)?
+            .ok_or_else(|| RunAsError::UnknownUser(user.to_string()))?;
+        let gid = match group {
+            None => account.gid.as_raw(),
+            Some(g) => nix::unistd::Group::from_name(g)
+                .map_err(|errno| RunAsError::Lookup {
+                    name: g.to_string(),
+                    errno,
+                })?
+                .ok_or_else(|| RunAsError::UnknownGroup(g.to_string()))?
+                .gid
+                .as_raw(),
+        };
+        Ok(RunAs {
+            uid: account.uid.as_raw(),
+            gid,
+        })
+    }
+}
+
 /// What to run, and who asked for it (`owner` comes back in [`ChildExit`]).
 #[derive(Debug, Clone)]
 pub struct ChildSpec<O> {
@@ -535,6 +584,31 @@ fn try_wait(pid: Pid) -> Option<ChildStatus> {
             Err(Errno::ECHILD) => Some(ChildStatus::Lost),
             Err(_) => None,
         };
+    }
+}
+
+#[cfg(test)]
+mod run_as_tests {
+    use super::*;
+
+    #[test]
+    fn resolves_names_like_keepalived() {
+        assert_eq!(
+            RunAs::from_names("root", None),
+            Ok(RunAs { uid: 0, gid: 0 })
+        );
+        assert_eq!(
+            RunAs::from_names("root", Some("root")),
+            Ok(RunAs { uid: 0, gid: 0 })
+        );
+        assert_eq!(
+            RunAs::from_names("no-such-user-kars", None),
+            Err(RunAsError::UnknownUser("no-such-user-kars".into()))
+        );
+        assert_eq!(
+            RunAs::from_names("root", Some("no-such-group-kars")),
+            Err(RunAsError::UnknownGroup("no-such-group-kars".into()))
+        );
     }
 }
 

@@ -12,7 +12,7 @@ pub mod timer;
 
 pub use child::{
     split_command, ChildError, ChildExit, ChildId, ChildRunner, ChildSpec, ChildStatus, RunAs,
-    SplitError,
+    RunAsError, SplitError,
 };
 pub use daemonize::{daemonize, DaemonizeError};
 pub use event_loop::{Context, DumpKind, EventLoop, LoopError, Priority, Service};
