@@ -27,6 +27,6 @@ pub mod packet;
 
 pub use auth::{AhPacket, AH_LEN};
 pub use packet::{
-    emit_ipv4_advert, receive_ipv4, receive_ipv6, Auth, AuthType, Error, Family, Ipv4Packet, Ipv4Repr, MessageType,
-    Received, VrrpPacket, VrrpRepr, VrrpVersion,
+    emit_ipv4_advert, receive_ipv4, receive_ipv6, Auth, AuthType, Error, Family, Ipv4Packet,
+    Ipv4Repr, MessageType, Received, VrrpPacket, VrrpRepr, VrrpVersion,
 };

@@ -78,13 +78,18 @@ pub enum Error {
 }
 
 impl Error {
-    /// The statistics counter this error increments: (MIB object, keepalived stats name).
+    /// The statistics counter this error increments: (MIB object, stats name).
+    /// The stats names are keepalived's per-instance `vrrp_stats` fields; the
+    /// global ones (version, VRID, checksum, protocol errors) are ours.
     pub const fn counter(self) -> (&'static str, &'static str) {
         match self {
             Error::BadLength => ("vrrpv3StatisticsPacketLengthErrors", "packet_len_err"),
             Error::BadTtl => ("vrrpv3StatisticsIpTtlErrors", "ip_ttl_err"),
             Error::BadVersion => ("vrrpv3GlobalStatisticsVersionErrors", "version_err"),
-            Error::BadType => ("vrrpv3StatisticsRcvdInvalidTypePackets", "invalid_type_rcvd"),
+            Error::BadType => (
+                "vrrpv3StatisticsRcvdInvalidTypePackets",
+                "invalid_type_rcvd",
+            ),
             Error::BadVrid => ("vrrpv3GlobalStatisticsVrIdErrors", "vrid_err"),
             Error::BadChecksum => ("vrrpv3GlobalStatisticsChecksumErrors", "checksum_err"),
             Error::BadProtocol => ("vrrpv3StatisticsProtoErrReason", "proto_err"),
@@ -717,15 +722,15 @@ impl VrrpRepr {
 
     /// Family of the address list (IPv4 if empty).
     pub fn family(&self) -> Family {
-        self.addresses
-            .first()
-            .map(Family::of)
-            .unwrap_or(Family::V4)
+        self.addresses.first().map(Family::of).unwrap_or(Family::V4)
     }
 
     /// Length of the VRRP message this Repr emits.
     pub fn buffer_len(&self) -> usize {
-        let addrs = self.addresses.len().saturating_mul(self.family().addr_len());
+        let addrs = self
+            .addresses
+            .len()
+            .saturating_mul(self.family().addr_len());
         match self.version {
             VrrpVersion::V2 => HEADER_LEN + addrs + AUTH_DATA_LEN,
             VrrpVersion::V3 => HEADER_LEN + addrs,
@@ -945,7 +950,9 @@ impl Ipv4Repr {
     pub fn emit(&self, buf: &mut [u8]) -> Result<(), Error> {
         let total = u16::try_from(IPV4_HEADER_LEN + self.payload_len)
             .map_err(|_| Error::Unrepresentable)?;
-        let h = buf.get_mut(..IPV4_HEADER_LEN).ok_or(Error::BufferTooSmall)?;
+        let h = buf
+            .get_mut(..IPV4_HEADER_LEN)
+            .ok_or(Error::BufferTooSmall)?;
         h.fill(0);
         put_u8(h, ipv4::VER_IHL, 0x45);
         // keepalived 2.2.7 sends TOS 0xc0 (network control), as seen in the vectors.
