@@ -77,7 +77,10 @@ pub fn run_daemon(options: &Options, path: &Path) -> i32 {
     if let Some(user) = &loaded.config.global.script_user {
         let u = &user.value;
         if let Err(e) = crate::daemon::RunAs::from_names(&u.user, u.group.as_deref()) {
-            warn!("{}: script_user: {e}; scripts will fail to start", user.span);
+            warn!(
+                "{}: script_user: {e}; scripts will fail to start",
+                user.span
+            );
         }
     }
     if !log_diagnostics(&loaded) {
@@ -200,12 +203,15 @@ impl Service for KeepalivedService {
             Err(e) => error!("{e}; keeping the running configuration"),
             Ok(loaded) => {
                 if let Some(user) = &loaded.config.global.script_user {
-        let u = &user.value;
-        if let Err(e) = crate::daemon::RunAs::from_names(&u.user, u.group.as_deref()) {
-            warn!("{}: script_user: {e}; scripts will fail to start", user.span);
-        }
-    }
-    if !log_diagnostics(&loaded) {
+                    let u = &user.value;
+                    if let Err(e) = crate::daemon::RunAs::from_names(&u.user, u.group.as_deref()) {
+                        warn!(
+                            "{}: script_user: {e}; scripts will fail to start",
+                            user.span
+                        );
+                    }
+                }
+                if !log_diagnostics(&loaded) {
                     error!("Reload failed: the new configuration has errors; keeping the running configuration");
                     return;
                 }
