@@ -10,6 +10,9 @@ never touches a socket or a clock.
   raw socket hands us, and [`receive_ipv4`] / [`receive_ipv6`] apply the receive
   rules that belong to one packet (TTL / hop limit 255, protocol, version, type,
   VRID, checksum, lengths).
+- [`instance`]: the sans-IO state machine of one VRRP instance
+  (Initialize / Backup / Master / Fault): `handle_*` events in, [`Action`]s
+  and a [`timers::Timer`] deadline out, `now` always passed in.
 - [`auth`]: VRRPv2 authentication: simple text password and IPsec AH with
   HMAC-MD5-96 as keepalived does it.
 
@@ -23,9 +26,14 @@ pseudo-header, the VRRPv2 checksum does not.
 */
 
 pub mod auth;
+pub mod instance;
 pub mod packet;
+pub mod timers;
 
 pub use auth::{AhPacket, AH_LEN};
+pub use instance::{
+    Action, Discard, Instance, InstanceConfig, NotifyEvent, Reason, State, TrackStatus,
+};
 pub use packet::{
     emit_ipv4_advert, receive_ipv4, receive_ipv6, Auth, AuthType, Error, Family, Ipv4Packet,
     Ipv4Repr, MessageType, Received, VrrpPacket, VrrpRepr, VrrpVersion,
