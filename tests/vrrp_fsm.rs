@@ -172,18 +172,23 @@ fn v2_backup_becomes_master_after_exactly_master_down_interval() {
 #[test]
 fn v3_backup_becomes_master_after_exactly_master_down_interval() {
     let mut inst = started_backup(v3(100, 10));
-    // RFC 5798 6.1: Skew_Time = ((256 - 100) * 10 cs) / 256 = 6 cs (whole centiseconds);
-    // Master_Down_Interval = 3 * 10 cs + 6 cs = 36 cs.
-    assert_eq!(inst.skew_time(), Duration::from_millis(60));
-    assert_eq!(inst.master_down_interval(), Duration::from_millis(360));
-    assert_eq!(inst.poll_timeout(), Some(t(360)));
-    quiet!(inst, t(359));
-    inst.handle_timeout(t(360));
+    // RFC 5798 6.1: Skew_Time = ((256 - 100) * 10 cs) / 256 = 6.09375 cs;
+    // Master_Down_Interval = 3 * 10 cs + 6.09375 cs = 0.3609375 s (keepalived:
+    // the 0.361 s bound of the issue).
+    let down = t_ns(360_937_500);
+    assert_eq!(inst.skew_time(), Duration::from_nanos(60_937_500));
+    assert_eq!(
+        inst.master_down_interval(),
+        Duration::from_nanos(360_937_500)
+    );
+    assert_eq!(inst.poll_timeout(), Some(down));
+    quiet!(inst, down - Duration::from_nanos(1));
+    inst.handle_timeout(down);
     assert_eq!(
         drain(&mut inst),
         become_master_actions(S::Backup, Reason::MasterDown, 100)
     );
-    assert_eq!(inst.poll_timeout(), Some(t(460)));
+    assert_eq!(inst.poll_timeout(), Some(down + Duration::from_millis(100)));
 }
 
 #[test]
@@ -526,12 +531,13 @@ fn v3_backup_learns_master_adver_interval() {
         Ok(())
     );
     assert_eq!(inst.master_adver_interval(), Duration::from_secs(1));
-    // Skew_Time = (156 * 100) / 256 = 60 cs; Master_Down_Interval = 300 + 60 cs.
-    assert_eq!(inst.poll_timeout(), Some(t(50 + 3600)));
+    // Skew_Time = (156 * 100 cs) / 256 = 60.9375 cs; Master_Down_Interval = 360.9375 cs.
+    let down = t(50) + Duration::from_nanos(3_609_375_000);
+    assert_eq!(inst.poll_timeout(), Some(down));
     // After taking over, it advertises with its own interval.
-    inst.handle_timeout(t(3650));
+    inst.handle_timeout(down);
     drain(&mut inst);
-    assert_eq!(inst.poll_timeout(), Some(t(3750)));
+    assert_eq!(inst.poll_timeout(), Some(down + Duration::from_millis(100)));
     assert_eq!(inst.advert_repr(100, Auth::None).max_advert_int, 10);
 }
 

@@ -333,11 +333,13 @@ impl Instance {
             // RFC 3768 6.1: Skew_Time = (256 - Priority) / 256 seconds.
             // 1 s / 256 = 3 906 250 ns exactly.
             VrrpVersion::V2 => Duration::from_nanos(inverse_priority * 3_906_250),
-            // RFC 5798 6.1: Skew_Time = ((256 - Priority) * Master_Adver_Interval) / 256,
-            // in (whole) centiseconds.
+            // RFC 5798 6.1: Skew_Time = ((256 - Priority) * Master_Adver_Interval) / 256.
+            // Not truncated to whole centiseconds: keepalived computes it in
+            // microseconds (0.1 s, priority 100: 60.9375 ms, so the bound is
+            // 0.3609 s), and a backup that waits less would fail over early.
             VrrpVersion::V3 => {
                 let mai = u64::from(duration_to_centis(self.master_adver_interval));
-                Duration::from_millis(inverse_priority * mai / 256 * 10)
+                Duration::from_nanos(inverse_priority * mai * 10_000_000 / 256)
             }
         }
     }
