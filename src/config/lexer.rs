@@ -15,6 +15,9 @@ use std::rc::Rc;
 const MAX_INCLUDE_DEPTH: usize = 32;
 /// Recursive `$NAME` expansion stops here (a definition may refer to itself).
 const MAX_SUBSTITUTION_DEPTH: usize = 16;
+/// A line after `$NAME` substitution; definitions that double at every
+/// level would otherwise grow exponentially.
+const MAX_EXPANDED_LINE: usize = 1 << 20;
 /// No configuration file legitimately has more tokens than this.
 const MAX_TOKENS: usize = 20_000_000;
 
@@ -209,8 +212,20 @@ impl<'o, S: TokenSink> Lexer<'o, S> {
             }
             let expanded;
             let body = if body.contains('$') {
-                expanded = self.substitute(body, dir, 0);
-                expanded.as_str()
+                let mut budget = MAX_EXPANDED_LINE;
+                match self.substitute(body, dir, &mut Vec::new(), &mut budget) {
+                    Ok(text) => {
+                        expanded = text;
+                        expanded.as_str()
+                    }
+                    Err(()) => {
+                        diags.error(
+                            &Span::new(file, line_no, col0 + 1),
+                            format!("$NAME substitution expands this line beyond {MAX_EXPANDED_LINE} bytes; line ignored"),
+                        );
+                        continue;
+                    }
+                }
             } else {
                 body
             };
@@ -296,9 +311,17 @@ impl<'o, S: TokenSink> Lexer<'o, S> {
     }
 
     /// Replaces `$NAME` and `${NAME}` with their definitions; unknown names
-    /// stay as written, like keepalived.
-    fn substitute(&self, text: &str, dir: &Path, depth: usize) -> String {
-        let mut out = String::with_capacity(text.len());
+    /// stay as written, like keepalived. A name is never expanded inside its
+    /// own expansion (`$A=$A$A` stays finite), and the result is bounded by
+    /// `budget` bytes; `Err` when a definition would expand beyond it.
+    fn substitute(
+        &self,
+        text: &str,
+        dir: &Path,
+        expanding: &mut Vec<String>,
+        budget: &mut usize,
+    ) -> Result<String, ()> {
+        let mut out = String::with_capacity(text.len().min(*budget));
         let mut rest = text;
         while let Some(pos) = rest.find('$') {
             out.push_str(&rest[..pos]);
@@ -317,13 +340,17 @@ impl<'o, S: TokenSink> Lexer<'o, S> {
             };
             let value = match name {
                 "" => None,
+                _ if expanding.iter().any(|n| n == name) => None,
                 "_PWD" => Some(dir.to_string_lossy().into_owned()),
                 "_INSTANCE" => Some(self.options.config_id.clone()),
                 _ => self.definitions.get(name).cloned(),
             };
             match value {
-                Some(v) if depth < MAX_SUBSTITUTION_DEPTH => {
-                    out.push_str(&self.substitute(&v, dir, depth + 1));
+                Some(v) if expanding.len() < MAX_SUBSTITUTION_DEPTH => {
+                    expanding.push(name.to_string());
+                    let expanded = self.substitute(&v, dir, expanding, budget);
+                    expanding.pop();
+                    out.push_str(&expanded?);
                     rest = &after[consumed..];
                 }
                 _ => {
@@ -331,9 +358,11 @@ impl<'o, S: TokenSink> Lexer<'o, S> {
                     rest = after;
                 }
             }
+            *budget = budget.checked_sub(pos + 1).ok_or(())?;
         }
+        *budget = budget.checked_sub(rest.len()).ok_or(())?;
         out.push_str(rest);
-        out
+        Ok(out)
     }
 
     /// Splits one line into tokens. Returns true when the line ends with a
@@ -833,8 +862,27 @@ mod tests {
 
     #[test]
     fn self_referencing_definition_terminates() {
-        let (w, _) = words("$A=$A$A\nx $A\n", "x");
-        assert_eq!(w[0], "x");
+        // Found by fuzzing: each level tripled the line.
+        let (w, d) = words("$I=$I$I$I\n$I\n", "x");
+        assert_eq!(w, ["$I$I$I", "\\n"]);
+        assert!(d.items.is_empty());
+    }
+
+    #[test]
+    fn exponential_definitions_are_bounded() {
+        let mut text = String::from("$D0=xxxxxxxxxxxxxxxx\n");
+        for i in 1..16 {
+            text.push_str(&format!("$D{i}=$D{p} $D{p} $D{p} $D{p}\n", p = i - 1));
+        }
+        text.push_str("a $D15\nb\n");
+        let (w, d) = words(&text, "x");
+        assert_eq!(w, ["b", "\\n"]);
+        let e: Vec<String> = d.errors().map(|e| e.to_string()).collect();
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(
+            e[0].starts_with("t.conf:17:1: error: $NAME substitution expands this line beyond"),
+            "{e:?}"
+        );
     }
 
     #[test]
