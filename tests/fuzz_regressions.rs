@@ -52,7 +52,9 @@ fn check(text: &str) -> Result<(), String> {
     let second = load_str("dump.conf", &dumped, &options);
     if second.has_errors() {
         let errors: Vec<String> = second.diagnostics.errors().map(|d| d.to_string()).collect();
-        return Err(format!("the dump does not load cleanly: {errors:#?}\n--- dump ---\n{dumped}"));
+        return Err(format!(
+            "the dump does not load cleanly: {errors:#?}\n--- dump ---\n{dumped}"
+        ));
     }
     if second.config != first.config {
         return Err(format!(
