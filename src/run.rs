@@ -42,12 +42,22 @@ fn log_target(options: &Options) -> Result<LogTarget, String> {
     })
 }
 
-/// Logs every diagnostic; true when the configuration can run.
+/// Logs every diagnostic, and a `script_user` this host cannot resolve;
+/// true when the configuration can run.
 fn log_diagnostics(loaded: &config::Loaded) -> bool {
     for d in &loaded.diagnostics.items {
         match d.severity {
             Severity::Error => error!("{d}"),
             Severity::Warning => warn!("{d}"),
+        }
+    }
+    if let Some(user) = &loaded.config.global.script_user {
+        let u = &user.value;
+        if let Err(e) = crate::daemon::RunAs::from_names(&u.user, u.group.as_deref()) {
+            warn!(
+                "{}: script_user: {e}; scripts will fail to start",
+                user.span
+            );
         }
     }
     !loaded.has_errors()
@@ -74,15 +84,6 @@ pub fn run_daemon(options: &Options, path: &Path) -> i32 {
             return EXIT_CONFIG;
         }
     };
-    if let Some(user) = &loaded.config.global.script_user {
-        let u = &user.value;
-        if let Err(e) = crate::daemon::RunAs::from_names(&u.user, u.group.as_deref()) {
-            warn!(
-                "{}: script_user: {e}; scripts will fail to start",
-                user.span
-            );
-        }
-    }
     if !log_diagnostics(&loaded) {
         error!(
             "Configuration has errors; not starting (check it with 'keepalived -t -f {}')",
@@ -202,15 +203,6 @@ impl Service for KeepalivedService {
         match config::load_file(&self.path, &load_options(&self.options)) {
             Err(e) => error!("{e}; keeping the running configuration"),
             Ok(loaded) => {
-                if let Some(user) = &loaded.config.global.script_user {
-                    let u = &user.value;
-                    if let Err(e) = crate::daemon::RunAs::from_names(&u.user, u.group.as_deref()) {
-                        warn!(
-                            "{}: script_user: {e}; scripts will fail to start",
-                            user.span
-                        );
-                    }
-                }
                 if !log_diagnostics(&loaded) {
                     error!("Reload failed: the new configuration has errors; keeping the running configuration");
                     return;
