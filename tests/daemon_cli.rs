@@ -11,6 +11,16 @@ use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_keepalived");
 
+/// `keepalived -n -l -G -f CONF -p PID`: foreground, console log only.
+fn foreground(conf: &Path, pid: &Path) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.args(["-n", "-l", "-G", "-f"])
+        .arg(conf)
+        .arg("-p")
+        .arg(pid);
+    cmd
+}
+
 struct Daemon {
     child: Child,
     lines: Receiver<String>,
@@ -19,11 +29,7 @@ struct Daemon {
 
 impl Daemon {
     fn start(conf: &Path, pid: &Path) -> Daemon {
-        let mut child = Command::new(BIN)
-            .args(["-n", "-l", "-G", "-f"])
-            .arg(conf)
-            .arg("-p")
-            .arg(pid)
+        let mut child = foreground(conf, pid)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -122,13 +128,7 @@ fn starts_logs_reloads_and_stops_cleanly() {
     assert_eq!(recorded, d.child.id(), "pid file names the daemon");
 
     // A second daemon on the same pid file refuses to start.
-    let second = Command::new(BIN)
-        .args(["-n", "-l", "-G", "-f"])
-        .arg(&conf)
-        .arg("-p")
-        .arg(&pid_file)
-        .output()
-        .unwrap();
+    let second = foreground(&conf, &pid_file).output().unwrap();
     assert_eq!(second.status.code(), Some(1));
     let err = String::from_utf8_lossy(&second.stderr);
     assert!(err.contains(&recorded.to_string()), "{err}");
@@ -176,13 +176,7 @@ fn refuses_to_start_on_a_broken_config() {
     let dir = workdir("broken");
     let conf = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/broken/bad_values.conf");
     let pid_file = dir.join("keepalived.pid");
-    let out = Command::new(BIN)
-        .args(["-n", "-l", "-G", "-f"])
-        .arg(&conf)
-        .arg("-p")
-        .arg(&pid_file)
-        .output()
-        .unwrap();
+    let out = foreground(&conf, &pid_file).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
