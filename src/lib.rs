@@ -7,5 +7,6 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod daemon;
+pub mod netlink;
 pub mod run;
 pub mod vrrp;
