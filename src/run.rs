@@ -115,6 +115,7 @@ pub fn run_daemon(options: &Options, path: &Path) -> i32 {
     let mut service = KeepalivedService {
         path: path.to_path_buf(),
         options: options.clone(),
+        ipvs: ipvs_manager(&loaded.config, options),
         config: loaded.config,
         shutting_down: false,
     };
@@ -140,7 +141,16 @@ pub struct KeepalivedService {
     path: PathBuf,
     options: Options,
     config: Config,
+    ipvs: Option<crate::ipvs::Manager>,
     shutting_down: bool,
+}
+
+/// The IPVS subsystem, when the configuration has anything for it to do.
+fn ipvs_manager(config: &Config, options: &Options) -> Option<crate::ipvs::Manager> {
+    let options = crate::ipvs::ManagerOptions {
+        release_on_stop: !options.dont_release_ipvs,
+    };
+    crate::ipvs::Manager::is_needed(config).then(|| crate::ipvs::Manager::new(config, options))
 }
 
 impl KeepalivedService {
@@ -193,7 +203,11 @@ impl KeepalivedService {
     /// The running subsystems, in service order: VRRP first so its adverts
     /// never wait behind checker or IPVS work.
     fn subsystems(&mut self) -> Vec<&mut dyn Subsystem> {
-        Vec::new()
+        let mut subsystems: Vec<&mut dyn Subsystem> = Vec::new();
+        if let Some(ipvs) = self.ipvs.as_mut() {
+            subsystems.push(ipvs);
+        }
+        subsystems
     }
 
     /// Carry events between subsystems (checker verdicts and VRRP state to
@@ -260,6 +274,12 @@ impl Service for KeepalivedService {
                 let config = self.config.clone();
                 for subsystem in self.subsystems() {
                     subsystem.reload(cx, &config, now);
+                }
+                if self.ipvs.is_none() {
+                    self.ipvs = ipvs_manager(&config, &self.options);
+                    if let Some(ipvs) = self.ipvs.as_mut() {
+                        Subsystem::start(ipvs, cx, now);
+                    }
                 }
                 self.pump(cx, now);
                 info!("Reload finished");

@@ -8,7 +8,8 @@
 //! dumped again [`RESYNC_DELAY`] later and reconciled from what is really
 //! there.
 //!
-//! Timer and child keys carry [`IPVS_KEY_TAG`] in their top byte.
+//! Timer and child keys carry [`Tag::Ipvs`] in their top byte; the manager
+//! is the daemon's IPVS [`Subsystem`].
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
@@ -22,15 +23,14 @@ use super::ids::{RsId, VsId};
 use super::table::{diff, table_from_dump, Op, Table};
 use crate::config::model::{Config, LvsSyncDaemon, Script};
 use crate::daemon::{
-    split_command, ChildError, ChildExit, ChildId, ChildSpec, Context, RunAs, TimerId,
+    split_command, ChildError, ChildExit, ChildId, ChildSpec, Context, RunAs, Subsystem, Tag,
+    TimerId,
 };
 use crate::netlink::ipvs::{
     DaemonState, Info, IpvsClient, Request, ServiceKey, SyncDaemon, Timeouts,
 };
 use crate::netlink::Error;
 
-/// Tag in the top byte of the timer and child keys of this subsystem.
-pub const IPVS_KEY_TAG: u64 = 3;
 /// After a kernel error, dump and reconcile again this much later.
 pub const RESYNC_DELAY: Duration = Duration::from_secs(5);
 /// quorum_up / quorum_down scripts are killed after this long.
@@ -38,12 +38,12 @@ pub const SCRIPT_TIMEOUT: Duration = Duration::from_secs(60);
 /// Oldest IPVS this daemon programs (`IP_VS_VERSION_CODE` 1.2.0, Linux 2.6.10+).
 const MIN_IPVS_VERSION: u32 = 0x010200;
 
-const RESYNC_KEY: u64 = IPVS_KEY_TAG << 56 | 1;
-const SCRIPT_KEY: u64 = IPVS_KEY_TAG << 56 | 2;
+const RESYNC_KEY: u64 = Tag::Ipvs.key(1);
+const SCRIPT_KEY: u64 = Tag::Ipvs.key(2);
 
 /// True when a timer or child key belongs to the IPVS manager.
 pub fn owns_key(key: u64) -> bool {
-    key >> 56 == IPVS_KEY_TAG
+    Tag::of(key) == Some(Tag::Ipvs)
 }
 
 /// What the manager needs from the kernel (a trait so tests can use an
@@ -716,6 +716,46 @@ impl Manager {
             }
         }
         out
+    }
+}
+
+/// The daemon's IPVS subsystem. It registers no I/O sources: kernel
+/// requests are answered at once on a blocking socket.
+impl Subsystem for Manager {
+    fn tag(&self) -> Tag {
+        Tag::Ipvs
+    }
+    fn start(&mut self, cx: &mut Context<'_>, now: Instant) {
+        Manager::start(self, cx, now);
+    }
+    fn owns(&self, _token: mio::Token) -> bool {
+        false
+    }
+    fn handle_io(
+        &mut self,
+        _cx: &mut Context<'_>,
+        _token: mio::Token,
+        _event: &mio::event::Event,
+        _now: Instant,
+    ) {
+    }
+    fn handle_timer(&mut self, cx: &mut Context<'_>, key: u64, now: Instant) {
+        Manager::handle_timer(self, cx, key, now);
+    }
+    fn handle_child_exit(&mut self, cx: &mut Context<'_>, exit: ChildExit<u64>, now: Instant) {
+        Manager::handle_child_exit(self, cx, exit, now);
+    }
+    fn reload(&mut self, cx: &mut Context<'_>, config: &Config, now: Instant) {
+        Manager::reload(self, cx, config, now);
+    }
+    fn dump_state(&self, out: &mut String) {
+        out.push_str(&self.dump());
+    }
+    fn shutdown(&mut self, cx: &mut Context<'_>, now: Instant) -> bool {
+        Manager::shutdown(self, cx, now)
+    }
+    fn shutdown_done(&self) -> bool {
+        self.is_shut_down()
     }
 }
 

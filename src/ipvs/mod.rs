@@ -22,5 +22,5 @@ pub mod table;
 
 pub use desired::{Notice, State};
 pub use ids::{ProtocolId, RsId, VsId};
-pub use manager::{owns_key, Backend, Host, Manager, ManagerOptions, IPVS_KEY_TAG};
+pub use manager::{owns_key, Backend, Host, Manager, ManagerOptions};
 pub use table::{diff, table_from_dump, Op, Table, TableService};
