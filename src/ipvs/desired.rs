@@ -675,21 +675,37 @@ impl State {
     pub fn desired(&self) -> Table {
         let mut table = Table::new();
         for vs in &self.vss {
-            for slot in &vs.slots {
-                if vs.ha_suspend && slot.vip.is_some_and(|a| !self.vips.contains(&a)) {
-                    continue;
-                }
-                let dests = pool(vs, slot);
-                table.insert(
-                    slot.key,
-                    TableService {
-                        params: vs.params(slot.key.family()),
-                        dests,
-                    },
-                );
-            }
+            self.insert_services(vs, &mut table);
         }
         table
+    }
+
+    /// The desired services of one virtual server, and every service key
+    /// it can produce (suspended or not): what a change confined to this
+    /// virtual server needs to reconcile.
+    pub fn desired_of(&self, id: &VsId) -> (Table, BTreeSet<ServiceKey>) {
+        let mut table = Table::new();
+        let mut keys = BTreeSet::new();
+        for vs in self.vss.iter().filter(|vs| vs.id == *id) {
+            self.insert_services(vs, &mut table);
+            keys.extend(vs.slots.iter().map(|s| s.key));
+        }
+        (table, keys)
+    }
+
+    fn insert_services(&self, vs: &VsState, table: &mut Table) {
+        for slot in &vs.slots {
+            if vs.ha_suspend && slot.vip.is_some_and(|a| !self.vips.contains(&a)) {
+                continue;
+            }
+            table.insert(
+                slot.key,
+                TableService {
+                    params: vs.params(slot.key.family()),
+                    dests: pool(vs, slot),
+                },
+            );
+        }
     }
 
     /// Every service key the configuration can produce (suspended or not),

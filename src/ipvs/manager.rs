@@ -444,6 +444,15 @@ impl Manager {
         self.apply(host, now, &ops);
     }
 
+    /// Like [`Self::reconcile`], for a change confined to one virtual
+    /// server: only its services are computed and compared.
+    fn reconcile_vs(&mut self, host: &mut dyn Host, vs: &VsId, now: Instant) {
+        self.drain_notices(host, now);
+        let (desired, keys) = self.state.desired_of(vs);
+        let ops = diff(&desired, &self.kernel, &keys);
+        self.apply(host, now, &ops);
+    }
+
     fn apply(&mut self, host: &mut dyn Host, now: Instant, ops: &[Op]) {
         if ops.is_empty() {
             return;
@@ -627,7 +636,7 @@ impl Manager {
             debug!("IPVS: verdict for unknown real server {rs} of VS {}", rs.vs);
             return;
         }
-        self.reconcile(host, now);
+        self.reconcile_vs(host, &rs.vs, now);
     }
 
     /// A dynamic weight for a real server (MISC_CHECK misc_dynamic, FILE_CHECK).
@@ -642,7 +651,7 @@ impl Manager {
             debug!("IPVS: weight for unknown real server {rs} of VS {}", rs.vs);
             return;
         }
-        self.reconcile(host, now);
+        self.reconcile_vs(host, &rs.vs, now);
     }
 
     /// This director became (true) or stopped being VRRP master of `addr`
