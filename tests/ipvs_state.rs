@@ -102,7 +102,12 @@ virtual_server 10.0.0.100 80 {
 
 #[test]
 fn dr_round_robin_table() {
-    let state = State::new(&config(DR), BTreeSet::new());
+    let mut state = State::new(&config(DR), BTreeSet::new());
+    // keepalived starts with the quorum down and announces gaining it.
+    assert_eq!(
+        notices(&mut state),
+        vec!["Gained quorum 1+0=1 <= 3 for VS [10.0.0.100]:tcp:80"]
+    );
     let table = state.desired();
     assert_eq!(table.len(), 1);
     let service = &table[&tcp("10.0.0.100", 80)];
@@ -337,6 +342,7 @@ fn alpha_and_checker_verdicts() {
 fn inhibit_on_failure_keeps_weight_zero() {
     let text = DR.replace("protocol TCP", "protocol TCP\n    inhibit_on_failure");
     let mut state = State::new(&config(&text), BTreeSet::new());
+    let _ = notices(&mut state);
     let vs = vs_tcp("10.0.0.100", 80);
     state.set_alive(&rs(&vs, "10.0.0.2", 80), false);
     assert_eq!(
@@ -412,8 +418,8 @@ fn quorum_hysteresis_and_sorry_server() {
         notices(&mut state),
         vec![
             "Gained quorum 2+1=3 <= 3 for VS [10.0.0.100]:tcp:80",
-            "Adding alive servers to the pool for VS [10.0.0.100]:tcp:80",
             "Removing sorry server [10.0.0.50]:tcp:8080 from VS [10.0.0.100]:tcp:80",
+            "Adding alive servers to the pool for VS [10.0.0.100]:tcp:80",
             "Executing [/bin/true up] for VS [10.0.0.100]:tcp:80 (quorum up)",
         ]
     );
@@ -514,10 +520,10 @@ impl Backend for FakeBackend {
         let op = match *request {
             Request::NewService(s) => Op::AddService(s.clone()),
             Request::SetService(s) => Op::UpdateService(s.clone()),
-            Request::DelService(k) => Op::DelService(*k),
-            Request::NewDest(k, d) => Op::AddDest(*k, d.clone()),
-            Request::SetDest(k, d) => Op::UpdateDest(*k, d.clone()),
-            Request::DelDest(k, d) => Op::DelDest(*k, *d),
+            Request::DelService(s) => Op::DelService(s.clone()),
+            Request::NewDest(s, d) => Op::AddDest(s.clone(), d.clone()),
+            Request::SetDest(s, d) => Op::UpdateDest(s.clone(), d.clone()),
+            Request::DelDest(s, d) => Op::DelDest(s.clone(), d.clone()),
             Request::Flush => {
                 kernel.table.clear();
                 return Ok(());
@@ -659,9 +665,13 @@ fn manager_follows_verdicts_and_recovers_from_errors() {
         weights(&kernel.borrow().table, &key),
         vec![("[10.0.0.50]:8080".into(), 1)]
     );
+    // quorum_up ran at start (quorum gained), quorum_down now.
     assert_eq!(
         host.spawned,
-        vec![vec!["/bin/true".to_string(), "down".into()]]
+        vec![
+            vec!["/bin/true".to_string(), "up".into()],
+            vec!["/bin/true".to_string(), "down".into()]
+        ]
     );
     // The kernel refuses a command: the manager resyncs later.
     kernel.borrow_mut().fail_next = Some(libc::ENOMEM);

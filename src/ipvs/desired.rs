@@ -270,6 +270,30 @@ impl VsState {
         params
     }
 
+    /// The first evaluation (start, or a virtual server new at reload):
+    /// keepalived starts with the quorum down and logs gaining it, without
+    /// the sorry server and pool lines.
+    fn evaluate_initial_quorum(&mut self, notices: &mut VecDeque<Notice>) {
+        self.quorum_up = false;
+        let weight = self.live_weight();
+        if weight >= u64::from(self.quorum) + u64::from(self.hysteresis) {
+            self.quorum_up = true;
+            notices.push_back(Notice::QuorumGained {
+                vs: self.id.clone(),
+                quorum: self.quorum,
+                hysteresis: self.hysteresis,
+                weight,
+            });
+            if let Some(script) = &self.quorum_up_script {
+                notices.push_back(Notice::QuorumScript {
+                    vs: self.id.clone(),
+                    up: true,
+                    script: script.clone(),
+                });
+            }
+        }
+    }
+
     /// Re-evaluate the quorum after a change of the live weight.
     fn evaluate_quorum(&mut self, notices: &mut VecDeque<Notice>) {
         let weight = self.live_weight();
@@ -308,14 +332,15 @@ impl VsState {
                 hysteresis: self.hysteresis,
                 weight,
             });
+            // keepalived 2.2.7 logs these two in this order.
             if let Some(sorry) = &self.sorry {
-                notices.push_back(Notice::Pool {
-                    vs: self.id.clone(),
-                    added: true,
-                });
                 notices.push_back(Notice::SorryServerRemoved {
                     vs: self.id.clone(),
                     sorry: sorry.label.clone(),
+                });
+                notices.push_back(Notice::Pool {
+                    vs: self.id.clone(),
+                    added: true,
                 });
             }
             if let Some(script) = &self.quorum_up_script {
@@ -591,7 +616,7 @@ fn vs_state(vs: &VirtualServer, config: &Config, notices: &mut VecDeque<Notice>)
             ),
         }
     });
-    let mut state = VsState {
+    VsState {
         id,
         slots,
         scheduler: scheduler.to_owned(),
@@ -605,13 +630,10 @@ fn vs_state(vs: &VirtualServer, config: &Config, notices: &mut VecDeque<Notice>)
         hysteresis,
         quorum_up_script: vs.quorum_up.clone(),
         quorum_down_script: vs.quorum_down.clone(),
-        quorum_up: true,
+        quorum_up: false,
         ha_suspend: vs.ha_suspend.value,
         omega: vs.omega.value,
-    };
-    // keepalived starts with the quorum as the initial live weight gives it.
-    state.quorum_up = state.live_weight() >= u64::from(state.quorum);
-    state
+    }
 }
 
 /// The live state of every virtual server of a configuration.
@@ -631,7 +653,11 @@ impl State {
         let vss = config
             .virtual_servers
             .iter()
-            .map(|vs| vs_state(vs, config, &mut notices))
+            .map(|vs| {
+                let mut state = vs_state(vs, config, &mut notices);
+                state.evaluate_initial_quorum(&mut notices);
+                state
+            })
             .collect();
         State { vss, vips, notices }
     }
@@ -665,6 +691,8 @@ impl State {
             if let Some(old) = old_vs.get(&vs.id) {
                 vs.quorum_up = old.quorum_up;
                 vs.evaluate_quorum(&mut notices);
+            } else {
+                vs.evaluate_initial_quorum(&mut notices);
             }
         }
         self.vss = vss;
@@ -876,9 +904,14 @@ fn pool(vs: &VsState, slot: &ServiceSlot) -> BTreeMap<DestKey, DestParams> {
             } else {
                 continue;
             };
+            // keepalived clears the port of a fwmark service's real servers.
+            let port = match slot.key {
+                ServiceKey::Fwmark { .. } => 0,
+                ServiceKey::Addr { .. } => rs.port.unwrap_or(slot.default_port),
+            };
             let key = DestKey {
                 addr: rs.id.addr,
-                port: rs.port.unwrap_or(slot.default_port),
+                port,
             };
             dests.insert(
                 key,

@@ -27,7 +27,7 @@ use crate::daemon::{
     TimerId,
 };
 use crate::netlink::ipvs::{
-    DaemonState, Info, IpvsClient, Request, ServiceKey, SyncDaemon, Timeouts,
+    DaemonState, Info, IpvsClient, Request, Service, ServiceKey, SyncDaemon, Timeouts,
 };
 use crate::netlink::Error;
 
@@ -464,13 +464,7 @@ impl Manager {
         let mut failed = false;
         let mut failed_services: BTreeSet<ServiceKey> = BTreeSet::new();
         for op in ops {
-            let service = match op {
-                Op::AddService(s) | Op::UpdateService(s) => s.key,
-                Op::DelService(k)
-                | Op::AddDest(k, _)
-                | Op::UpdateDest(k, _)
-                | Op::DelDest(k, _) => *k,
-            };
+            let service = *op.service();
             // Destinations of a service the kernel refused would fail too.
             if failed_services.contains(&service) {
                 continue;
@@ -602,9 +596,9 @@ impl Manager {
             }
             let ops: Vec<Op> = self
                 .kernel
-                .keys()
-                .filter(|k| self.managed.contains(k))
-                .map(|k| Op::DelService(*k))
+                .iter()
+                .filter(|(k, _)| self.managed.contains(k))
+                .map(|(k, s)| Op::DelService(Service::new(*k, s.params.clone())))
                 .collect();
             self.apply(host, now, &ops);
         }
@@ -770,12 +764,11 @@ impl Subsystem for Manager {
 
 fn describe(op: &Op) -> String {
     match op {
-        Op::AddService(s) | Op::UpdateService(s) => s.key.to_string(),
-        Op::DelService(k) => k.to_string(),
-        Op::AddDest(k, d) | Op::UpdateDest(k, d) => {
-            format!("{} weight {} in {k}", d.key, d.params.weight)
+        Op::AddService(s) | Op::UpdateService(s) | Op::DelService(s) => s.key.to_string(),
+        Op::AddDest(s, d) | Op::UpdateDest(s, d) => {
+            format!("{} weight {} in {}", d.key, d.params.weight, s.key)
         }
-        Op::DelDest(k, d) => format!("{d} in {k}"),
+        Op::DelDest(s, d) => format!("{} in {}", d.key, s.key),
     }
 }
 

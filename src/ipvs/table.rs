@@ -36,15 +36,16 @@ pub fn table_from_dump(dump: Vec<(Service, Vec<Dest>)>) -> Table {
         .collect()
 }
 
-/// One IPVS command of a reconciliation.
+/// One IPVS command of a reconciliation. Each carries the whole service
+/// (and destination), as the kernel request does.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Op {
     AddService(Service),
     UpdateService(Service),
-    DelService(ServiceKey),
-    AddDest(ServiceKey, Dest),
-    UpdateDest(ServiceKey, Dest),
-    DelDest(ServiceKey, DestKey),
+    DelService(Service),
+    AddDest(Service, Dest),
+    UpdateDest(Service, Dest),
+    DelDest(Service, Dest),
 }
 
 impl Op {
@@ -53,10 +54,22 @@ impl Op {
         match self {
             Op::AddService(s) => Request::NewService(s),
             Op::UpdateService(s) => Request::SetService(s),
-            Op::DelService(k) => Request::DelService(k),
-            Op::AddDest(k, d) => Request::NewDest(k, d),
-            Op::UpdateDest(k, d) => Request::SetDest(k, d),
-            Op::DelDest(k, d) => Request::DelDest(k, d),
+            Op::DelService(s) => Request::DelService(s),
+            Op::AddDest(s, d) => Request::NewDest(s, d),
+            Op::UpdateDest(s, d) => Request::SetDest(s, d),
+            Op::DelDest(s, d) => Request::DelDest(s, d),
+        }
+    }
+
+    /// The service the operation is about.
+    pub fn service(&self) -> &ServiceKey {
+        match self {
+            Op::AddService(s)
+            | Op::UpdateService(s)
+            | Op::DelService(s)
+            | Op::AddDest(s, _)
+            | Op::UpdateDest(s, _)
+            | Op::DelDest(s, _) => &s.key,
         }
     }
 
@@ -84,24 +97,26 @@ impl Op {
                 }
                 None => false,
             },
-            Op::DelService(k) => table.remove(k).is_some(),
-            Op::AddDest(k, d) => match table.get_mut(k) {
+            Op::DelService(s) => table.remove(&s.key).is_some(),
+            Op::AddDest(s, d) => match table.get_mut(&s.key) {
                 Some(service) if !service.dests.contains_key(&d.key) => {
                     service.dests.insert(d.key, d.params);
                     true
                 }
                 _ => false,
             },
-            Op::UpdateDest(k, d) => match table.get_mut(k).and_then(|s| s.dests.get_mut(&d.key)) {
-                Some(params) => {
-                    *params = d.params;
-                    true
+            Op::UpdateDest(s, d) => {
+                match table.get_mut(&s.key).and_then(|t| t.dests.get_mut(&d.key)) {
+                    Some(params) => {
+                        *params = d.params;
+                        true
+                    }
+                    None => false,
                 }
-                None => false,
-            },
-            Op::DelDest(k, d) => table
-                .get_mut(k)
-                .is_some_and(|s| s.dests.remove(d).is_some()),
+            }
+            Op::DelDest(s, d) => table
+                .get_mut(&s.key)
+                .is_some_and(|t| t.dests.remove(&d.key).is_some()),
         }
     }
 }
@@ -146,41 +161,40 @@ fn same_dest(desired: &DestParams, actual: &DestParams) -> bool {
 pub fn diff(desired: &Table, actual: &Table, managed: &BTreeSet<ServiceKey>) -> Vec<Op> {
     let mut ops = Vec::new();
     for (key, want) in desired {
-        let service = |params: &ServiceParams| Service::new(*key, params.clone());
+        let service = Service::new(*key, want.params.clone());
         let have_dests = match actual.get(key) {
             None => {
-                ops.push(Op::AddService(service(&want.params)));
+                ops.push(Op::AddService(service.clone()));
                 None
             }
             Some(have) => {
                 if !same_service(&want.params, &have.params) {
-                    ops.push(Op::UpdateService(service(&want.params)));
+                    ops.push(Op::UpdateService(service.clone()));
                 }
                 Some(&have.dests)
             }
         };
-        let mut removals = Vec::new();
         for (dest_key, params) in &want.dests {
             match have_dests.and_then(|d| d.get(dest_key)) {
-                None => ops.push(Op::AddDest(*key, Dest::new(*dest_key, *params))),
-                Some(have) if !same_dest(params, have) => {
-                    ops.push(Op::UpdateDest(*key, Dest::new(*dest_key, *params)))
-                }
+                None => ops.push(Op::AddDest(service.clone(), Dest::new(*dest_key, *params))),
+                Some(have) if !same_dest(params, have) => ops.push(Op::UpdateDest(
+                    service.clone(),
+                    Dest::new(*dest_key, *params),
+                )),
                 Some(_) => {}
             }
         }
         if let Some(have_dests) = have_dests {
-            for dest_key in have_dests.keys() {
+            for (dest_key, params) in have_dests {
                 if !want.dests.contains_key(dest_key) {
-                    removals.push(Op::DelDest(*key, *dest_key));
+                    ops.push(Op::DelDest(service.clone(), Dest::new(*dest_key, *params)));
                 }
             }
         }
-        ops.extend(removals);
     }
-    for key in actual.keys() {
+    for (key, have) in actual {
         if managed.contains(key) && !desired.contains_key(key) {
-            ops.push(Op::DelService(*key));
+            ops.push(Op::DelService(Service::new(*key, have.params.clone())));
         }
     }
     ops
@@ -197,6 +211,10 @@ mod tests {
             addr: "10.0.0.100".parse().unwrap(),
             port,
         }
+    }
+
+    fn svc(port: u16) -> Service {
+        Service::new(key(port), ServiceParams::new("rr", Family::Inet))
     }
 
     fn dest_key(last: u8) -> DestKey {
@@ -261,7 +279,7 @@ mod tests {
         let ops = diff(&desired, &actual, &BTreeSet::new());
         assert_eq!(
             ops,
-            vec![Op::UpdateDest(key(80), Dest::new(dest_key(2), dest(5)))]
+            vec![Op::UpdateDest(svc(80), Dest::new(dest_key(2), dest(5)))]
         );
     }
 
@@ -273,8 +291,8 @@ mod tests {
         assert_eq!(
             ops,
             vec![
-                Op::AddDest(key(80), Dest::new(dest_key(9), dest(1))),
-                Op::DelDest(key(80), dest_key(1)),
+                Op::AddDest(svc(80), Dest::new(dest_key(9), dest(1))),
+                Op::DelDest(svc(80), Dest::new(dest_key(1), dest(1))),
             ]
         );
     }
@@ -297,7 +315,7 @@ mod tests {
         let managed = BTreeSet::from([key(443)]);
         assert_eq!(
             diff(&desired, &actual, &managed),
-            vec![Op::DelService(key(443))]
+            vec![Op::DelService(svc(443))]
         );
     }
 

@@ -2,7 +2,8 @@
 
 Every request is a generic netlink message whose attributes nest a service
 (`IPVS_CMD_ATTR_SERVICE`), a destination (`IPVS_CMD_ATTR_DEST`) or a sync
-daemon (`IPVS_CMD_ATTR_DAEMON`). IPVS nests do not set `NLA_F_NESTED`.
+daemon (`IPVS_CMD_ATTR_DAEMON`). ipvsadm (libnl) marks the nests of its
+requests `NLA_F_NESTED`, and so do we; the kernel's replies do not.
 
 Byte orders, from the uapi header and the kernel's attribute policy
 (`net/netfilter/ipvs/ip_vs_ctl.c`), are the trap here:
@@ -31,7 +32,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::genl;
 use super::socket::NetlinkSocket;
-use super::wire::{Attr, Attrs, Message, MessageBuilder, WireError};
+use super::wire::{Attr, Attrs, Message, MessageBuilder, WireError, NLA_F_NESTED, NLM_F_ACK};
 use super::Error;
 
 /// `IPVS_GENL_NAME`.
@@ -709,14 +710,21 @@ pub struct SyncDaemon {
 }
 
 /// One IPVS command, ready to encode.
+///
+/// The layout follows ipvsadm's requests (captured with strace, see
+/// `tests/vectors/ipvs/`): commands about a service carry the whole
+/// service (identity, scheduler, flags, timeout, netmask), commands about
+/// a destination carry the whole destination, even for deletions (the
+/// kernel reads only the identifying attributes there); only the
+/// destination dump names its service by identity alone.
 #[derive(Debug, Clone, Copy)]
 pub enum Request<'a> {
     NewService(&'a Service),
     SetService(&'a Service),
-    DelService(&'a ServiceKey),
-    NewDest(&'a ServiceKey, &'a Dest),
-    SetDest(&'a ServiceKey, &'a Dest),
-    DelDest(&'a ServiceKey, &'a DestKey),
+    DelService(&'a Service),
+    NewDest(&'a Service, &'a Dest),
+    SetDest(&'a Service, &'a Dest),
+    DelDest(&'a Service, &'a Dest),
     /// Dump every service.
     GetServices,
     /// Dump the destinations of one service.
@@ -772,24 +780,21 @@ impl Request<'_> {
         matches!(self, Request::GetServices | Request::GetDests(_))
     }
 
-    /// The message without seq/pid and without `NLM_F_ACK` / `NLM_F_DUMP`,
-    /// which the socket adds.
+    /// The message without seq/pid; `NLM_F_DUMP` is added by the socket
+    /// for dumps. Like ipvsadm, every request asks for an ACK (a dump is
+    /// still ended by NLMSG_DONE alone).
     pub fn encode(&self, family_id: u16) -> MessageBuilder {
-        let mut msg = genl::request(family_id, self.cmd(), IPVS_GENL_VERSION, 0);
+        let mut msg = genl::request(family_id, self.cmd(), IPVS_GENL_VERSION, NLM_F_ACK);
         match self {
-            Request::NewService(service) | Request::SetService(service) => {
-                push_service(&mut msg, &service.key, Some(&service.params));
-            }
-            Request::DelService(key) | Request::GetDests(key) => {
-                push_service(&mut msg, key, None);
-            }
-            Request::NewDest(key, dest) | Request::SetDest(key, dest) => {
-                push_service(&mut msg, key, None);
-                push_dest(&mut msg, &dest.key, Some(&dest.params));
-            }
-            Request::DelDest(key, dest) => {
-                push_service(&mut msg, key, None);
-                push_dest(&mut msg, dest, None);
+            Request::NewService(service)
+            | Request::SetService(service)
+            | Request::DelService(service) => push_service(&mut msg, service),
+            Request::GetDests(key) => push_service_key(&mut msg, key),
+            Request::NewDest(service, dest)
+            | Request::SetDest(service, dest)
+            | Request::DelDest(service, dest) => {
+                push_service(&mut msg, service);
+                push_dest(&mut msg, dest);
             }
             Request::GetServices | Request::GetInfo | Request::Flush => {}
             Request::SetConfig(timeouts) => {
@@ -799,8 +804,12 @@ impl Request<'_> {
             }
             Request::NewDaemon(daemon) => push_daemon(&mut msg, daemon),
             Request::DelDaemon(state) => {
-                let nest = msg.begin_nested(IPVS_CMD_ATTR_DAEMON);
-                msg.attr_u32(IPVS_DAEMON_ATTR_STATE, state.to_raw());
+                // ipvsadm names the daemon by state; interface and sync id
+                // are sent empty.
+                let nest = msg.begin_nested(IPVS_CMD_ATTR_DAEMON | NLA_F_NESTED);
+                msg.attr_u32(IPVS_DAEMON_ATTR_STATE, state.to_raw())
+                    .attr_str(IPVS_DAEMON_ATTR_MCAST_IFN, "")
+                    .attr_u32(IPVS_DAEMON_ATTR_SYNC_ID, 0);
                 msg.end_nested(nest);
             }
         }
@@ -850,10 +859,8 @@ fn find(attrs: Attrs<'_>, kind: u16) -> Result<Option<Attr<'_>>, DecodeError> {
     Ok(None)
 }
 
-/// `IPVS_CMD_ATTR_SERVICE`: the identifying attributes, then (for
-/// NEW/SET_SERVICE) the settable ones.
-fn push_service(msg: &mut MessageBuilder, key: &ServiceKey, params: Option<&ServiceParams>) {
-    let nest = msg.begin_nested(IPVS_CMD_ATTR_SERVICE);
+/// The identifying attributes of a service.
+fn push_key_attrs(msg: &mut MessageBuilder, key: &ServiceKey) {
     msg.attr_u16(IPVS_SVC_ATTR_AF, key.family().af());
     match key {
         ServiceKey::Addr {
@@ -869,46 +876,58 @@ fn push_service(msg: &mut MessageBuilder, key: &ServiceKey, params: Option<&Serv
             msg.attr_u32(IPVS_SVC_ATTR_FWMARK, *mark);
         }
     }
-    if let Some(params) = params {
-        msg.attr_str(IPVS_SVC_ATTR_SCHED_NAME, &params.scheduler);
-        if let Some(pe) = &params.pe_name {
-            msg.attr_str(IPVS_SVC_ATTR_PE_NAME, pe);
-        }
-        let mut flags = [0u8; 8];
-        flags[..4].copy_from_slice(&params.flags.to_ne_bytes());
-        flags[4..].copy_from_slice(&u32::MAX.to_ne_bytes());
-        msg.attr(IPVS_SVC_ATTR_FLAGS, &flags)
-            .attr_u32(IPVS_SVC_ATTR_TIMEOUT, params.timeout);
-        match key.family() {
-            Family::Inet => msg.attr_u32_be(IPVS_SVC_ATTR_NETMASK, params.netmask),
-            Family::Inet6 => msg.attr_u32(IPVS_SVC_ATTR_NETMASK, params.netmask),
-        };
-    }
+}
+
+/// `IPVS_CMD_ATTR_SERVICE` with the identity only (destination dumps).
+fn push_service_key(msg: &mut MessageBuilder, key: &ServiceKey) {
+    let nest = msg.begin_nested(IPVS_CMD_ATTR_SERVICE | NLA_F_NESTED);
+    push_key_attrs(msg, key);
     msg.end_nested(nest);
 }
 
-/// `IPVS_CMD_ATTR_DEST`: address and port, then (for NEW/SET_DEST) the rest.
-fn push_dest(msg: &mut MessageBuilder, key: &DestKey, params: Option<&DestParams>) {
-    let nest = msg.begin_nested(IPVS_CMD_ATTR_DEST);
-    msg.attr(IPVS_DEST_ATTR_ADDR, &addr_bytes(&key.addr))
-        .attr_u16_be(IPVS_DEST_ATTR_PORT, key.port);
-    if let Some(params) = params {
-        msg.attr_u32(IPVS_DEST_ATTR_FWD_METHOD, params.forward.to_raw())
-            .attr_u32(IPVS_DEST_ATTR_WEIGHT, params.weight)
-            .attr_u32(IPVS_DEST_ATTR_U_THRESH, params.u_threshold)
-            .attr_u32(IPVS_DEST_ATTR_L_THRESH, params.l_threshold);
-        if params.forward == ForwardMethod::Tunnel {
-            msg.attr_u8(IPVS_DEST_ATTR_TUN_TYPE, params.tunnel.kind)
-                .attr_u16_be(IPVS_DEST_ATTR_TUN_PORT, params.tunnel.port)
-                .attr_u16(IPVS_DEST_ATTR_TUN_FLAGS, params.tunnel.flags);
-        }
+/// `IPVS_CMD_ATTR_SERVICE` complete, in ipvsadm's order.
+fn push_service(msg: &mut MessageBuilder, service: &Service) {
+    let nest = msg.begin_nested(IPVS_CMD_ATTR_SERVICE | NLA_F_NESTED);
+    push_key_attrs(msg, &service.key);
+    let params = &service.params;
+    msg.attr_str(IPVS_SVC_ATTR_SCHED_NAME, &params.scheduler);
+    if let Some(pe) = &params.pe_name {
+        msg.attr_str(IPVS_SVC_ATTR_PE_NAME, pe);
     }
-    msg.attr_u16(IPVS_DEST_ATTR_ADDR_FAMILY, Family::of(&key.addr).af());
+    // struct ip_vs_flags: the mask covers every flag, so the kernel sets
+    // exactly these.
+    let mut flags = [0u8; 8];
+    flags[..4].copy_from_slice(&params.flags.to_ne_bytes());
+    flags[4..].copy_from_slice(&u32::MAX.to_ne_bytes());
+    msg.attr(IPVS_SVC_ATTR_FLAGS, &flags)
+        .attr_u32(IPVS_SVC_ATTR_TIMEOUT, params.timeout);
+    match service.key.family() {
+        Family::Inet => msg.attr_u32_be(IPVS_SVC_ATTR_NETMASK, params.netmask),
+        Family::Inet6 => msg.attr_u32(IPVS_SVC_ATTR_NETMASK, params.netmask),
+    };
+    msg.end_nested(nest);
+}
+
+/// `IPVS_CMD_ATTR_DEST` complete, in ipvsadm's order (the tunnel
+/// attributes are always present, zero unless tunnelling).
+fn push_dest(msg: &mut MessageBuilder, dest: &Dest) {
+    let nest = msg.begin_nested(IPVS_CMD_ATTR_DEST | NLA_F_NESTED);
+    let params = &dest.params;
+    msg.attr_u16(IPVS_DEST_ATTR_ADDR_FAMILY, Family::of(&dest.key.addr).af())
+        .attr(IPVS_DEST_ATTR_ADDR, &addr_bytes(&dest.key.addr))
+        .attr_u16_be(IPVS_DEST_ATTR_PORT, dest.key.port)
+        .attr_u32(IPVS_DEST_ATTR_FWD_METHOD, params.forward.to_raw())
+        .attr_u32(IPVS_DEST_ATTR_WEIGHT, params.weight)
+        .attr_u8(IPVS_DEST_ATTR_TUN_TYPE, params.tunnel.kind)
+        .attr_u16_be(IPVS_DEST_ATTR_TUN_PORT, params.tunnel.port)
+        .attr_u16(IPVS_DEST_ATTR_TUN_FLAGS, params.tunnel.flags)
+        .attr_u32(IPVS_DEST_ATTR_U_THRESH, params.u_threshold)
+        .attr_u32(IPVS_DEST_ATTR_L_THRESH, params.l_threshold);
     msg.end_nested(nest);
 }
 
 fn push_daemon(msg: &mut MessageBuilder, daemon: &SyncDaemon) {
-    let nest = msg.begin_nested(IPVS_CMD_ATTR_DAEMON);
+    let nest = msg.begin_nested(IPVS_CMD_ATTR_DAEMON | NLA_F_NESTED);
     msg.attr_u32(IPVS_DAEMON_ATTR_STATE, daemon.state.to_raw())
         .attr_str(IPVS_DAEMON_ATTR_MCAST_IFN, &daemon.interface)
         .attr_u32(IPVS_DAEMON_ATTR_SYNC_ID, daemon.sync_id);
@@ -1128,7 +1147,7 @@ mod tests {
         let (header, attrs) = genl::parse(&message).unwrap();
         assert_eq!((header.cmd, header.version), (IPVS_CMD_NEW_SERVICE, 1));
         let nest = attrs.find(IPVS_CMD_ATTR_SERVICE).unwrap();
-        assert!(!nest.is_nested(), "IPVS nests carry no NLA_F_NESTED");
+        assert!(nest.is_nested(), "ipvsadm marks its nests NLA_F_NESTED");
         let svc = nest.nested();
         assert_eq!(svc.find(IPVS_SVC_ATTR_PORT).unwrap().value, &[0, 80]);
         assert_eq!(
@@ -1170,7 +1189,10 @@ mod tests {
                 },
             },
         );
-        let svc = tcp("10.0.0.100", 80);
+        let svc = Service::new(
+            tcp("10.0.0.100", 80),
+            ServiceParams::new("rr", Family::Inet),
+        );
         // The request's dest nest has the same layout the kernel answers with.
         let mut bytes = Request::NewDest(&svc, &dest).encode(0x1d).finish();
         bytes[16] = IPVS_CMD_NEW_DEST;
