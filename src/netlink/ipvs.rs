@@ -681,6 +681,30 @@ pub struct Timeouts {
     pub udp: u32,
 }
 
+impl Timeouts {
+    /// Decode the answer to `IPVS_CMD_GET_CONFIG` (an `IPVS_CMD_SET_CONFIG`).
+    pub fn parse(message: &Message<'_>) -> Result<Timeouts, DecodeError> {
+        let (header, attrs) = genl::parse(message)?;
+        if header.cmd != IPVS_CMD_SET_CONFIG {
+            return Err(DecodeError::UnexpectedCommand {
+                expected: IPVS_CMD_SET_CONFIG,
+                got: header.cmd,
+            });
+        }
+        let mut timeouts = Timeouts::default();
+        for attr in attrs {
+            let attr = attr?;
+            match attr.kind() {
+                IPVS_CMD_ATTR_TIMEOUT_TCP => timeouts.tcp = attr.as_u32()?,
+                IPVS_CMD_ATTR_TIMEOUT_TCP_FIN => timeouts.tcp_fin = attr.as_u32()?,
+                IPVS_CMD_ATTR_TIMEOUT_UDP => timeouts.udp = attr.as_u32()?,
+                _ => {}
+            }
+        }
+        Ok(timeouts)
+    }
+}
+
 /// Role of a connection-sync daemon (`IPVS_DAEMON_ATTR_STATE`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum DaemonState {
@@ -709,6 +733,66 @@ pub struct SyncDaemon {
     pub ttl: Option<u8>,
 }
 
+impl SyncDaemon {
+    /// Decode one `IPVS_CMD_NEW_DAEMON` message of a daemon dump.
+    pub fn parse(message: &Message<'_>) -> Result<SyncDaemon, DecodeError> {
+        let (header, attrs) = genl::parse(message)?;
+        if header.cmd != IPVS_CMD_NEW_DAEMON {
+            return Err(DecodeError::UnexpectedCommand {
+                expected: IPVS_CMD_NEW_DAEMON,
+                got: header.cmd,
+            });
+        }
+        let nest = find(attrs, IPVS_CMD_ATTR_DAEMON)?
+            .ok_or(DecodeError::Missing("IPVS_CMD_ATTR_DAEMON"))?;
+        let mut state = None;
+        let mut daemon = SyncDaemon {
+            state: DaemonState::Master,
+            interface: String::new(),
+            sync_id: 0,
+            maxlen: None,
+            group: None,
+            port: None,
+            ttl: None,
+        };
+        for attr in nest.nested() {
+            let attr = attr?;
+            match attr.kind() {
+                IPVS_DAEMON_ATTR_STATE => {
+                    state = match attr.as_u32()? {
+                        IP_VS_STATE_MASTER => Some(DaemonState::Master),
+                        IP_VS_STATE_BACKUP => Some(DaemonState::Backup),
+                        _ => None,
+                    }
+                }
+                IPVS_DAEMON_ATTR_MCAST_IFN => daemon.interface = attr.as_str()?.to_owned(),
+                IPVS_DAEMON_ATTR_SYNC_ID => daemon.sync_id = attr.as_u32()?,
+                IPVS_DAEMON_ATTR_SYNC_MAXLEN => daemon.maxlen = Some(attr.as_u16()?),
+                IPVS_DAEMON_ATTR_MCAST_GROUP => {
+                    let octets: [u8; 4] =
+                        attr.value.try_into().map_err(|_| DecodeError::BadAddress {
+                            attr: "IPVS_DAEMON_ATTR_MCAST_GROUP",
+                            len: attr.value.len(),
+                        })?;
+                    daemon.group = Some(IpAddr::V4(Ipv4Addr::from(octets)));
+                }
+                IPVS_DAEMON_ATTR_MCAST_GROUP6 => {
+                    daemon.group = Some(parse_addr(
+                        Family::Inet6,
+                        attr,
+                        "IPVS_DAEMON_ATTR_MCAST_GROUP6",
+                    )?)
+                }
+                IPVS_DAEMON_ATTR_MCAST_PORT => daemon.port = Some(attr.as_u16()?),
+                IPVS_DAEMON_ATTR_MCAST_TTL => daemon.ttl = Some(attr.as_u8()?),
+                _ => {}
+            }
+        }
+        daemon.state = state.ok_or(DecodeError::Missing("IPVS_DAEMON_ATTR_STATE"))?;
+        Ok(daemon)
+    }
+}
+
 /// One IPVS command, ready to encode.
 ///
 /// The layout follows ipvsadm's requests (captured with strace, see
@@ -729,11 +813,18 @@ pub enum Request<'a> {
     GetServices,
     /// Dump the destinations of one service.
     GetDests(&'a ServiceKey),
+    /// One service (answered by a single `IPVS_CMD_NEW_SERVICE`).
+    GetService(&'a Service),
     GetInfo,
+    /// Zero the counters of one service, or of all.
+    Zero(Option<&'a Service>),
     Flush,
     SetConfig(&'a Timeouts),
+    GetConfig,
     NewDaemon(&'a SyncDaemon),
     DelDaemon(DaemonState),
+    /// Dump the running sync daemons.
+    GetDaemons,
 }
 
 impl Request<'_> {
@@ -746,13 +837,16 @@ impl Request<'_> {
             Request::NewDest(..) => IPVS_CMD_NEW_DEST,
             Request::SetDest(..) => IPVS_CMD_SET_DEST,
             Request::DelDest(..) => IPVS_CMD_DEL_DEST,
-            Request::GetServices => IPVS_CMD_GET_SERVICE,
+            Request::GetServices | Request::GetService(_) => IPVS_CMD_GET_SERVICE,
             Request::GetDests(_) => IPVS_CMD_GET_DEST,
             Request::GetInfo => IPVS_CMD_GET_INFO,
+            Request::Zero(_) => IPVS_CMD_ZERO,
             Request::Flush => IPVS_CMD_FLUSH,
             Request::SetConfig(_) => IPVS_CMD_SET_CONFIG,
+            Request::GetConfig => IPVS_CMD_GET_CONFIG,
             Request::NewDaemon(_) => IPVS_CMD_NEW_DAEMON,
             Request::DelDaemon(_) => IPVS_CMD_DEL_DAEMON,
+            Request::GetDaemons => IPVS_CMD_GET_DAEMON,
         }
     }
 
@@ -767,17 +861,24 @@ impl Request<'_> {
             Request::DelDest(..) => "delete IPVS destination",
             Request::GetServices => "dump IPVS services",
             Request::GetDests(_) => "dump IPVS destinations",
+            Request::GetService(_) => "get IPVS service",
             Request::GetInfo => "get IPVS info",
+            Request::Zero(_) => "zero IPVS counters",
             Request::Flush => "flush IPVS table",
             Request::SetConfig(_) => "set IPVS timeouts",
+            Request::GetConfig => "get IPVS timeouts",
             Request::NewDaemon(_) => "start IPVS sync daemon",
             Request::DelDaemon(_) => "stop IPVS sync daemon",
+            Request::GetDaemons => "dump IPVS sync daemons",
         }
     }
 
     /// Dumps are sent with `NLM_F_DUMP` and answered by multipart replies.
     pub fn is_dump(&self) -> bool {
-        matches!(self, Request::GetServices | Request::GetDests(_))
+        matches!(
+            self,
+            Request::GetServices | Request::GetDests(_) | Request::GetDaemons
+        )
     }
 
     /// The message without seq/pid; `NLM_F_DUMP` is added by the socket
@@ -788,7 +889,9 @@ impl Request<'_> {
         match self {
             Request::NewService(service)
             | Request::SetService(service)
-            | Request::DelService(service) => push_service(&mut msg, service),
+            | Request::DelService(service)
+            | Request::GetService(service)
+            | Request::Zero(Some(service)) => push_service(&mut msg, service),
             Request::GetDests(key) => push_service_key(&mut msg, key),
             Request::NewDest(service, dest)
             | Request::SetDest(service, dest)
@@ -796,7 +899,12 @@ impl Request<'_> {
                 push_service(&mut msg, service);
                 push_dest(&mut msg, dest);
             }
-            Request::GetServices | Request::GetInfo | Request::Flush => {}
+            Request::GetServices
+            | Request::GetInfo
+            | Request::Zero(None)
+            | Request::Flush
+            | Request::GetConfig
+            | Request::GetDaemons => {}
             Request::SetConfig(timeouts) => {
                 msg.attr_u32(IPVS_CMD_ATTR_TIMEOUT_TCP, timeouts.tcp)
                     .attr_u32(IPVS_CMD_ATTR_TIMEOUT_TCP_FIN, timeouts.tcp_fin)
@@ -1028,6 +1136,35 @@ impl IpvsClient {
                 Ok(())
             })?;
         Ok(dests)
+    }
+
+    /// The kernel's connection timeouts.
+    pub fn timeouts(&mut self) -> Result<Timeouts, Error> {
+        let request = Request::GetConfig;
+        let what = request.what();
+        let mut timeouts = None;
+        self.sock
+            .request_with(request.encode(self.family_id), what, |message| {
+                timeouts = Some(Timeouts::parse(message).map_err(decode_error(what))?);
+                Ok(())
+            })?;
+        timeouts.ok_or(Error::Protocol {
+            what,
+            detail: "no IPVS_CMD_SET_CONFIG in the answer".into(),
+        })
+    }
+
+    /// The running sync daemons.
+    pub fn daemons(&mut self) -> Result<Vec<SyncDaemon>, Error> {
+        let request = Request::GetDaemons;
+        let what = request.what();
+        let mut daemons = Vec::new();
+        self.sock
+            .dump(request.encode(self.family_id), what, |message| {
+                daemons.push(SyncDaemon::parse(message).map_err(decode_error(what))?);
+                Ok(())
+            })?;
+        Ok(daemons)
     }
 
     /// The whole table: every service with its destinations.
