@@ -705,3 +705,78 @@ fn manager_ha_suspend() {
     m.set_vip_master(&mut host, ip("10.0.0.100"), false, now);
     assert!(kernel.borrow().table.is_empty());
 }
+
+#[test]
+fn manager_global_settings_and_sync_daemon() {
+    let text = format!(
+        r#"
+global_defs {{
+    lvs_flush
+    lvs_timeouts tcp 900 tcpfin 120 udp 300
+    lvs_sync_daemon eth0 VI_1
+}}
+vrrp_instance VI_1 {{
+    interface eth0
+    virtual_router_id 51
+    priority 100
+    virtual_ipaddress {{ 10.0.0.100 }}
+}}
+{DR}"#
+    );
+    let (mut m, kernel) = manager(&text, ManagerOptions::default());
+    let mut host = FakeHost::default();
+    let now = Instant::now();
+    m.start(&mut host, now);
+    let commands = kernel.borrow().commands.clone();
+    assert_eq!(
+        &commands[..3],
+        &[IPVS_CMD_FLUSH, IPVS_CMD_SET_CONFIG, IPVS_CMD_NEW_DAEMON]
+    );
+    kernel.borrow_mut().commands.clear();
+    m.set_vrrp_instance_master("VI_1", true);
+    m.set_vrrp_instance_master("VI_1", true);
+    m.set_vrrp_instance_master("VI_2", false);
+    assert_eq!(
+        kernel.borrow().commands,
+        vec![IPVS_CMD_DEL_DAEMON, IPVS_CMD_NEW_DAEMON],
+        "backup -> master once; other instances do not matter"
+    );
+    kernel.borrow_mut().commands.clear();
+    assert!(m.shutdown(&mut host, now));
+    let commands = kernel.borrow().commands.clone();
+    assert_eq!(commands.last(), Some(&IPVS_CMD_DEL_DAEMON));
+}
+
+#[test]
+fn manager_without_ipvs_retries_quietly() {
+    let kernel = Rc::new(RefCell::new(FakeKernel::default()));
+    let shared = kernel.clone();
+    let mut attempts = 0;
+    let opener: keepalived_rs::ipvs::manager::Opener = Box::new(move || {
+        attempts += 1;
+        if attempts < 3 {
+            Err(Error::Kernel {
+                what: "resolve generic netlink family",
+                errno: libc::ENOENT,
+                message: None,
+            })
+        } else {
+            Ok(Box::new(FakeBackend(shared.clone())) as Box<dyn Backend>)
+        }
+    });
+    let mut m = Manager::with_opener(&config(DR), ManagerOptions::default(), opener);
+    let mut host = FakeHost::default();
+    let mut now = Instant::now();
+    m.start(&mut host, now);
+    assert!(kernel.borrow().table.is_empty());
+    // Two failed attempts, then the table is programmed.
+    for _ in 0..2 {
+        let (id, key) = host
+            .timers
+            .pop_expired(now + std::time::Duration::from_secs(60))
+            .expect("retry armed");
+        now = id.deadline();
+        m.handle_timer(&mut host, key, now);
+    }
+    assert_eq!(kernel.borrow().table.len(), 1);
+}

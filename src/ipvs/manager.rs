@@ -54,6 +54,11 @@ pub trait Backend {
     fn table(&mut self) -> Result<Table, Error>;
     /// Send one non-dump request and wait for the ACK.
     fn execute(&mut self, request: &Request<'_>) -> Result<(), Error>;
+    /// Several requests at once; one result each, in order. A refused
+    /// request does not stop the ones after it.
+    fn execute_batch(&mut self, requests: &[Request<'_>]) -> Vec<Result<(), Error>> {
+        requests.iter().map(|r| self.execute(r)).collect()
+    }
 }
 
 impl Backend for IpvsClient {
@@ -65,6 +70,9 @@ impl Backend for IpvsClient {
     }
     fn execute(&mut self, request: &Request<'_>) -> Result<(), Error> {
         IpvsClient::execute(self, request)
+    }
+    fn execute_batch(&mut self, requests: &[Request<'_>]) -> Vec<Result<(), Error>> {
+        IpvsClient::execute_batch(self, requests)
     }
 }
 
@@ -88,7 +96,7 @@ impl Host for Context<'_> {
 }
 
 /// How the manager opens its backend.
-type Opener = fn() -> Result<Box<dyn Backend>, Error>;
+pub type Opener = Box<dyn FnMut() -> Result<Box<dyn Backend>, Error>>;
 
 fn open_kernel() -> Result<Box<dyn Backend>, Error> {
     match IpvsClient::open() {
@@ -212,6 +220,8 @@ pub struct Manager {
     sync_running: Option<DaemonState>,
     scripts_running: usize,
     stopping: bool,
+    /// Failed attempts to open the backend (the first one is logged).
+    connect_failures: u32,
 }
 
 impl std::fmt::Debug for Manager {
@@ -226,7 +236,7 @@ impl std::fmt::Debug for Manager {
 impl Manager {
     /// A manager for `config` that talks to the kernel once started.
     pub fn new(config: &Config, options: ManagerOptions) -> Self {
-        Self::with_opener(config, options, open_kernel)
+        Self::with_opener(config, options, Box::new(open_kernel))
     }
 
     /// A manager with an already open backend (tests use an in-memory
@@ -236,14 +246,17 @@ impl Manager {
         options: ManagerOptions,
         backend: Box<dyn Backend>,
     ) -> Self {
-        let mut manager = Self::with_opener(config, options, || {
-            Err(Error::Protocol {
-                what: "open IPVS",
-                detail: "backend is gone".into(),
-            })
-        });
-        manager.backend = Some(backend);
-        manager
+        let mut slot = Some(backend);
+        Self::with_opener(
+            config,
+            options,
+            Box::new(move || {
+                slot.take().ok_or(Error::Protocol {
+                    what: "open IPVS",
+                    detail: "the backend was already taken".into(),
+                })
+            }),
+        )
     }
 
     /// A manager that opens its backend with `opener` at start.
@@ -260,6 +273,7 @@ impl Manager {
             sync_running: None,
             scripts_running: 0,
             stopping: false,
+            connect_failures: 0,
         }
     }
 
@@ -274,57 +288,70 @@ impl Manager {
     /// matches and add the rest.
     pub fn start(&mut self, host: &mut dyn Host, now: Instant) {
         self.managed = self.state.configured_services();
-        self.connect(now);
-        if let Some(backend) = self.backend.as_mut() {
-            if self.globals.flush_at_start {
-                match backend.execute(&Request::Flush) {
-                    Ok(()) => info!("IPVS: flushed the table (lvs_flush)"),
-                    Err(err) => error!("IPVS: {err}"),
-                }
-            }
-            if let Some(timeouts) = self.globals.timeouts {
-                if let Err(err) = backend.execute(&Request::SetConfig(&timeouts)) {
-                    error!("IPVS: {err}");
-                }
-            }
-            let role = match self.globals.sync_daemon.as_ref() {
-                // Tied to a VRRP instance: backup until that instance is master.
-                Some(s) if s.instance.is_some() => Some(DaemonState::Backup),
-                Some(_) => Some(DaemonState::Master),
-                None => None,
-            };
-            if let Some(role) = role {
-                self.start_sync_daemon(role);
-            }
-        }
         self.resync(host, now);
     }
 
-    fn connect(&mut self, _now: Instant) -> bool {
+    /// Open the backend if needed; the first time it opens, apply the
+    /// global settings (lvs_flush, lvs_timeouts, lvs_sync_daemon). Without
+    /// IPVS in the kernel the daemon keeps running (VRRP does not need it)
+    /// and retries every [`RESYNC_DELAY`], logging the failure once.
+    fn connect(&mut self) -> bool {
         if self.backend.is_some() {
             return true;
         }
-        match (self.opener)() {
-            Ok(mut backend) => {
-                match backend.info() {
-                    Ok(info) if info.version < MIN_IPVS_VERSION => warn!(
-                        "IPVS: kernel IPVS {} is older than 1.2.0; some settings may fail",
-                        info.version_string()
-                    ),
-                    Ok(info) => info!(
-                        "IPVS: kernel IP Virtual Server version {} (size={})",
-                        info.version_string(),
-                        info.conn_tab_size
-                    ),
-                    Err(err) => warn!("IPVS: {err}"),
-                }
-                self.backend = Some(backend);
-                true
-            }
+        let mut backend = match (self.opener)() {
+            Ok(backend) => backend,
             Err(err) => {
-                error!("IPVS: Can't initialize ipvs: {err}");
-                false
+                if self.connect_failures == 0 {
+                    error!("IPVS: Can't initialize ipvs: {err}");
+                } else {
+                    debug!("IPVS: Can't initialize ipvs: {err}");
+                }
+                self.connect_failures = self.connect_failures.saturating_add(1);
+                return false;
             }
+        };
+        match backend.info() {
+            Ok(info) if info.version < MIN_IPVS_VERSION => warn!(
+                "IPVS: kernel IPVS {} is older than 1.2.0; some settings may fail",
+                info.version_string()
+            ),
+            Ok(info) => info!(
+                "IPVS: kernel IP Virtual Server version {} (size={})",
+                info.version_string(),
+                info.conn_tab_size
+            ),
+            Err(err) => warn!("IPVS: {err}"),
+        }
+        self.backend = Some(backend);
+        self.apply_globals();
+        true
+    }
+
+    /// The global settings, once per connection.
+    fn apply_globals(&mut self) {
+        let Some(backend) = self.backend.as_mut() else {
+            return;
+        };
+        if self.globals.flush_at_start {
+            match backend.execute(&Request::Flush) {
+                Ok(()) => info!("IPVS: flushed the table (lvs_flush)"),
+                Err(err) => error!("IPVS: {err}"),
+            }
+        }
+        if let Some(timeouts) = self.globals.timeouts {
+            if let Err(err) = backend.execute(&Request::SetConfig(&timeouts)) {
+                error!("IPVS: {err}");
+            }
+        }
+        let role = match self.globals.sync_daemon.as_ref() {
+            // Tied to a VRRP instance: backup until that instance is master.
+            Some(s) if s.instance.is_some() => Some(DaemonState::Backup),
+            Some(_) => Some(DaemonState::Master),
+            None => None,
+        };
+        if let Some(role) = role {
+            self.start_sync_daemon(role);
         }
     }
 
@@ -362,7 +389,7 @@ impl Manager {
         if let Some(timer) = self.resync_timer.take() {
             host.cancel_timer(timer);
         }
-        if !self.connect(now) {
+        if !self.connect() {
             self.schedule_resync(host, now);
             return;
         }
@@ -453,40 +480,64 @@ impl Manager {
         self.apply(host, now, &ops);
     }
 
+    /// Send `ops` in three pipelined phases, keeping the diff's order within
+    /// each: services added or changed, then destinations (skipping those of
+    /// a service the kernel refused to add), then services removed.
     fn apply(&mut self, host: &mut dyn Host, now: Instant, ops: &[Op]) {
         if ops.is_empty() {
             return;
         }
-        let Some(backend) = self.backend.as_mut() else {
+        if self.backend.is_none() {
             self.schedule_resync(host, now);
             return;
-        };
-        let mut failed = false;
-        let mut failed_services: BTreeSet<ServiceKey> = BTreeSet::new();
-        for op in ops {
-            let service = *op.service();
+        }
+        let services: Vec<&Op> = ops
+            .iter()
+            .filter(|op| matches!(op, Op::AddService(_) | Op::UpdateService(_)))
+            .collect();
+        let mut failed = self.send_phase(&services);
+        let dests: Vec<&Op> = ops
+            .iter()
+            .filter(|op| matches!(op, Op::AddDest(..) | Op::UpdateDest(..) | Op::DelDest(..)))
             // Destinations of a service the kernel refused would fail too.
-            if failed_services.contains(&service) {
-                continue;
-            }
-            let request = op.request();
-            debug!("IPVS: {} {}", request.what(), describe(op));
-            match backend.execute(&request) {
+            .filter(|op| !failed.contains(op.service()))
+            .collect();
+        failed.extend(self.send_phase(&dests));
+        let removals: Vec<&Op> = ops
+            .iter()
+            .filter(|op| matches!(op, Op::DelService(_)))
+            .collect();
+        failed.extend(self.send_phase(&removals));
+        if !failed.is_empty() {
+            self.schedule_resync(host, now);
+        }
+    }
+
+    /// One batch; returns the services whose operations failed.
+    fn send_phase(&mut self, ops: &[&Op]) -> BTreeSet<ServiceKey> {
+        let mut failed = BTreeSet::new();
+        let Some(backend) = self.backend.as_mut() else {
+            return failed;
+        };
+        if ops.is_empty() {
+            return failed;
+        }
+        let requests: Vec<Request<'_>> = ops.iter().map(|op| op.request()).collect();
+        let results = backend.execute_batch(&requests);
+        for (op, result) in ops.iter().zip(results) {
+            let what = op.request().what();
+            match result {
                 Ok(()) => {
+                    debug!("IPVS: {what} {}", describe(op));
                     op.apply_to(&mut self.kernel);
                 }
                 Err(err) => {
-                    error!("IPVS: {} {}: {err}", request.what(), describe(op));
-                    failed = true;
-                    if matches!(op, Op::AddService(_)) {
-                        failed_services.insert(service);
-                    }
+                    error!("IPVS: {what} {}: {err}", describe(op));
+                    failed.insert(*op.service());
                 }
             }
         }
-        if failed {
-            self.schedule_resync(host, now);
-        }
+        failed
     }
 
     /// True when a timer or child key is this manager's.

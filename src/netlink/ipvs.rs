@@ -1096,6 +1096,14 @@ impl IpvsClient {
             .request(request.encode(self.family_id), request.what())
     }
 
+    /// Several non-dump requests, pipelined (many per datagram); one
+    /// result each, in order.
+    pub fn execute_batch(&mut self, requests: &[Request<'_>]) -> Vec<Result<(), Error>> {
+        let what = requests.first().map_or("IPVS batch", Request::what);
+        let msgs = requests.iter().map(|r| r.encode(self.family_id)).collect();
+        self.sock.request_batch(msgs, what)
+    }
+
     pub fn info(&mut self) -> Result<Info, Error> {
         let request = Request::GetInfo;
         let what = request.what();

@@ -24,6 +24,11 @@ const RECV_BUF_LEN: usize = 64 * 1024;
 const REPLY_TIMEOUT: Duration = Duration::from_secs(2);
 /// Bound on datagrams read for one dump (a 100k-entry IPVS table is ~3k).
 const MAX_DUMP_DATAGRAMS: usize = 100_000;
+/// [`NetlinkSocket::request_batch`]: requests per datagram, which also bounds
+/// the ACKs queued at once (each takes ~1 KiB of the receive buffer).
+const BATCH_MAX_MESSAGES: usize = 64;
+/// [`NetlinkSocket::request_batch`]: bytes per datagram.
+const BATCH_MAX_BYTES: usize = 32 * 1024;
 
 const NETLINK_ADD_MEMBERSHIP: libc::c_int = 1;
 const NETLINK_CAP_ACK: libc::c_int = 10;
@@ -242,6 +247,95 @@ impl NetlinkSocket {
         self.read_until(seq, what, true, &mut on_reply)
     }
 
+    /// Send many requests, each with NLM_F_ACK, several per datagram, and
+    /// collect every answer: one result per message, in order. The kernel
+    /// handles the messages of a datagram one after the other and answers
+    /// each, so a failed request does not stop the ones after it. Replies
+    /// other than ACKs / errors are ignored (use [`Self::request_with`]).
+    pub fn request_batch(
+        &mut self,
+        msgs: Vec<MessageBuilder>,
+        what: &'static str,
+    ) -> Vec<Result<(), Error>> {
+        let mut results: Vec<Option<Result<(), Error>>> = (0..msgs.len()).map(|_| None).collect();
+        let mut queue = msgs.into_iter().enumerate().peekable();
+        while queue.peek().is_some() {
+            let mut datagram = Vec::new();
+            // (seq, index in results) of the requests in this datagram.
+            let mut pending: Vec<(u32, usize)> = Vec::new();
+            while pending.len() < BATCH_MAX_MESSAGES {
+                let Some((index, mut msg)) = queue.next() else {
+                    break;
+                };
+                let seq = self.next_seq();
+                msg.set_seq(seq);
+                msg.add_flags(NLM_F_ACK);
+                datagram.extend_from_slice(&msg.finish());
+                pending.push((seq, index));
+                if datagram.len() >= BATCH_MAX_BYTES {
+                    break;
+                }
+            }
+            if let Err(err) = self.send(&datagram) {
+                let detail = err.to_string();
+                for (_, index) in pending {
+                    results[index] = Some(Err(Error::Protocol {
+                        what,
+                        detail: detail.clone(),
+                    }));
+                }
+                continue;
+            }
+            self.read_acks(&mut pending, &mut results, what);
+        }
+        results
+            .into_iter()
+            .map(|r| r.unwrap_or(Err(Error::Timeout { what })))
+            .collect()
+    }
+
+    /// Read until every request in `pending` has its ACK or error.
+    fn read_acks(
+        &mut self,
+        pending: &mut Vec<(u32, usize)>,
+        results: &mut [Option<Result<(), Error>>],
+        what: &'static str,
+    ) {
+        let port_id = self.port_id;
+        // Every ACK may come in its own datagram; stale ones are skipped.
+        let max_datagrams = pending.len() * 2 + 16;
+        for _ in 0..max_datagrams {
+            if pending.is_empty() {
+                return;
+            }
+            let datagram = match self.recv() {
+                Ok(Some(d)) => d,
+                // Timeout or socket error: the rest stay unanswered.
+                Ok(None) | Err(_) => return,
+            };
+            for message in Messages::new(datagram) {
+                let Ok(message) = message else { break };
+                if message.kind != NLMSG_ERROR || (message.pid != port_id && message.pid != 0) {
+                    continue;
+                }
+                let Some(at) = pending.iter().position(|(seq, _)| *seq == message.seq) else {
+                    continue;
+                };
+                let (_, index) = pending.swap_remove(at);
+                results[index] = Some(match message.error() {
+                    Some(Ok(ack)) if ack.errno == 0 => Ok(()),
+                    Some(Ok(ack)) => Err(Error::Kernel {
+                        what,
+                        errno: ack.errno,
+                        message: ack.message.map(str::to_owned),
+                    }),
+                    Some(Err(err)) => Err(Error::Wire(err)),
+                    None => Err(Error::Wire(WireError::TruncatedMessage)),
+                });
+            }
+        }
+    }
+
     fn read_until(
         &mut self,
         seq: u32,
@@ -337,5 +431,36 @@ mod tests {
         let err = sock.request(msg, "get link").unwrap_err();
         assert_eq!(err.errno(), Some(libc::ENODEV), "{err}");
         assert!(err.to_string().starts_with("get link: "), "{err}");
+    }
+
+    /// Batches span several datagrams, keep their order, and one refused
+    /// request does not stop the others.
+    #[test]
+    fn batch_of_requests() {
+        let mut sock = NetlinkSocket::open(libc::NETLINK_ROUTE, false).unwrap();
+        let msgs: Vec<MessageBuilder> = (0..150)
+            .map(|i| {
+                let mut msg = MessageBuilder::new(RTM_GETLINK, NLM_F_REQUEST);
+                msg.push_header(&[0; IFINFOMSG_LEN]);
+                msg.attr_str(IFLA_IFNAME, if i % 3 == 1 { "krs-no-such0" } else { "lo" });
+                msg
+            })
+            .collect();
+        let results = sock.request_batch(msgs, "get link");
+        assert_eq!(results.len(), 150);
+        for (i, result) in results.iter().enumerate() {
+            match result {
+                Ok(()) => assert_ne!(i % 3, 1, "request {i}"),
+                Err(err) => {
+                    assert_eq!(i % 3, 1, "request {i}: {err}");
+                    assert_eq!(err.errno(), Some(libc::ENODEV));
+                }
+            }
+        }
+        // The socket is still in step: a plain request works after it.
+        let mut msg = MessageBuilder::new(RTM_GETLINK, NLM_F_REQUEST);
+        msg.push_header(&[0; IFINFOMSG_LEN]);
+        msg.attr_str(IFLA_IFNAME, "lo");
+        sock.request(msg, "get link").unwrap();
     }
 }
