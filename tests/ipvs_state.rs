@@ -304,6 +304,55 @@ virtual_server fwmark 1 {
     assert_eq!(weights(&table, &fw1), vec![("[2001:db8::2]:0".into(), 1)]);
 }
 
+/// keepalived 2.2.7 corrects real server ports (and says so): a fwmark
+/// service's real servers get port 0 and print without a protocol; a
+/// direct-routed real server of an address service gets the service's port.
+#[test]
+fn real_server_ports_follow_keepalived() {
+    let text = r#"
+virtual_server fwmark 5 {
+    lb_algo rr
+    lb_kind DR
+    protocol TCP
+    real_server 10.0.0.11 80 { weight 1 }
+}
+virtual_server 10.0.0.100 90 {
+    lb_algo rr
+    lb_kind DR
+    protocol TCP
+    real_server 10.0.0.11 80 { weight 1 }
+    real_server 10.0.0.12 8080 {
+        weight 1
+        lvs_method NAT
+    }
+}
+"#;
+    let cfg = config(text);
+    let ids: Vec<String> = cfg
+        .virtual_servers
+        .iter()
+        .flat_map(|vs| {
+            vs.real_servers
+                .iter()
+                .map(move |r| RsId::from_config(vs, r))
+        })
+        .map(|id| id.to_string())
+        .collect();
+    assert_eq!(
+        ids,
+        vec![
+            "[10.0.0.11]:none:0",
+            "[10.0.0.11]:tcp:90",
+            "[10.0.0.12]:tcp:8080"
+        ]
+    );
+    let table = State::new(&cfg, BTreeSet::new()).desired();
+    assert_eq!(
+        weights(&table, &tcp("10.0.0.100", 90)),
+        vec![("[10.0.0.11]:90".into(), 1), ("[10.0.0.12]:8080".into(), 1)]
+    );
+}
+
 #[test]
 fn alpha_and_checker_verdicts() {
     let text = DR.replace("protocol TCP", "protocol TCP\n    alpha");
@@ -351,12 +400,12 @@ fn inhibit_on_failure_keeps_weight_zero() {
     );
     assert_eq!(
         notices(&mut state),
-        vec!["Disabling service [10.0.0.2]:tcp:80 from VS [10.0.0.100]:tcp:80"]
+        vec!["Disabling service [10.0.0.2]:tcp:80 of VS [10.0.0.100]:tcp:80"]
     );
     state.set_alive(&rs(&vs, "10.0.0.2", 80), true);
     assert_eq!(
         notices(&mut state),
-        vec!["Enabling service [10.0.0.2]:tcp:80 to VS [10.0.0.100]:tcp:80"]
+        vec!["Enabling service [10.0.0.2]:tcp:80 of VS [10.0.0.100]:tcp:80"]
     );
 }
 
@@ -444,8 +493,19 @@ fn sorry_server_inhibit_and_alpha_start() {
         weights(&state.desired(), &key),
         vec![("[10.0.0.50]:8080".into(), 1)]
     );
+    assert_eq!(notices(&mut state), Vec::<String>::new(), "quiet start");
     let vs = vs_tcp("10.0.0.100", 80);
     state.set_alive(&rs(&vs, "10.0.0.2", 80), true);
+    // keepalived 2.2.7: an inhibited sorry server is disabled, not removed.
+    assert_eq!(
+        notices(&mut state),
+        vec![
+            "Gained quorum 1+0=1 <= 1 for VS [10.0.0.100]:tcp:80",
+            "Disabling sorry server [10.0.0.50]:tcp:8080 from VS [10.0.0.100]:tcp:80",
+            "Adding alive servers to the pool for VS [10.0.0.100]:tcp:80",
+            "Executing [/bin/true up] for VS [10.0.0.100]:tcp:80 (quorum up)",
+        ]
+    );
     // Unused, the inhibited sorry server stays with weight 0.
     assert_eq!(
         weights(&state.desired(), &key),

@@ -46,15 +46,9 @@ pub const MAX_GROUP_ENTRY_ADDRESSES: u32 = 4096;
 pub enum Notice {
     /// A real server entered the pool (`Adding service ... to VS ...`), or
     /// with inhibit_on_failure got its weight back (`Enabling ...`).
-    RsUp {
-        rs: RsId,
-        inhibit: bool,
-    },
+    RsUp { rs: RsId, inhibit: bool },
     /// A real server left the pool, or got weight 0 (`Disabling ...`).
-    RsDown {
-        rs: RsId,
-        inhibit: bool,
-    },
+    RsDown { rs: RsId, inhibit: bool },
     WeightChanged {
         rs: RsId,
         from: u32,
@@ -73,19 +67,20 @@ pub enum Notice {
         hysteresis: u32,
         weight: u64,
     },
+    /// With `sorry_server_inhibit` the sorry server is enabled (weight 1)
+    /// and disabled (weight 0) instead of added and removed.
     SorryServerAdded {
         vs: VsId,
         sorry: String,
+        inhibit: bool,
     },
     SorryServerRemoved {
         vs: VsId,
         sorry: String,
+        inhibit: bool,
     },
     /// The live real servers left (false) or re-entered (true) the pool.
-    Pool {
-        vs: VsId,
-        added: bool,
-    },
+    Pool { vs: VsId, added: bool },
     /// ha_suspend: the virtual address appeared (true) or went away.
     Suspend {
         vs: VsId,
@@ -93,11 +88,7 @@ pub enum Notice {
         active: bool,
     },
     /// Run `quorum_up` (up) or `quorum_down`.
-    QuorumScript {
-        vs: VsId,
-        up: bool,
-        script: Script,
-    },
+    QuorumScript { vs: VsId, up: bool, script: Script },
     /// A configuration value was adjusted the way keepalived does.
     Adjusted(String),
 }
@@ -110,13 +101,13 @@ impl fmt::Display for Notice {
                 write!(f, "Adding service {rs} to VS {}", rs.vs)
             }
             Notice::RsUp { rs, inhibit: true } => {
-                write!(f, "Enabling service {rs} to VS {}", rs.vs)
+                write!(f, "Enabling service {rs} of VS {}", rs.vs)
             }
             Notice::RsDown { rs, inhibit: false } => {
                 write!(f, "Removing service {rs} from VS {}", rs.vs)
             }
             Notice::RsDown { rs, inhibit: true } => {
-                write!(f, "Disabling service {rs} from VS {}", rs.vs)
+                write!(f, "Disabling service {rs} of VS {}", rs.vs)
             }
             Notice::WeightChanged {
                 rs,
@@ -149,12 +140,16 @@ impl fmt::Display for Notice {
                 "Gained quorum {quorum}+{hysteresis}={} <= {weight} for VS {vs}",
                 u64::from(*quorum) + u64::from(*hysteresis)
             ),
-            Notice::SorryServerAdded { vs, sorry } => {
-                write!(f, "Adding sorry server {sorry} to VS {vs}")
-            }
-            Notice::SorryServerRemoved { vs, sorry } => {
-                write!(f, "Removing sorry server {sorry} from VS {vs}")
-            }
+            Notice::SorryServerAdded { vs, sorry, inhibit } => write!(
+                f,
+                "{} sorry server {sorry} to VS {vs}",
+                if *inhibit { "Enabling" } else { "Adding" }
+            ),
+            Notice::SorryServerRemoved { vs, sorry, inhibit } => write!(
+                f,
+                "{} sorry server {sorry} from VS {vs}",
+                if *inhibit { "Disabling" } else { "Removing" }
+            ),
             Notice::Pool { vs, added: true } => {
                 write!(f, "Adding alive servers to the pool for VS {vs}")
             }
@@ -311,6 +306,7 @@ impl VsState {
                 notices.push_back(Notice::SorryServerAdded {
                     vs: self.id.clone(),
                     sorry: sorry.label.clone(),
+                    inhibit: sorry.inhibit,
                 });
                 notices.push_back(Notice::Pool {
                     vs: self.id.clone(),
@@ -337,6 +333,7 @@ impl VsState {
                 notices.push_back(Notice::SorryServerRemoved {
                     vs: self.id.clone(),
                     sorry: sorry.label.clone(),
+                    inhibit: sorry.inhibit,
                 });
                 notices.push_back(Notice::Pool {
                     vs: self.id.clone(),
@@ -605,15 +602,15 @@ fn vs_state(vs: &VirtualServer, config: &Config, notices: &mut VecDeque<Notice>)
             port,
             inhibit: vs.sorry_server_inhibit.value,
             template: dest_template(method, 0, 0),
-            label: format!(
-                "[{}]:{}:{}",
-                s.addr.value,
-                id.protocol().name(),
-                port.unwrap_or(match &vs.key {
+            label: RsId {
+                vs: id.clone(),
+                addr: s.addr.value,
+                port: port.unwrap_or(match &vs.key {
                     VsKey::Address { port, .. } => port.value,
                     _ => 0,
-                })
-            ),
+                }),
+            }
+            .to_string(),
         }
     });
     VsState {
@@ -904,9 +901,14 @@ fn pool(vs: &VsState, slot: &ServiceSlot) -> BTreeMap<DestKey, DestParams> {
             } else {
                 continue;
             };
-            // keepalived clears the port of a fwmark service's real servers.
+            // keepalived clears the port of a fwmark service's real servers
+            // and gives direct-routed ones the service's port (the kernel
+            // does not rewrite ports for DR).
             let port = match slot.key {
                 ServiceKey::Fwmark { .. } => 0,
+                ServiceKey::Addr { .. } if rs.template.forward == ForwardMethod::DirectRoute => {
+                    slot.default_port
+                }
                 ServiceKey::Addr { .. } => rs.port.unwrap_or(slot.default_port),
             };
             let key = DestKey {

@@ -7,7 +7,7 @@
 use std::fmt;
 use std::net::IpAddr;
 
-use crate::config::model::{Protocol, RealServer, VirtualServer, VsKey};
+use crate::config::model::{ForwardMethod, Protocol, RealServer, VirtualServer, VsKey};
 use crate::netlink::ipvs::IpProtocol;
 
 /// The L4 protocol of a virtual server, hashable.
@@ -118,24 +118,37 @@ pub struct RsId {
 }
 
 impl RsId {
+    /// The port follows keepalived's corrections (keepalived 2.2.7 logs
+    /// them as warnings): a fwmark service's real servers have port 0
+    /// ("has port specified - clearing"), a direct-routed real server of an
+    /// address service has the service's port ("ports don't match -
+    /// resetting"); otherwise the configured port, 0 if none.
     pub fn from_config(vs: &VirtualServer, rs: &RealServer) -> Self {
+        let configured = rs.port.as_ref().map_or(0, |p| p.value);
+        let method = rs.lvs_method.as_ref().map_or(vs.lb_kind.value, |m| m.value);
+        let port = match &vs.key {
+            VsKey::Fwmark(_) => 0,
+            VsKey::Address { port, .. } if method == ForwardMethod::Dr && rs.port.is_some() => {
+                port.value
+            }
+            _ => configured,
+        };
         RsId {
             vs: VsId::from_config(vs),
             addr: rs.addr.value,
-            port: rs.port.as_ref().map_or(0, |p| p.value),
+            port,
         }
     }
 }
 
-/// keepalived's FMT_RS: `[10.0.0.2]:tcp:80`.
+/// keepalived's FMT_RS: `[10.0.0.2]:tcp:80`; a fwmark service has no
+/// protocol (`[10.0.0.2]:none:0`, whatever `protocol` says).
 impl fmt::Display for RsId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "[{}]:{}:{}",
-            self.addr,
-            self.vs.protocol().name(),
-            self.port
-        )
+        let protocol = match self.vs {
+            VsId::Fwmark { .. } => "none",
+            _ => self.vs.protocol().name(),
+        };
+        write!(f, "[{}]:{protocol}:{}", self.addr, self.port)
     }
 }
