@@ -647,8 +647,9 @@ fn ifinfomsg(ifindex: u32, flags: u32, change: u32) -> [u8; IFINFOMSG_LEN] {
 }
 
 /// The RTM_NEWLINK request creating a macvlan VMAC the way keepalived does:
-/// mode private, the VRRP MAC, no automatic IPv6 link-local address (the
-/// daemon adds the parent's link-local itself when it needs one).
+/// mode private, the VRRP MAC, on top of the parent. [`Rtnl::create_vmac`]
+/// then sets `addrgenmode none` (no automatic IPv6 link-local address; the
+/// daemon adds the parent's link-local itself, as keepalived does) and up.
 pub fn vmac_request(spec: &VmacSpec) -> Result<MessageBuilder, Error> {
     check_name("create VMAC", &spec.name)?;
     if spec.parent_ifindex == 0 {
@@ -665,16 +666,22 @@ pub fn vmac_request(spec: &VmacSpec) -> Result<MessageBuilder, Error> {
     msg.attr_u32(IFLA_MACVLAN_MODE, MACVLAN_MODE_PRIVATE);
     msg.end_nested(data);
     msg.end_nested(info);
-    push_addr_gen_mode_none(&mut msg);
     Ok(msg)
 }
 
-fn push_addr_gen_mode_none(msg: &mut MessageBuilder) {
+/// RTM_NEWLINK setting `addrgenmode none` on an existing link, so bringing
+/// it up adds no IPv6 link-local address. (Linux refuses IFLA_AF_SPEC in
+/// the creating request with EAFNOSUPPORT, as `ip link add ... addrgenmode`
+/// shows, so it is a second request made while the link is still down.)
+pub fn addr_gen_mode_none_request(ifindex: u32) -> MessageBuilder {
+    let mut msg = MessageBuilder::new(RTM_NEWLINK, NLM_F_REQUEST);
+    msg.push_header(&ifinfomsg(ifindex, 0, 0));
     let af_spec = msg.begin_nested(IFLA_AF_SPEC);
     let inet6 = msg.begin_nested(u16::from(AF_INET6));
     msg.attr_u8(IFLA_INET6_ADDR_GEN_MODE, IN6_ADDR_GEN_MODE_NONE);
     msg.end_nested(inet6);
     msg.end_nested(af_spec);
+    msg
 }
 
 /// RTM_NEWLINK changing only IFF_UP of an existing link.
@@ -989,6 +996,12 @@ impl Rtnl {
                 msg.attr(IFLA_ADDRESS, &spec.mac);
                 self.sock.request(msg, "set VMAC address")?;
             }
+        }
+        if created == Added::Added {
+            self.sock.request(
+                addr_gen_mode_none_request(link.ifindex),
+                "set VMAC addrgenmode none",
+            )?;
         }
         self.set_link_up(link.ifindex, true)?;
         self.link_by_index(link.ifindex)?
