@@ -1,6 +1,7 @@
 //! Netlink: the wire format shared by rtnetlink (addresses, links, routes)
 //! and generic netlink (IPVS), and a socket for request/response exchanges.
 
+pub mod rtnl;
 pub mod socket;
 pub mod wire;
 
@@ -30,6 +31,9 @@ pub enum Error {
     Overrun { what: &'static str },
     /// A reply lacked something the protocol requires.
     Protocol { what: &'static str, detail: String },
+    /// The request cannot be expressed (bad prefix length, name too long,
+    /// mixed address families); nothing was sent.
+    Invalid { what: &'static str, detail: String },
 }
 
 impl Error {
@@ -68,6 +72,7 @@ impl fmt::Display for Error {
             Error::Timeout { what } => write!(f, "{what}: no answer from the kernel"),
             Error::Overrun { what } => write!(f, "{what}: netlink reply overrun"),
             Error::Protocol { what, detail } => write!(f, "{what}: {detail}"),
+            Error::Invalid { what, detail } => write!(f, "{what}: {detail}"),
         }
     }
 }
