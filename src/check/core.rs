@@ -7,8 +7,8 @@
 //! checker): a probe that fails is retried `retry` times, `delay_before_retry`
 //! apart; only when the last retry fails too is the checker declared DOWN. A
 //! single success declares it UP. Either way the next round starts
-//! `delay_loop` later. The first verdict a checker ever reaches is always
-//! reported (and logged), even when it confirms the initial state.
+//! `delay_loop` later. A verdict reached by a checker's very first probe is
+//! reported (and logged) even when it confirms the initial state.
 
 use std::time::{Duration, Instant};
 
@@ -40,11 +40,11 @@ pub enum Phase {
 /// What one probe's result meant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
-    /// A success that keepalived reports (the checker was DOWN, or this is
-    /// its first verdict ever): log "... success." / "... succeed ...".
+    /// A success that keepalived reports (the checker was DOWN, or this was
+    /// its first probe): log "... success." / "... succeed ...".
     ReportedUp,
     /// The last retry failed and keepalived reports it (the checker was UP,
-    /// or this is its first verdict ever). `retries` is how many retries
+    /// or this was its first probe, with `retry 0`). `retries` is how many retries
     /// preceded it (0 means the message has no "after N retries").
     ReportedDown { retries: u32 },
     /// A failure with retries left: probe again after `delay_before_retry`.
