@@ -265,7 +265,7 @@ fn oversize_heads_and_bodies() {
     );
     // An endless chunk-size line.
     let mut endless = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
-    endless.extend(std::iter::repeat_n(b'0', 5000));
+    endless.extend(std::iter::repeat(b'0').take(5000));
     assert!(matches!(
         run(&expect, &[&endless]),
         Err(HttpError::BadChunk(_))

@@ -150,7 +150,7 @@ struct DatagramProbe {
 
 #[derive(Debug)]
 enum Probe {
-    Stream(StreamProbe),
+    Stream(Box<StreamProbe>),
     Datagram(DatagramProbe),
     Child(ChildId),
 }
@@ -584,7 +584,7 @@ impl Engine {
         self.slots
             .get(index)
             .and_then(|s| s.run.as_ref())
-            .is_none_or(|r| matches!(r.plan, Plan::Disabled) || r.core.is_up())
+            .map_or(true, |r| matches!(r.plan, Plan::Disabled) || r.core.is_up())
     }
 
     fn dynamic_weight_of(&self, checkers: &[usize]) -> Option<u32> {
@@ -817,22 +817,23 @@ impl Engine {
         };
         let probe = match &run.plan {
             Plan::Disabled => return Ok(()),
-            Plan::Tcp(opts) => Probe::Stream(stream(opts, StreamDialog::Connect)?),
+            Plan::Tcp(opts) => Probe::Stream(Box::new(stream(opts, StreamDialog::Connect)?)),
             Plan::Http { opts, urls } => {
                 let Some((request, expect)) = urls.get(url_index) else {
                     return Err(Ok(ProbeSuccess::default()));
                 };
-                Probe::Stream(stream(
+                Probe::Stream(Box::new(stream(
                     opts,
                     StreamDialog::Http {
                         request: request.clone(),
                         reader: ResponseReader::new(expect.clone()),
                     },
-                )?)
+                )?))
             }
-            Plan::Smtp { opts, helo } => {
-                Probe::Stream(stream(opts, StreamDialog::Smtp(SmtpDialog::new(helo)))?)
-            }
+            Plan::Smtp { opts, helo } => Probe::Stream(Box::new(stream(
+                opts,
+                StreamDialog::Smtp(SmtpDialog::new(helo)),
+            )?)),
             Plan::Udp { opts, exchange } => {
                 let socket = udp_connect(opts).map_err(|e| Err(ProbeError::Socket(e)))?;
                 Probe::Datagram(datagram(socket, DatagramDialog::Udp(exchange.clone())))
@@ -890,10 +891,7 @@ impl Engine {
                     &mut SourceFd(&p.stream.as_raw_fd()),
                     Interest::READABLE | Interest::WRITABLE,
                 )
-                .map(|t| {
-                    p.token = t;
-                    t
-                }),
+                .inspect(|&t| p.token = t),
             Some(Probe::Datagram(p)) => {
                 let request = p.dialog.request();
                 match p.socket.send(&request) {
@@ -904,10 +902,7 @@ impl Engine {
                     Err(e) => return Err(Err(ProbeError::Io(e))),
                 }
                 cx.register(&mut SourceFd(&p.socket.as_raw_fd()), Interest::READABLE)
-                    .map(|t| {
-                        p.token = t;
-                        t
-                    })
+                    .inspect(|&t| p.token = t)
             }
             _ => return Ok(()),
         };

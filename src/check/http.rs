@@ -440,10 +440,13 @@ impl Body {
 
 /// Accumulates one CRLF- (or LF-) terminated line across feeds. Returns the
 /// line without its terminator and the rest of `data` once complete.
+/// A complete line and the input after it.
+type LineSplit<'a> = (Vec<u8>, &'a [u8]);
+
 fn take_line<'a>(
     partial: &mut Vec<u8>,
     data: &'a [u8],
-) -> Result<Option<(Vec<u8>, &'a [u8])>, HttpError> {
+) -> Result<Option<LineSplit<'a>>, HttpError> {
     match data.iter().position(|&b| b == b'\n') {
         None => {
             partial.extend_from_slice(data);
