@@ -116,6 +116,7 @@ fn run_engine(
     first: &str,
     reload: Option<(Duration, &str)>,
     run_for: Duration,
+    during: impl FnOnce(),
 ) -> String {
     let path: PathBuf = std::env::temp_dir().join(format!("kars-{name}-{}", std::process::id()));
     let first = config(first);
@@ -148,6 +149,7 @@ fn run_engine(
             unsafe { libc::_exit(code) }
         }
     };
+    during();
     let status = wait_bounded(pid, run_for + Duration::from_secs(10));
     let text = fs::read_to_string(&path).unwrap_or_default();
     let err = fs::read_to_string(format!("{}.err", path.display())).unwrap_or_default();
@@ -213,6 +215,7 @@ fn reload_keeps_unchanged_checkers() {
         &first,
         Some((Duration::from_millis(2500), &second)),
         Duration::from_secs(5),
+        || {},
     );
     let open_rs = format!("[127.0.0.1]:tcp:{open}");
     let closed_rs = format!("[127.0.0.1]:tcp:{closed}");
@@ -281,7 +284,7 @@ fn a_burst_of_due_checkers_is_spread_over_turns() {
             tcp_rs(open, "alpha")
         ));
     }
-    let report = run_engine("burst", &text, None, Duration::from_millis(2500));
+    let report = run_engine("burst", &text, None, Duration::from_millis(2500), || {});
     let times: Vec<u128> = lines_with(&report, "EVENT ")
         .iter()
         .filter_map(|l| l.split(' ').next()?.parse().ok())
@@ -300,4 +303,43 @@ fn a_burst_of_due_checkers_is_spread_over_turns() {
     );
     assert!(last - first < 500, "{times:?}");
     drop(listener);
+}
+
+#[test]
+fn file_check_follows_the_tracked_value() {
+    let dir = std::env::temp_dir().join(format!("kars-tracked-{}", std::process::id()));
+    fs::create_dir_all(&dir).expect("dir");
+    let value = dir.join("value");
+    fs::write(&value, "0\n").expect("write");
+    let text = format!(
+        "track_file state {{\n file {}\n weight 0\n}}\n\
+virtual_server 127.0.0.1 80 {{\n delay_loop 1\n protocol TCP\n\
+real_server 127.0.0.1 8080 {{\n FILE_CHECK {{\n track_file state\n warmup 0\n }}\n }}\n}}\n",
+        value.display()
+    );
+    let t0 = Instant::now();
+    let report = run_engine("file", &text, None, Duration::from_millis(4500), || {
+        // Non-zero at 1.5 s (checked at 2 s), zero again at 2.5 s (3 s).
+        std::thread::sleep(
+            (t0 + Duration::from_millis(1500)).saturating_duration_since(Instant::now()),
+        );
+        let _ = fs::write(&value, "1\n");
+        std::thread::sleep(
+            (t0 + Duration::from_millis(2500)).saturating_duration_since(Instant::now()),
+        );
+        let _ = fs::write(&value, "0\n");
+    });
+    let _ = fs::remove_dir_all(&dir);
+    let events: Vec<&str> = lines_with(&report, "EVENT ")
+        .into_iter()
+        .map(|l| l.split_once(' ').map_or(l, |(_, rest)| rest))
+        .collect();
+    assert_eq!(
+        events,
+        vec![
+            "EVENT [127.0.0.1]:tcp:8080 DOWN",
+            "EVENT [127.0.0.1]:tcp:8080 UP 1"
+        ],
+        "{report}"
+    );
 }
