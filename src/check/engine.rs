@@ -796,7 +796,7 @@ impl Engine {
         let hard = now + timeout * HARD_DEADLINE_FACTOR;
         let stream =
             |opts: &ConnectOptions, dialog: StreamDialog| -> Result<StreamProbe, Outcome> {
-                let stream = tcp_connect(opts).map_err(|e| Err(ProbeError::Socket(e)))?;
+                let stream = tcp_connect(opts).map_err(|e| Err(connect_error(e)))?;
                 Ok(StreamProbe {
                     stream,
                     token: Token(0),
@@ -1381,6 +1381,24 @@ fn http_requests(
             )
         })
         .collect()
+}
+
+/// A connect that fails at once (loopback refusals, no route) is a
+/// connection failure, not a local socket problem.
+fn connect_error(e: io::Error) -> ProbeError {
+    match e.kind() {
+        io::ErrorKind::ConnectionRefused
+        | io::ErrorKind::ConnectionReset
+        | io::ErrorKind::AddrNotAvailable => ProbeError::Connect(e),
+        _ if matches!(
+            e.raw_os_error(),
+            Some(libc::ENETUNREACH | libc::EHOSTUNREACH)
+        ) =>
+        {
+            ProbeError::Connect(e)
+        }
+        _ => ProbeError::Socket(e),
+    }
 }
 
 fn local_hostname() -> String {
