@@ -11,4 +11,5 @@ pub mod daemon;
 pub mod net;
 pub mod netlink;
 pub mod run;
+pub mod service;
 pub mod vrrp;

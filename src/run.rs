@@ -5,6 +5,7 @@
 use crate::app::{load_options, EXIT_CONFIG, EXIT_OK};
 use crate::cli::{self, Options};
 use crate::config::{self, dump::dump, Config, Severity};
+use crate::service::vrrp::VrrpService;
 use crate::daemon::{
     daemonize, init_logging, parse_facility, ChildExit, Context, DumpKind, EventLoop, LogTarget,
     PidFile, Service, Subsystem, Tag,
@@ -115,8 +116,9 @@ pub fn run_daemon(options: &Options, path: &Path) -> i32 {
     let mut service = KeepalivedService {
         path: path.to_path_buf(),
         options: options.clone(),
-        config: loaded.config,
         shutting_down: false,
+        vrrp: VrrpService::new(&loaded.config),
+        config: loaded.config,
     };
     let result = event_loop.run(&mut service);
     if let Err(e) = pid_file.remove() {
@@ -141,6 +143,7 @@ pub struct KeepalivedService {
     options: Options,
     config: Config,
     shutting_down: bool,
+    vrrp: Option<VrrpService>,
 }
 
 impl KeepalivedService {
@@ -182,7 +185,7 @@ impl KeepalivedService {
             );
         }
         info!(
-            "Configuration loaded: {} VRRP instance(s), {} virtual server(s); VRRP, IPVS and health checks are not active in this build yet",
+            "Configuration loaded: {} VRRP instance(s), {} virtual server(s)",
             c.instances.len(),
             c.virtual_servers.len()
         );
@@ -193,7 +196,11 @@ impl KeepalivedService {
     /// The running subsystems, in service order: VRRP first so its adverts
     /// never wait behind checker or IPVS work.
     fn subsystems(&mut self) -> Vec<&mut dyn Subsystem> {
-        Vec::new()
+        let mut all: Vec<&mut dyn Subsystem> = Vec::new();
+        if let Some(vrrp) = self.vrrp.as_mut() {
+            all.push(vrrp);
+        }
+        all
     }
 
     /// Carry events between subsystems (checker verdicts and VRRP state to

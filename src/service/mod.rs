@@ -1,0 +1,2 @@
+pub mod script;
+pub mod vrrp;
