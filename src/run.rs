@@ -5,11 +5,11 @@
 use crate::app::{load_options, EXIT_CONFIG, EXIT_OK};
 use crate::cli::{self, Options};
 use crate::config::{self, dump::dump, Config, Severity};
-use crate::service::vrrp::VrrpService;
 use crate::daemon::{
     daemonize, init_logging, parse_facility, ChildExit, Context, DumpKind, EventLoop, LogTarget,
     PidFile, Service, Subsystem, Tag,
 };
+use crate::service::vrrp::VrrpService;
 use log::{error, info, warn};
 use mio::event::Event;
 use mio::Token;

@@ -24,7 +24,10 @@ const VIP: &str = "10.77.0.100";
 
 fn ours() -> String {
     std::env::var("KEEPALIVED_RS_BIN").unwrap_or_else(|_| {
-        let musl = concat!(env!("CARGO_MANIFEST_DIR"), "/target/x86_64-unknown-linux-musl/release/keepalived");
+        let musl = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/target/x86_64-unknown-linux-musl/release/keepalived"
+        );
         if std::path::Path::new(musl).exists() {
             musl.to_owned()
         } else {
@@ -43,7 +46,12 @@ struct Case {
 impl Case {
     /// RFC 3768 / RFC 5798 Master_Down_Interval and Skew_Time at priority 100.
     fn skew(&self) -> f64 {
-        156.0 / 256.0 * if self.version == 3 { self.advert_int } else { 1.0 }
+        156.0 / 256.0
+            * if self.version == 3 {
+                self.advert_int
+            } else {
+                1.0
+            }
     }
     fn master_down(&self) -> f64 {
         3.0 * self.advert_int + self.skew()
@@ -73,16 +81,31 @@ impl Daemon {
 }
 
 fn start(lab: &mut Lab, node: usize, daemon: Daemon, text: &str, run: usize) -> Proc {
-    let conf = lab.write(&format!("b{node}-{run}.conf"), text).display().to_string();
-    let pid = lab.dir.join(format!("b{node}-{run}.pid")).display().to_string();
-    let vpid = lab.dir.join(format!("b{node}-{run}.vpid")).display().to_string();
+    let conf = lab
+        .write(&format!("b{node}-{run}.conf"), text)
+        .display()
+        .to_string();
+    let pid = lab
+        .dir
+        .join(format!("b{node}-{run}.pid"))
+        .display()
+        .to_string();
+    let vpid = lab
+        .dir
+        .join(format!("b{node}-{run}.vpid"))
+        .display()
+        .to_string();
     let name = format!("b{node}-{run}");
     match daemon {
         Daemon::Ours => {
             let bin = ours();
             lab.spawn(node, &name, &[&bin, "-n", "-l", "-f", &conf, "-p", &pid])
         }
-        Daemon::Real => lab.spawn(node, &name, &[REAL, "-n", "-l", "-P", "-f", &conf, "-p", &pid, "-r", &vpid]),
+        Daemon::Real => lab.spawn(
+            node,
+            &name,
+            &[REAL, "-n", "-l", "-P", "-f", &conf, "-p", &pid, "-r", &vpid],
+        ),
     }
 }
 
@@ -109,9 +132,15 @@ fn tree(pid: i32) -> Vec<i32> {
     while i < all.len() && all.len() < 64 {
         let p = all[i];
         for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-            let Ok(child) = entry.file_name().to_string_lossy().parse::<i32>() else { continue };
+            let Ok(child) = entry.file_name().to_string_lossy().parse::<i32>() else {
+                continue;
+            };
             let stat = std::fs::read_to_string(format!("/proc/{child}/stat")).unwrap_or_default();
-            let ppid = stat.rsplit(')').next().and_then(|r| r.split_whitespace().nth(1)).and_then(|s| s.parse::<i32>().ok());
+            let ppid = stat
+                .rsplit(')')
+                .next()
+                .and_then(|r| r.split_whitespace().nth(1))
+                .and_then(|s| s.parse::<i32>().ok());
             if ppid == Some(p) && !all.contains(&child) {
                 all.push(child);
             }
@@ -148,14 +177,28 @@ struct Figures {
 }
 
 fn adverts(frames: &[Frame], src: Ipv4Addr) -> Vec<(f64, u8)> {
-    frames.iter().filter_map(|f| f.vrrp4().filter(|(s, _, _)| *s == src).map(|(_, _, p)| (f.ts, p))).collect()
+    frames
+        .iter()
+        .filter_map(|f| {
+            f.vrrp4()
+                .filter(|(s, _, _)| *s == src)
+                .map(|(_, _, p)| (f.ts, p))
+        })
+        .collect()
 }
 
 fn measure(daemon: Daemon, case: Case) -> Figures {
     let mut lab = Lab::new("bench", 3, 1);
     let text = conf(case);
     let mut procs: [Option<Proc>; 2] = [Some(start(&mut lab, 0, daemon, &text, 0)), None];
-    let mut figures = Figures { hard_advert: vec![], hard_garp: vec![], soft_advert: vec![], exit_ms: vec![], rss_kib: 0, processes: 0 };
+    let mut figures = Figures {
+        hard_advert: vec![],
+        hard_garp: vec![],
+        soft_advert: vec![],
+        exit_ms: vec![],
+        rss_kib: 0,
+        processes: 0,
+    };
     let master = wait_for(Duration::from_secs(10), || holder(&lab)).expect("first master");
     assert_eq!(master, 0);
     procs[1] = Some(start(&mut lab, 1, daemon, &text, 1));
@@ -173,14 +216,21 @@ fn measure(daemon: Daemon, case: Case) -> Figures {
             std::thread::sleep(Duration::from_millis(300));
             let victim = procs[old].take().unwrap();
             let sent = Instant::now();
-            victim.signal(if graceful { Signal::SIGTERM } else { Signal::SIGKILL });
+            victim.signal(if graceful {
+                Signal::SIGTERM
+            } else {
+                Signal::SIGKILL
+            });
             if let Some(took) = victim.wait_exit(Duration::from_secs(10)) {
                 if graceful {
                     figures.exit_ms.push(took.as_secs_f64() * 1e3);
                 }
             }
             let _ = sent;
-            wait_for(Duration::from_secs(10), || (holder(&lab) == Some(new)).then_some(())).expect("failover");
+            wait_for(Duration::from_secs(10), || {
+                (holder(&lab) == Some(new)).then_some(())
+            })
+            .expect("failover");
             std::thread::sleep(Duration::from_millis(200));
             let frames = cap.stop();
             let old_adverts = adverts(&frames, ip4(0, old));
@@ -197,8 +247,14 @@ fn measure(daemon: Daemon, case: Case) -> Figures {
                         figures.soft_advert.push(gap);
                     } else {
                         figures.hard_advert.push(gap);
-                        let mac = frames.iter().find(|f| f.vrrp4().is_some_and(|(s, _, _)| s == ip4(0, new))).map(|f| f.src_mac());
-                        if let Some(garp) = frames.iter().find(|f| f.ts > t0 && f.is_garp_for(vip) && Some(f.src_mac()) == mac) {
+                        let mac = frames
+                            .iter()
+                            .find(|f| f.vrrp4().is_some_and(|(s, _, _)| s == ip4(0, new)))
+                            .map(|f| f.src_mac());
+                        if let Some(garp) = frames
+                            .iter()
+                            .find(|f| f.ts > t0 && f.is_garp_for(vip) && Some(f.src_mac()) == mac)
+                        {
                             figures.hard_garp.push(garp.ts - t0);
                         }
                     }
@@ -216,15 +272,35 @@ fn measure(daemon: Daemon, case: Case) -> Figures {
 #[test]
 #[ignore = "benchmark: run by tests/bench/ci_vrrp_failover.sh"]
 fn bench_vrrp_failover() {
-    assert!(nix::unistd::geteuid().is_root(), "the failover benchmark needs root");
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "the failover benchmark needs root"
+    );
     let cases = [
-        Case { label: "v2 adv 1 s", version: 2, advert_int: 1.0 },
-        Case { label: "v3 adv 0.1 s", version: 3, advert_int: 0.1 },
+        Case {
+            label: "v2 adv 1 s",
+            version: 2,
+            advert_int: 1.0,
+        },
+        Case {
+            label: "v3 adv 0.1 s",
+            version: 3,
+            advert_int: 0.1,
+        },
     ];
     println!("binary under test: {}", ours());
     println!(
         "{:<18} {:<13} {:>14} {:>12} {:>14} {:>10} {:>10} {:>11} {:>9} {:>5}",
-        "daemon", "case", "SIGKILL->advert", "->GARP", "MDI (RFC)", "SIGTERM->", "Skew_Time", "TERM->exit", "RSS KiB", "procs"
+        "daemon",
+        "case",
+        "SIGKILL->advert",
+        "->GARP",
+        "MDI (RFC)",
+        "SIGTERM->",
+        "Skew_Time",
+        "TERM->exit",
+        "RSS KiB",
+        "procs"
     );
     for case in cases {
         for daemon in [Daemon::Ours, Daemon::Real] {

@@ -50,13 +50,34 @@ enum Who {
 }
 
 fn start(lab: &mut Lab, node: usize, who: &Who, text: &str, run: usize) -> Proc {
-    let conf = lab.write(&format!("n{node}-{run}.conf"), text).display().to_string();
-    let pid = lab.dir.join(format!("n{node}-{run}.pid")).display().to_string();
-    let vrrp_pid = lab.dir.join(format!("n{node}-{run}.vrrp.pid")).display().to_string();
+    let conf = lab
+        .write(&format!("n{node}-{run}.conf"), text)
+        .display()
+        .to_string();
+    let pid = lab
+        .dir
+        .join(format!("n{node}-{run}.pid"))
+        .display()
+        .to_string();
+    let vrrp_pid = lab
+        .dir
+        .join(format!("n{node}-{run}.vrrp.pid"))
+        .display()
+        .to_string();
     let name = format!("n{node}-{run}");
     match who {
-        Who::Ours => lab.spawn(node, &name, &[BIN, "-n", "-l", "-D", "-f", &conf, "-p", &pid]),
-        Who::Real => lab.spawn(node, &name, &[REAL, "-n", "-l", "-D", "-P", "-f", &conf, "-p", &pid, "-r", &vrrp_pid]),
+        Who::Ours => lab.spawn(
+            node,
+            &name,
+            &[BIN, "-n", "-l", "-D", "-f", &conf, "-p", &pid],
+        ),
+        Who::Real => lab.spawn(
+            node,
+            &name,
+            &[
+                REAL, "-n", "-l", "-D", "-P", "-f", &conf, "-p", &pid, "-r", &vrrp_pid,
+            ],
+        ),
     }
 }
 
@@ -67,7 +88,10 @@ fn wait_holder(lab: &Lab, addr: &str, want: usize, timeout: Duration) {
         if holders == [want] {
             return;
         }
-        assert!(start.elapsed() < timeout, "{addr} on {holders:?}, expected [{want}]");
+        assert!(
+            start.elapsed() < timeout,
+            "{addr} on {holders:?}, expected [{want}]"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -75,12 +99,15 @@ fn wait_holder(lab: &Lab, addr: &str, want: usize, timeout: Duration) {
 /// Lines where either daemon complains about a received packet.
 fn receive_errors(log: &str) -> Vec<String> {
     const PATTERNS: [&str; 10] = [
-        "bogus", "invalid", "mismatch", "Invalid", "wrong", "dropped", "auth", "checksum", "ttl", "length",
+        "bogus", "invalid", "mismatch", "Invalid", "wrong", "dropped", "auth", "checksum", "ttl",
+        "length",
     ];
     log.lines()
         .filter(|l| PATTERNS.iter().any(|p| l.contains(p)))
         // keepalived prints its config (including auth lines) at -D; not errors.
-        .filter(|l| !l.contains("Authentication") && !l.contains("auth_type") && !l.contains("Auth "))
+        .filter(|l| {
+            !l.contains("Authentication") && !l.contains("auth_type") && !l.contains("Auth ")
+        })
         .map(str::to_owned)
         .collect()
 }
@@ -93,13 +120,19 @@ fn interop(case: Case) {
     let addr = case.vip.split('/').next().unwrap();
     let mut logs = Vec::new();
     // Round 1: real keepalived is the higher priority; round 2: we are.
-    for (round, (high, low)) in [(Who::Real, Who::Ours), (Who::Ours, Who::Real)].into_iter().enumerate() {
+    for (round, (high, low)) in [(Who::Real, Who::Ours), (Who::Ours, Who::Real)]
+        .into_iter()
+        .enumerate()
+    {
         let h = start(&mut lab, 0, &high, &conf(case, 150), round * 10);
         let l = start(&mut lab, 1, &low, &conf(case, 100), round * 10 + 1);
         wait_holder(&lab, addr, 0, Duration::from_secs(10));
         // The higher side fails: the lower one takes over...
         h.signal(Signal::SIGTERM);
-        assert!(h.wait_exit(Duration::from_secs(5)).is_some(), "SIGTERM exit");
+        assert!(
+            h.wait_exit(Duration::from_secs(5)).is_some(),
+            "SIGTERM exit"
+        );
         wait_holder(&lab, addr, 1, Duration::from_secs(5));
         // ...and gives the VIP back when it returns (preemption).
         let h2 = start(&mut lab, 0, &high, &conf(case, 150), round * 10 + 2);
@@ -116,11 +149,22 @@ fn interop(case: Case) {
     }
     for (path, text) in &logs {
         let errors = receive_errors(text);
-        assert!(errors.is_empty(), "{}: receive errors:\n{}", path.display(), errors.join("\n"));
+        assert!(
+            errors.is_empty(),
+            "{}: receive errors:\n{}",
+            path.display(),
+            errors.join("\n")
+        );
     }
     // Each daemon did enter MASTER in every round it was the higher priority.
-    let masters = logs.iter().filter(|(_, t)| t.contains("Entering MASTER STATE")).count();
-    assert!(masters >= 4, "expected MASTER transitions from both daemons");
+    let masters = logs
+        .iter()
+        .filter(|(_, t)| t.contains("Entering MASTER STATE"))
+        .count();
+    assert!(
+        masters >= 4,
+        "expected MASTER transitions from both daemons"
+    );
 }
 
 #[test]
@@ -147,10 +191,22 @@ fn interop_vrrpv2_ah_auth() {
 
 #[test]
 fn interop_vrrpv3_ipv4() {
-    interop(Case { name: "interop_vrrpv3_ipv4", vip: "10.77.0.100/24", version: 3, advert_int: "0.5", auth: "" });
+    interop(Case {
+        name: "interop_vrrpv3_ipv4",
+        vip: "10.77.0.100/24",
+        version: 3,
+        advert_int: "0.5",
+        auth: "",
+    });
 }
 
 #[test]
 fn interop_vrrpv3_ipv6() {
-    interop(Case { name: "interop_vrrpv3_ipv6", vip: "fd77::100/64", version: 3, advert_int: "0.5", auth: "" });
+    interop(Case {
+        name: "interop_vrrpv3_ipv6",
+        vip: "fd77::100/64",
+        version: 3,
+        advert_int: "0.5",
+        auth: "",
+    });
 }

@@ -9,7 +9,7 @@ mod common;
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
-use common::lab::{can_run, ip4, ip6, Frame, Lab, Proc};
+use common::lab::{can_run, ip4, Frame, Lab, Proc};
 use nix::sys::signal::Signal;
 
 const BIN: &str = env!("CARGO_BIN_EXE_keepalived");
@@ -23,7 +23,11 @@ struct Node<'a> {
 }
 
 fn node(priority: u8) -> Node<'static> {
-    Node { priority, state: "BACKUP", extra: "" }
+    Node {
+        priority,
+        state: "BACKUP",
+        extra: "",
+    }
 }
 
 fn instance_conf(n: &Node, vrid: u8, dev: &str, vip: &str, name: &str) -> String {
@@ -49,7 +53,10 @@ fn instance_conf(n: &Node, vrid: u8, dev: &str, vip: &str, name: &str) -> String
 }
 
 fn conf(n: &Node) -> String {
-    format!("global_defs {{\n    router_id lab\n}}\n{}", instance_conf(n, 51, "eth0", VIP, "VI_1"))
+    format!(
+        "global_defs {{\n    router_id lab\n}}\n{}",
+        instance_conf(n, 51, "eth0", VIP, "VI_1")
+    )
 }
 
 fn start(lab: &mut Lab, i: usize, text: &str) -> Proc {
@@ -58,7 +65,11 @@ fn start(lab: &mut Lab, i: usize, text: &str) -> Proc {
     let conf = lab.write(&format!("ka{i}-{run}.conf"), text);
     let pid = lab.dir.join(format!("ka{i}.pid"));
     let (conf, pid) = (conf.display().to_string(), pid.display().to_string());
-    lab.spawn(i, &format!("ka{i}-{run}"), &[BIN, "-n", "-l", "-D", "-f", &conf, "-p", &pid])
+    lab.spawn(
+        i,
+        &format!("ka{i}-{run}"),
+        &[BIN, "-n", "-l", "-D", "-f", &conf, "-p", &pid],
+    )
 }
 
 /// Wait (bounded) until exactly the nodes in `want` hold `addr` on `dev`.
@@ -82,7 +93,10 @@ fn wait_holders(lab: &Lab, dev: &str, addr: &str, want: &[usize], timeout: Durat
 fn wait_gains(lab: &Lab, node: usize, dev: &str, addr: &str, timeout: Duration) -> Duration {
     let start = Instant::now();
     while !lab.has_addr(node, dev, addr) {
-        assert!(start.elapsed() < timeout, "{addr} not on node {node} within {timeout:?}");
+        assert!(
+            start.elapsed() < timeout,
+            "{addr} not on node {node} within {timeout:?}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     start.elapsed()
@@ -91,13 +105,20 @@ fn wait_gains(lab: &Lab, node: usize, dev: &str, addr: &str, timeout: Duration) 
 fn adverts_from(frames: &[Frame], src: Ipv4Addr) -> Vec<(f64, u8)> {
     frames
         .iter()
-        .filter_map(|f| f.vrrp4().filter(|(s, _, _)| *s == src).map(|(_, _, p)| (f.ts, p)))
+        .filter_map(|f| {
+            f.vrrp4()
+                .filter(|(s, _, _)| *s == src)
+                .map(|(_, _, p)| (f.ts, p))
+        })
         .collect()
 }
 
 #[test]
 fn two_routers_elect_fail_over_on_sigkill_with_garp() {
-    if !can_run("two_routers_elect_fail_over_on_sigkill_with_garp", &["tcpdump"]) {
+    if !can_run(
+        "two_routers_elect_fail_over_on_sigkill_with_garp",
+        &["tcpdump"],
+    ) {
         return;
     }
     let mut lab = Lab::new("kill", 3, 1);
@@ -119,15 +140,24 @@ fn two_routers_elect_fail_over_on_sigkill_with_garp() {
     let b_adverts = adverts_from(&frames, ip4(0, 1));
     assert!(!b_adverts.is_empty(), "no advert from the new master");
     let first_b = b_adverts[0].0;
-    let garps: Vec<&Frame> = frames.iter().filter(|f| f.is_garp_for(vip) && f.ts >= first_b - 0.01).collect();
-    assert!(!garps.is_empty(), "no gratuitous ARP for {VIP} from the new master");
+    let garps: Vec<&Frame> = frames
+        .iter()
+        .filter(|f| f.is_garp_for(vip) && f.ts >= first_b - 0.01)
+        .collect();
+    assert!(
+        !garps.is_empty(),
+        "no gratuitous ARP for {VIP} from the new master"
+    );
     // The new master's adverts carry its priority.
     assert!(b_adverts.iter().all(|(_, p)| *p == 100));
 }
 
 #[test]
 fn sigterm_hands_over_after_skew_time_and_removes_the_vip() {
-    if !can_run("sigterm_hands_over_after_skew_time_and_removes_the_vip", &["tcpdump"]) {
+    if !can_run(
+        "sigterm_hands_over_after_skew_time_and_removes_the_vip",
+        &["tcpdump"],
+    ) {
         return;
     }
     let mut lab = Lab::new("term", 3, 1);
@@ -137,13 +167,22 @@ fn sigterm_hands_over_after_skew_time_and_removes_the_vip() {
     std::thread::sleep(Duration::from_millis(1500));
     let cap = lab.capture(2, "eth0", "vrrp");
     a.signal(Signal::SIGTERM);
-    let exit = a.wait_exit(Duration::from_secs(5)).expect("master exits on SIGTERM");
-    assert!(!lab.has_addr(0, "eth0", VIP), "VIP left behind after SIGTERM");
+    let exit = a
+        .wait_exit(Duration::from_secs(5))
+        .expect("master exits on SIGTERM");
+    assert!(
+        !lab.has_addr(0, "eth0", VIP),
+        "VIP left behind after SIGTERM"
+    );
     wait_holders(&lab, "eth0", VIP, &[1], Duration::from_secs(3));
     std::thread::sleep(Duration::from_millis(200));
     let frames = cap.stop();
     let a_adverts = adverts_from(&frames, ip4(0, 0));
-    let stop = a_adverts.iter().find(|(_, p)| *p == 0).expect("priority-0 advert on SIGTERM").0;
+    let stop = a_adverts
+        .iter()
+        .find(|(_, p)| *p == 0)
+        .expect("priority-0 advert on SIGTERM")
+        .0;
     let first_b = adverts_from(&frames, ip4(0, 1))
         .iter()
         .find(|(ts, _)| *ts > stop)
@@ -151,7 +190,10 @@ fn sigterm_hands_over_after_skew_time_and_removes_the_vip() {
         .0;
     // RFC 3768 6.1: Skew_Time = (256 - 100) / 256 s = 609 ms.
     let handover = first_b - stop;
-    assert!((0.55..0.9).contains(&handover), "handover {handover:.3} s, Skew_Time 0.609 s");
+    assert!(
+        (0.55..0.9).contains(&handover),
+        "handover {handover:.3} s, Skew_Time 0.609 s"
+    );
     eprintln!("SIGTERM to exit {exit:?}, handover {handover:.4} s");
 }
 
@@ -171,7 +213,11 @@ fn preemption_and_nopreempt() {
     wait_gains(&lab, 1, "eth0", VIP, Duration::from_secs(6));
     // The same router with nopreempt stays Backup (and drops the VIP the
     // killed run left behind).
-    let quiet = Node { priority: 150, state: "BACKUP", extra: "    nopreempt" };
+    let quiet = Node {
+        priority: 150,
+        state: "BACKUP",
+        extra: "    nopreempt",
+    };
     let a2 = start(&mut lab, 0, &conf(&quiet));
     assert!(a2.wait_log("(VI_1) Entering BACKUP STATE", Duration::from_secs(3)));
     std::thread::sleep(Duration::from_secs(5));
@@ -180,7 +226,10 @@ fn preemption_and_nopreempt() {
 
 #[test]
 fn failing_vrrp_script_lowers_priority_and_moves_the_vip() {
-    if !can_run("failing_vrrp_script_lowers_priority_and_moves_the_vip", &["killall"]) {
+    if !can_run(
+        "failing_vrrp_script_lowers_priority_and_moves_the_vip",
+        &["killall"],
+    ) {
         return;
     }
     let mut lab = Lab::new("scr", 2, 1);
@@ -197,7 +246,11 @@ fn failing_vrrp_script_lowers_priority_and_moves_the_vip() {
     rise 1
 }
 ";
-    let tracked = Node { priority: 150, state: "MASTER", extra: "    track_script {\n        chk_nginx\n    }" };
+    let tracked = Node {
+        priority: 150,
+        state: "MASTER",
+        extra: "    track_script {\n        chk_nginx\n    }",
+    };
     let a = start(&mut lab, 0, &format!("{script}{}", conf(&tracked)));
     let _b = start(&mut lab, 1, &format!("{script}{}", conf(&node(100))));
     wait_holders(&lab, "eth0", VIP, &[0], Duration::from_secs(6));
@@ -205,7 +258,11 @@ fn failing_vrrp_script_lowers_priority_and_moves_the_vip() {
     nginx.kill();
     // 150 - 60 = 90 < 100: the backup preempts.
     wait_holders(&lab, "eth0", VIP, &[1], Duration::from_secs(8));
-    assert!(a.wait_log("VRRP_Script(chk_nginx) failed", Duration::from_secs(1)), "{}", a.log_text());
+    assert!(
+        a.wait_log("VRRP_Script(chk_nginx) failed", Duration::from_secs(1)),
+        "{}",
+        a.log_text()
+    );
     // nginx back: 150 again, node 0 preempts.
     let _nginx = lab.spawn(0, "nginx2", &[&fake_nginx, "1000"]);
     wait_holders(&lab, "eth0", VIP, &[0], Duration::from_secs(8));
@@ -235,7 +292,11 @@ fn sync_group_moves_both_vips_together() {
     lab.set_link(0, "eth1", false);
     wait_holders(&lab, "eth0", VIP, &[1], Duration::from_secs(6));
     wait_holders(&lab, "eth1", VIP2, &[1], Duration::from_secs(1));
-    assert!(a.wait_log("(VI_1) Entering FAULT STATE", Duration::from_secs(1)), "{}", a.log_text());
+    assert!(
+        a.wait_log("(VI_1) Entering FAULT STATE", Duration::from_secs(1)),
+        "{}",
+        a.log_text()
+    );
     lab.set_link(0, "eth1", true);
     wait_holders(&lab, "eth0", VIP, &[0], Duration::from_secs(8));
     wait_holders(&lab, "eth1", VIP2, &[0], Duration::from_secs(2));
@@ -246,25 +307,62 @@ fn unicast_peers_without_multicast() {
     if !can_run("unicast_peers_without_multicast", &["tcpdump"]) {
         return;
     }
-    let mut lab = Lab::new("uni", 3, 1);
-    let cap = lab.capture(2, "eth0", "vrrp");
+    let mut lab = Lab::new("uni", 2, 1);
+    // Captured at the peer: the bridge learns MACs, so an observer would
+    // not see unicast after the first frames.
+    let cap = lab.capture(1, "eth0", "vrrp");
     let unicast = |me: usize, peer: usize| {
-        format!("    unicast_src_ip {}\n    unicast_peer {{\n        {}\n    }}", ip4(0, me), ip4(0, peer))
+        format!(
+            "    unicast_src_ip {}\n    unicast_peer {{\n        {}\n    }}",
+            ip4(0, me),
+            ip4(0, peer)
+        )
     };
     let (ea, eb) = (unicast(0, 1), unicast(1, 0));
-    let a = start(&mut lab, 0, &conf(&Node { priority: 150, state: "BACKUP", extra: &ea }));
-    let _b = start(&mut lab, 1, &conf(&Node { priority: 100, state: "BACKUP", extra: &eb }));
+    let a = start(
+        &mut lab,
+        0,
+        &conf(&Node {
+            priority: 150,
+            state: "BACKUP",
+            extra: &ea,
+        }),
+    );
+    let _b = start(
+        &mut lab,
+        1,
+        &conf(&Node {
+            priority: 100,
+            state: "BACKUP",
+            extra: &eb,
+        }),
+    );
     wait_holders(&lab, "eth0", VIP, &[0], Duration::from_secs(8));
     a.kill();
     wait_gains(&lab, 1, "eth0", VIP, Duration::from_secs(6));
     let frames = cap.stop();
-    // The observer sees adverts only because the bridge floods unknown
-    // unicast; none of them goes to the multicast group.
+    // Adverts both ways (the peer's own after the failover), none of them
+    // to the multicast group.
     let vrrp: Vec<&Frame> = frames.iter().filter(|f| f.vrrp4().is_some()).collect();
-    assert!(!vrrp.is_empty(), "no unicast adverts seen");
+    assert!(
+        vrrp.iter().any(|f| f.vrrp4().unwrap().0 == ip4(0, 0)),
+        "no unicast advert from node 0"
+    );
+    assert!(
+        vrrp.iter().any(|f| f.vrrp4().unwrap().0 == ip4(0, 1)),
+        "no unicast advert from node 1"
+    );
     for f in vrrp {
-        let dst = Ipv4Addr::new(f.payload()[16], f.payload()[17], f.payload()[18], f.payload()[19]);
-        assert!(!dst.is_multicast(), "multicast advert to {dst} with unicast_peer");
+        let dst = Ipv4Addr::new(
+            f.payload()[16],
+            f.payload()[17],
+            f.payload()[18],
+            f.payload()[19],
+        );
+        assert!(
+            !dst.is_multicast(),
+            "multicast advert to {dst} with unicast_peer"
+        );
     }
 }
 
@@ -300,14 +398,28 @@ fn ipv6_vip_fails_over_with_unsolicited_na() {
     std::thread::sleep(Duration::from_millis(300));
     let frames = cap.stop();
     let target = "fd77::100".parse().unwrap();
-    assert!(frames.iter().any(|f| f.is_na_for(target)), "no unsolicited NA for {vip6}");
-    let from_b: Vec<_> = frames.iter().filter_map(|f| f.vrrp6()).filter(|(s, _, _)| *s == ip6(0, 1)).collect();
-    assert!(!from_b.is_empty(), "no VRRPv3 IPv6 advert from the new master");
+    assert!(
+        frames.iter().any(|f| f.is_na_for(target)),
+        "no unsolicited NA for {vip6}"
+    );
+    // RFC 5798 5.1.2.1: IPv6 adverts come from the link-local address.
+    let from_b: Vec<_> = frames
+        .iter()
+        .filter_map(|f| f.vrrp6())
+        .filter(|(s, _, p)| s.segments()[0] == 0xfe80 && *p == 100)
+        .collect();
+    assert!(
+        !from_b.is_empty(),
+        "no VRRPv3 IPv6 advert from the new master"
+    );
 }
 
 #[test]
 fn restart_after_sigkill_removes_stale_vips_before_electing() {
-    if !can_run("restart_after_sigkill_removes_stale_vips_before_electing", &[]) {
+    if !can_run(
+        "restart_after_sigkill_removes_stale_vips_before_electing",
+        &[],
+    ) {
         return;
     }
     let mut lab = Lab::new("stale", 2, 1);
@@ -327,7 +439,10 @@ fn restart_after_sigkill_removes_stale_vips_before_electing() {
 /// dropped and counted, the master's adverts stay on schedule, its VIP stays.
 #[test]
 fn bad_advert_flood_does_not_disturb_the_master() {
-    if !can_run("bad_advert_flood_does_not_disturb_the_master", &["tcpdump", "python3"]) {
+    if !can_run(
+        "bad_advert_flood_does_not_disturb_the_master",
+        &["tcpdump", "python3"],
+    ) {
         return;
     }
     let mut lab = Lab::new("flood", 3, 1);
@@ -338,22 +453,46 @@ fn bad_advert_flood_does_not_disturb_the_master() {
     // 4 kinds x 500 packets over ~4 s from node 2 (bounded).
     let injector = lab.write("inject.py", INJECTOR);
     let injector = injector.display().to_string();
-    let python = if std::path::Path::new("/usr/bin/python3").exists() { "/usr/bin/python3" } else { "python3" };
-    let inj = lab.spawn(2, "inject", &[python, &injector, "224.0.0.18"]);
-    assert!(inj.wait_exit(Duration::from_secs(20)).is_some(), "injector hung");
-    assert!(inj.log_text().contains("sent 2000"), "injector: {}", inj.log_text());
+    let python = if std::path::Path::new("/usr/bin/python3").exists() {
+        "/usr/bin/python3"
+    } else {
+        "python3"
+    };
+    let inj = lab.spawn(
+        2,
+        "inject",
+        &[python, &injector, "224.0.0.18", &ip4(0, 2).to_string()],
+    );
+    assert!(
+        inj.wait_exit(Duration::from_secs(20)).is_some(),
+        "injector hung"
+    );
+    assert!(
+        inj.log_text().contains("sent 2000"),
+        "injector: {}",
+        inj.log_text()
+    );
     std::thread::sleep(Duration::from_millis(1200));
     let frames = cap.stop();
     assert_eq!(lab.holders("eth0", VIP), [0], "VIP moved during the flood");
-    let times: Vec<f64> = adverts_from(&frames, ip4(0, 0)).iter().map(|(t, _)| *t).collect();
+    let times: Vec<f64> = adverts_from(&frames, ip4(0, 0))
+        .iter()
+        .map(|(t, _)| *t)
+        .collect();
     assert!(times.len() >= 4, "too few adverts: {times:?}");
     for pair in times.windows(2) {
         let gap = pair[1] - pair[0];
-        assert!((0.9..1.1).contains(&gap), "advert spacing {gap:.3} s during the flood: {times:?}");
+        assert!(
+            (0.9..1.1).contains(&gap),
+            "advert spacing {gap:.3} s during the flood: {times:?}"
+        );
     }
     // Drops are counted and logged, rate-limited (not one line per packet).
     let log = a.log_text();
-    let drop_lines = log.lines().filter(|l| l.contains("dropped") || l.contains("bad advert")).count();
+    let drop_lines = log
+        .lines()
+        .filter(|l| l.contains("dropped") || l.contains("bad advert"))
+        .count();
     assert!(drop_lines >= 1, "no drop logged:\n{log}");
     assert!(drop_lines < 50, "{drop_lines} drop lines: not rate-limited");
 }
@@ -372,8 +511,10 @@ def vrrp(prio, auth=b'1111\0\0\0\0'):
     return body[:6] + struct.pack('!H', csum(body)) + body[8:]
 s = socket.socket(socket.AF_INET, socket.SOCK_RAW, 112)
 s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 255)
+s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(sys.argv[2]))
 bad_ttl = socket.socket(socket.AF_INET, socket.SOCK_RAW, 112)
 bad_ttl.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 64)
+bad_ttl.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(sys.argv[2]))
 sent = 0
 for i in range(500):
     s.sendto(vrrp(254, b'wrongpw\0'), (dst, 0)); sent += 1       # auth failure

@@ -20,11 +20,15 @@ use crate::config::model::{AuthType as ConfAuthType, Notify, Script, VrrpInstanc
 use crate::config::Config;
 use crate::daemon::{ChildExit, Context, Priority, Subsystem, Tag, TimerId};
 use crate::net::{nd, select_source, AhParams, FrameSender, VrrpSocket, VrrpSocketConfig};
-use crate::netlink::rtnl::{self, AddressSpec, LinkInfo, RouteSpec, Rtnl, RtnlEvent, RtnlEvents, VmacSpec};
+use crate::netlink::rtnl::{
+    self, AddressSpec, LinkInfo, RouteSpec, Rtnl, RtnlEvent, RtnlEvents, VmacSpec,
+};
 use crate::service::script::child_spec;
 use crate::vrrp::auth::{check_auth, pass_key, verify_ah};
 use crate::vrrp::packet::{Family, IPPROTO_AH, IPPROTO_VRRP};
-use crate::vrrp::{Action, Auth, NotifyEvent, Reason, Received, Router, RouterAction, State, VrrpVersion};
+use crate::vrrp::{
+    Action, Auth, NotifyEvent, Reason, Received, Router, RouterAction, State, VrrpVersion,
+};
 
 /// Datagrams read from one socket per readiness event, so one busy socket
 /// cannot hold the loop (bad-packet floods are bounded here).
@@ -130,10 +134,16 @@ impl VrrpService {
             .iter()
             .map(|m| {
                 let ipv6 = m.is_ipv6();
-                let version = if m.version.value == 3 { VrrpVersion::V3 } else { VrrpVersion::V2 };
+                let version = if m.version.value == 3 {
+                    VrrpVersion::V3
+                } else {
+                    VrrpVersion::V2
+                };
                 let (auth, ah_key) = match (&m.authentication, version) {
                     (Some(a), VrrpVersion::V2) => match a.auth_type.value {
-                        ConfAuthType::Pass => (Auth::Pass(pass_key(a.auth_pass.value.as_bytes())), None),
+                        ConfAuthType::Pass => {
+                            (Auth::Pass(pass_key(a.auth_pass.value.as_bytes())), None)
+                        }
                         ConfAuthType::Ah => (Auth::Ah, Some(a.auth_pass.value.as_bytes().to_vec())),
                     },
                     _ => (Auth::None, None),
@@ -154,10 +164,18 @@ impl VrrpService {
                     .filter(|_| unicast)
                     .or(m.mcast_src_ip.as_ref())
                     .map(|s| s.value);
-                let spacing = if ipv6 { g.vrrp_gna_interval.value } else { g.vrrp_garp_interval.value };
+                let spacing = if ipv6 {
+                    g.vrrp_gna_interval.value
+                } else {
+                    g.vrrp_garp_interval.value
+                };
                 InstanceIo {
                     name: m.name.value.clone(),
-                    ifname: m.interface.as_ref().map(|i| i.value.clone()).unwrap_or_default(),
+                    ifname: m
+                        .interface
+                        .as_ref()
+                        .map(|i| i.value.clone())
+                        .unwrap_or_default(),
                     ifindex: None,
                     ipv6,
                     socket: None,
@@ -170,7 +188,7 @@ impl VrrpService {
                     unicast,
                     auth,
                     ah_key,
-                    ah_seq: 0,
+                    ah_seq: initial_ah_sequence(),
                     model: m.clone(),
                     vips: Vec::new(),
                     routes: Vec::new(),
@@ -211,32 +229,57 @@ impl VrrpService {
     /// Resolve interfaces, VMACs, source addresses and VIP specs. Instances
     /// whose interface is missing stay without a socket (and in FAULT).
     fn resolve_interfaces(&mut self, links: &[LinkInfo]) {
-        let Some(rtnl) = self.rtnl.as_mut() else { return };
+        let Some(rtnl) = self.rtnl.as_mut() else {
+            return;
+        };
         let addresses = rtnl.addresses(None).unwrap_or_else(|e| {
             error!("cannot read interface addresses: {e}");
             Vec::new()
         });
-        let by_name: HashMap<&str, &LinkInfo> = links.iter().map(|l| (l.name.as_str(), l)).collect();
+        let by_name: HashMap<&str, &LinkInfo> =
+            links.iter().map(|l| (l.name.as_str(), l)).collect();
         for io in &mut self.instances {
             let Some(link) = by_name.get(io.ifname.as_str()) else {
-                error!("({}) interface {} not found; instance stays in FAULT", io.name, io.ifname);
+                error!(
+                    "({}) interface {} not found; instance stays in FAULT",
+                    io.name, io.ifname
+                );
                 continue;
             };
             io.ifindex = Some(link.ifindex);
             io.send_ifindex = Some(link.ifindex);
             io.send_mac = link.mac;
             let family = if io.ipv6 { Family::V6 } else { Family::V4 };
-            let vip_addrs: Vec<IpAddr> = io.model.virtual_ipaddress.iter().map(|v| v.addr.value).collect();
-            let on_link: Vec<_> = addresses.iter().filter(|a| a.ifindex == link.ifindex).cloned().collect();
+            let vip_addrs: Vec<IpAddr> = io
+                .model
+                .virtual_ipaddress
+                .iter()
+                .map(|v| v.addr.value)
+                .collect();
+            let on_link: Vec<_> = addresses
+                .iter()
+                .filter(|a| a.ifindex == link.ifindex)
+                .cloned()
+                .collect();
             io.src = select_source(io.fixed_src, family, &on_link, &vip_addrs);
             if io.src.is_none() {
-                warn!("({}) no {} address on {}; adverts cannot be sent", io.name, family_name(io.ipv6), io.ifname);
+                warn!(
+                    "({}) no {} address on {}; adverts cannot be sent",
+                    io.name,
+                    family_name(io.ipv6),
+                    io.ifname
+                );
             }
             if let Some(vmac) = &io.model.use_vmac {
                 let spec = VmacSpec {
-                    name: vmac.value.name.clone().unwrap_or_else(|| rtnl::vmac_default_name(io.model.virtual_router_id.value)),
+                    name: vmac.value.name.clone().unwrap_or_else(|| {
+                        rtnl::vmac_default_name(io.model.virtual_router_id.value)
+                    }),
                     parent_ifindex: link.ifindex,
-                    mac: vmac.value.mac.unwrap_or(rtnl::vmac_address(io.ipv6, io.model.virtual_router_id.value)),
+                    mac: vmac.value.mac.unwrap_or(rtnl::vmac_address(
+                        io.ipv6,
+                        io.model.virtual_router_id.value,
+                    )),
                 };
                 match rtnl.create_vmac(&spec) {
                     Ok(vlink) => {
@@ -264,7 +307,12 @@ impl VrrpService {
                     match vip_ifindex(dev) {
                         Some(ifindex) => Some(AddressSpec::from_virtual_address(va, ifindex)),
                         None => {
-                            error!("({}) VIP {}: interface {} not found", io.name, va.addr.value, dev.unwrap_or(&io.ifname));
+                            error!(
+                                "({}) VIP {}: interface {} not found",
+                                io.name,
+                                va.addr.value,
+                                dev.unwrap_or(&io.ifname)
+                            );
                             None
                         }
                     }
@@ -282,7 +330,9 @@ impl VrrpService {
     /// keepalived removes VIPs a killed predecessor left behind before it
     /// elects, so a Backup never answers for an address it does not own.
     fn remove_stale_vips(&mut self) {
-        let Some(rtnl) = self.rtnl.as_mut() else { return };
+        let Some(rtnl) = self.rtnl.as_mut() else {
+            return;
+        };
         let present = match rtnl.addresses(None) {
             Ok(a) => a,
             Err(e) => {
@@ -292,9 +342,15 @@ impl VrrpService {
         };
         for io in &self.instances {
             for vip in &io.vips {
-                if present.iter().any(|a| a.ifindex == vip.ifindex && a.addr == vip.addr) {
+                if present
+                    .iter()
+                    .any(|a| a.ifindex == vip.ifindex && a.addr == vip.addr)
+                {
                     match rtnl.del_address(vip) {
-                        Ok(_) => info!("({}) removed stale VIP {} left by a previous run", io.name, vip.addr),
+                        Ok(_) => info!(
+                            "({}) removed stale VIP {} left by a previous run",
+                            io.name, vip.addr
+                        ),
                         Err(e) => warn!("({}) cannot remove stale VIP {}: {e}", io.name, vip.addr),
                     }
                 }
@@ -305,9 +361,17 @@ impl VrrpService {
     fn open_sockets(&mut self, cx: &mut Context<'_>) {
         for index in 0..self.instances.len() {
             let io = &self.instances[index];
-            let Some(ifindex) = io.send_ifindex else { continue };
-            let protocol = if io.ah_key.is_some() { IPPROTO_AH } else { IPPROTO_VRRP };
-            let group = (!io.unicast).then(|| io.destinations.first().copied()).flatten();
+            let Some(ifindex) = io.send_ifindex else {
+                continue;
+            };
+            let protocol = if io.ah_key.is_some() {
+                IPPROTO_AH
+            } else {
+                IPPROTO_VRRP
+            };
+            let group = (!io.unicast)
+                .then(|| io.destinations.first().copied())
+                .flatten();
             let existing = self
                 .sockets
                 .iter()
@@ -334,18 +398,32 @@ impl VrrpService {
                     let mut socket = match VrrpSocket::open(&config) {
                         Ok(s) => s,
                         Err(e) => {
-                            error!("({}) cannot open the VRRP socket on {}: {e}", io.name, io.ifname);
+                            error!(
+                                "({}) cannot open the VRRP socket on {}: {e}",
+                                io.name, io.ifname
+                            );
                             continue;
                         }
                     };
-                    let token = match cx.register_with_priority(&mut socket, mio::Interest::READABLE, Priority::High) {
+                    let token = match cx.register_with_priority(
+                        &mut socket,
+                        mio::Interest::READABLE,
+                        Priority::High,
+                    ) {
                         Ok(t) => t,
                         Err(e) => {
                             error!("({}) cannot register the VRRP socket: {e}", io.name);
                             continue;
                         }
                     };
-                    self.sockets.push(SocketEntry { ifindex, ipv6: io.ipv6, protocol, socket, token, vrids: HashMap::new() });
+                    self.sockets.push(SocketEntry {
+                        ifindex,
+                        ipv6: io.ipv6,
+                        protocol,
+                        socket,
+                        token,
+                        vrids: HashMap::new(),
+                    });
                     self.sockets.len() - 1
                 }
             };
@@ -357,7 +435,10 @@ impl VrrpService {
 
     fn rearm(&mut self, cx: &mut Context<'_>) {
         let garp = self.garp_jobs.iter().map(|j| j.at).min();
-        let next = [self.router.poll_timeout(), garp, self.next_file_poll].into_iter().flatten().min();
+        let next = [self.router.poll_timeout(), garp, self.next_file_poll]
+            .into_iter()
+            .flatten()
+            .min();
         if self.timer.map(|(at, _)| at) == next {
             return;
         }
@@ -379,7 +460,10 @@ impl VrrpService {
             let io = &mut self.instances[index];
             if io.last_priority != priority {
                 if io.last_priority != 0 {
-                    info!("({}) Changing effective priority from {} to {}", io.name, io.last_priority, priority);
+                    info!(
+                        "({}) Changing effective priority from {} to {}",
+                        io.name, io.last_priority, priority
+                    );
                 }
                 io.last_priority = priority;
             }
@@ -420,7 +504,11 @@ impl VrrpService {
                 info!(
                     "({}) Sending/queueing {} on {} for {}",
                     io.name,
-                    if io.ipv6 { "Unsolicited Neighbour Adverts" } else { "gratuitous ARPs" },
+                    if io.ipv6 {
+                        "Unsolicited Neighbour Adverts"
+                    } else {
+                        "gratuitous ARPs"
+                    },
                     io.ifname,
                     vips.join(", ")
                 );
@@ -435,10 +523,16 @@ impl VrrpService {
                 // keepalived: one burst at once, a second after garp_master_delay,
                 // then every garp_master_refresh while Master.
                 let mut jobs = vec![burst(now, io.garp_repeat, false)];
-                if let Some(at) = Some(io.garp_delay).filter(|d| !d.is_zero()).and_then(|d| now.checked_add(d)) {
+                if let Some(at) = Some(io.garp_delay)
+                    .filter(|d| !d.is_zero())
+                    .and_then(|d| now.checked_add(d))
+                {
                     jobs.push(burst(at, io.garp_repeat, false));
                 }
-                if let Some(at) = Some(io.garp_refresh).filter(|d| !d.is_zero()).and_then(|d| now.checked_add(d)) {
+                if let Some(at) = Some(io.garp_refresh)
+                    .filter(|d| !d.is_zero())
+                    .and_then(|d| now.checked_add(d))
+                {
                     jobs.push(burst(at, io.garp_refresh_repeat, true));
                 }
                 self.garp_jobs.extend(jobs);
@@ -449,13 +543,18 @@ impl VrrpService {
                     self.garp_jobs.retain(|j| j.instance != index);
                 }
                 match (to, reason) {
-                    (State::Backup, Reason::Startup) => info!("({name}) Entering BACKUP STATE (init)"),
+                    (State::Backup, Reason::Startup) => {
+                        info!("({name}) Entering BACKUP STATE (init)")
+                    }
                     (State::Master, Reason::MasterDown) => {
                         info!("({name}) Receive advertisement timeout");
                         info!("({name}) Entering MASTER STATE");
                     }
                     (State::Master, _) => info!("({name}) Entering MASTER STATE"),
-                    (State::Backup, Reason::HigherPriority | Reason::EqualPriorityGreaterAddress) => {
+                    (
+                        State::Backup,
+                        Reason::HigherPriority | Reason::EqualPriorityGreaterAddress,
+                    ) => {
                         if let Some((prio, src)) = self.router.instance(index).last_master() {
                             info!(
                                 "({name}) Master received advert from {src} with higher priority {prio}, ours {}",
@@ -466,7 +565,9 @@ impl VrrpService {
                     }
                     (State::Backup, _) => info!("({name}) Entering BACKUP STATE"),
                     (State::Fault, _) => info!("({name}) Entering FAULT STATE"),
-                    (State::Initialize, _) if from != State::Initialize => info!("({name}) Stopped"),
+                    (State::Initialize, _) if from != State::Initialize => {
+                        info!("({name}) Stopped")
+                    }
                     (State::Initialize, _) => {}
                 }
             }
@@ -481,7 +582,9 @@ impl VrrpService {
 
     fn send_advert(&mut self, index: usize, priority: u8) {
         let io = &mut self.instances[index];
-        let (Some(socket), Some(src)) = (io.socket, io.src) else { return };
+        let (Some(socket), Some(src)) = (io.socket, io.src) else {
+            return;
+        };
         let repr = self.router.instance(index).advert_repr(priority, io.auth);
         if priority == 0 {
             info!("({}) sent 0 priority", io.name);
@@ -490,31 +593,56 @@ impl VrrpService {
             let ah = io.ah_key.as_deref().map(|key| {
                 // RFC 2402 2.5: the sequence number counts up from 1.
                 io.ah_seq = io.ah_seq.wrapping_add(1).max(1);
-                AhParams { key, seq: io.ah_seq }
+                AhParams {
+                    key,
+                    seq: io.ah_seq,
+                }
             });
-            if let Err(e) = self.sockets[socket].socket.send_advert(src, *dst, &repr, ah.as_ref()) {
+            if let Err(e) = self.sockets[socket]
+                .socket
+                .send_advert(src, *dst, &repr, ah.as_ref())
+            {
                 warn!("({}) cannot send advert to {dst}: {e}", io.name);
             }
         }
     }
 
     fn set_vips(&mut self, index: usize, add: bool) {
-        let Some(rtnl) = self.rtnl.as_mut() else { return };
+        let Some(rtnl) = self.rtnl.as_mut() else {
+            return;
+        };
         let io = &mut self.instances[index];
         if !add && !io.installed {
             return;
         }
         io.installed = add;
         for vip in &io.vips {
-            let result = if add { rtnl.add_address(vip).map(|_| ()) } else { rtnl.del_address(vip).map(|_| ()) };
+            let result = if add {
+                rtnl.add_address(vip).map(|_| ())
+            } else {
+                rtnl.del_address(vip).map(|_| ())
+            };
             if let Err(e) = result {
-                error!("({}) cannot {} VIP {}: {e}", io.name, if add { "add" } else { "remove" }, vip.addr);
+                error!(
+                    "({}) cannot {} VIP {}: {e}",
+                    io.name,
+                    if add { "add" } else { "remove" },
+                    vip.addr
+                );
             }
         }
         for route in &io.routes {
-            let result = if add { rtnl.add_route(route).map(|_| ()) } else { rtnl.del_route(route).map(|_| ()) };
+            let result = if add {
+                rtnl.add_route(route).map(|_| ())
+            } else {
+                rtnl.del_route(route).map(|_| ())
+            };
             if let Err(e) = result {
-                error!("({}) cannot {} virtual route: {e}", io.name, if add { "add" } else { "remove" });
+                error!(
+                    "({}) cannot {} virtual route: {e}",
+                    io.name,
+                    if add { "add" } else { "remove" }
+                );
             }
         }
     }
@@ -526,17 +654,26 @@ impl VrrpService {
                 continue;
             }
             let io = &self.instances[job.instance];
-            let rounds = if job.spacing.is_zero() { job.remaining } else { 1 };
+            let rounds = if job.spacing.is_zero() {
+                job.remaining
+            } else {
+                1
+            };
             if let (Some(ifindex), Some(mac)) = (io.send_ifindex, io.send_mac) {
                 for _ in 0..rounds {
                     for vip in io.vips.iter().filter(|v| v.addr.is_ipv6() == io.ipv6) {
                         let Some(frames) = &self.frames else { continue };
                         let sent = match vip.addr {
                             IpAddr::V4(a) => frames.send_garp(ifindex, mac, a),
-                            IpAddr::V6(a) => frames.send_na(ifindex, mac, a, nd::ipv6_forwarding(&io.ifname)),
+                            IpAddr::V6(a) => {
+                                frames.send_na(ifindex, mac, a, nd::ipv6_forwarding(&io.ifname))
+                            }
                         };
                         if let Err(e) = sent {
-                            debug!("({}) gratuitous packet for {} failed: {e}", io.name, vip.addr);
+                            debug!(
+                                "({}) gratuitous packet for {} failed: {e}",
+                                io.name, vip.addr
+                            );
                         }
                     }
                 }
@@ -557,8 +694,16 @@ impl VrrpService {
 
     fn run_vrrp_script(&mut self, cx: &mut Context<'_>, script: usize) {
         let model = &self.config.vrrp_scripts[script];
-        let spec = child_spec(&model.script, &self.config.global, &[], Some(model.timeout.value), Tag::Vrrp.key(CHILD_SCRIPT | script as u64));
-        let started = spec.map_err(|e| e.to_string()).and_then(|spec| cx.spawn(spec).map_err(|e| e.to_string()));
+        let spec = child_spec(
+            &model.script,
+            &self.config.global,
+            &[],
+            Some(model.timeout.value),
+            Tag::Vrrp.key(CHILD_SCRIPT | script as u64),
+        );
+        let started = spec
+            .map_err(|e| e.to_string())
+            .and_then(|spec| cx.spawn(spec).map_err(|e| e.to_string()));
         if let Err(e) = started {
             warn!("VRRP_Script({}) cannot start: {e}", model.name.value);
             let now = cx.now();
@@ -566,7 +711,15 @@ impl VrrpService {
         }
     }
 
-    fn run_notify(&mut self, cx: &mut Context<'_>, notify: &Notify, event: NotifyEvent, kind: &str, name: &str, priority: u8) {
+    fn run_notify(
+        &mut self,
+        cx: &mut Context<'_>,
+        notify: &Notify,
+        event: NotifyEvent,
+        kind: &str,
+        name: &str,
+        priority: u8,
+    ) {
         let specific = match event {
             NotifyEvent::Master => &notify.master,
             NotifyEvent::Backup => &notify.backup,
@@ -574,13 +727,30 @@ impl VrrpService {
             NotifyEvent::Stop => &notify.stop,
         };
         let state = notify_state(event);
-        let generic_args = [kind.to_owned(), name.to_owned(), state.to_owned(), priority.to_string()];
-        let runs: [(Option<&Script>, &[String]); 2] = [(specific.as_ref(), &[]), (notify.generic.as_ref(), &generic_args)];
+        let generic_args = [
+            kind.to_owned(),
+            name.to_owned(),
+            state.to_owned(),
+            priority.to_string(),
+        ];
+        let runs: [(Option<&Script>, &[String]); 2] = [
+            (specific.as_ref(), &[]),
+            (notify.generic.as_ref(), &generic_args),
+        ];
         for (script, args) in runs {
             let Some(script) = script else { continue };
             self.next_notify = (self.next_notify + 1) & 0xff_ffff;
-            let spec = child_spec(script, &self.config.global, args, Some(Duration::from_secs(30)), Tag::Vrrp.key(CHILD_NOTIFY | self.next_notify));
-            match spec.map_err(|e| e.to_string()).and_then(|s| cx.spawn(s).map_err(|e| e.to_string())) {
+            let spec = child_spec(
+                script,
+                &self.config.global,
+                args,
+                Some(Duration::from_secs(30)),
+                Tag::Vrrp.key(CHILD_NOTIFY | self.next_notify),
+            );
+            match spec
+                .map_err(|e| e.to_string())
+                .and_then(|s| cx.spawn(s).map_err(|e| e.to_string()))
+            {
                 Ok(_) => debug!("({name}) notify script '{}' started", script.command.value),
                 Err(e) => warn!("({name}) cannot run notify script: {e}"),
             }
@@ -591,7 +761,11 @@ impl VrrpService {
         for file in &self.config.track_files {
             let value = std::fs::read_to_string(&file.file.value)
                 .ok()
-                .and_then(|text| text.split_whitespace().next().and_then(|w| w.parse::<i64>().ok()))
+                .and_then(|text| {
+                    text.split_whitespace()
+                        .next()
+                        .and_then(|w| w.parse::<i64>().ok())
+                })
                 .unwrap_or(0);
             self.router.handle_file_value(now, &file.name.value, value);
         }
@@ -629,13 +803,20 @@ impl VrrpService {
                 })
                 .map_err(|e| e.counter().1);
             let checked = checked.and_then(|r| {
-                if io.unicast && io.model.check_unicast_src.value && !io.destinations.contains(&r.src) {
+                if io.unicast
+                    && io.model.check_unicast_src.value
+                    && !io.destinations.contains(&r.src)
+                {
                     Err("unicast_src_err")
                 } else {
                     Ok(r)
                 }
             });
-            let outcome = checked.and_then(|r| self.router.handle_advert(now, index, r.src, &r.repr).map_err(discard_name));
+            let outcome = checked.and_then(|r| {
+                self.router
+                    .handle_advert(now, index, r.src, &r.repr)
+                    .map_err(discard_name)
+            });
             if let Err(counter) = outcome {
                 self.count_drop(now, index, counter);
             }
@@ -646,9 +827,12 @@ impl VrrpService {
         let io = &mut self.instances[index];
         *io.drops.entry(counter).or_default() += 1;
         io.drops_since_log += 1;
-        let due = io.last_drop_log.is_none_or(|t| now.saturating_duration_since(t) >= DROP_LOG_INTERVAL);
+        let due = io.last_drop_log.map_or(true, |t| {
+            now.saturating_duration_since(t) >= DROP_LOG_INTERVAL
+        });
         if due {
-            let mut summary: Vec<String> = io.drops.iter().map(|(k, v)| format!("{k} {v}")).collect();
+            let mut summary: Vec<String> =
+                io.drops.iter().map(|(k, v)| format!("{k} {v}")).collect();
             summary.sort();
             warn!(
                 "({}) dropped {} bad advert(s) since the last report (totals: {})",
@@ -662,7 +846,9 @@ impl VrrpService {
     }
 
     fn handle_events(&mut self, now: Instant) {
-        let Some((events, _)) = self.events.as_mut() else { return };
+        let Some((events, _)) = self.events.as_mut() else {
+            return;
+        };
         let mut out = Vec::new();
         let drained = events.read_events(&mut out);
         if let Err(e) = &drained {
@@ -689,6 +875,20 @@ impl VrrpService {
             }
         }
     }
+}
+
+/// The AH sequence number to count up from. A peer keepalived drops any
+/// sequence number not above the last it saw from us, also across our
+/// restarts. v2 adverts go out about once a second (a few more around
+/// transitions), so counting eighths of a second since 2024-01-01 stays
+/// ahead of a previous run and lasts until 2040 in 32 bits.
+fn initial_ah_sequence() -> u32 {
+    const EPOCH_2024: u64 = 1_704_067_200;
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| {
+            (d.as_millis() as u64 / 125).saturating_sub(EPOCH_2024 * 8) as u32
+        })
 }
 
 fn notify_state(event: NotifyEvent) -> &'static str {
@@ -750,19 +950,27 @@ impl Subsystem for VrrpService {
             .filter_map(|io| Some((io.name.clone(), io.src?)))
             .collect();
         self.router = Router::new(&self.config, |m| {
-            sources.get(&m.name.value).copied().unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
+            sources
+                .get(&m.name.value)
+                .copied()
+                .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
         });
         match RtnlEvents::open() {
             Ok(mut events) => {
                 events.seed_links(&links);
-                match cx.register_with_priority(&mut events, mio::Interest::READABLE, Priority::High) {
+                match cx.register_with_priority(
+                    &mut events,
+                    mio::Interest::READABLE,
+                    Priority::High,
+                ) {
                     Ok(token) => self.events = Some((events, token)),
                     Err(e) => error!("cannot watch link changes: {e}"),
                 }
             }
             Err(e) => error!("cannot watch link changes: {e}"),
         }
-        let by_name: HashMap<&str, bool> = links.iter().map(|l| (l.name.as_str(), l.is_up())).collect();
+        let by_name: HashMap<&str, bool> =
+            links.iter().map(|l| (l.name.as_str(), l.is_up())).collect();
         for name in self.router.tracked_interfaces() {
             let up = by_name.get(name.as_str()).copied().unwrap_or(false);
             self.router.handle_link(now, &name, up);
@@ -781,7 +989,8 @@ impl Subsystem for VrrpService {
     }
 
     fn owns(&self, token: Token) -> bool {
-        self.sockets.iter().any(|s| s.token == token) || self.events.as_ref().is_some_and(|(_, t)| *t == token)
+        self.sockets.iter().any(|s| s.token == token)
+            || self.events.as_ref().is_some_and(|(_, t)| *t == token)
     }
 
     fn handle_io(&mut self, cx: &mut Context<'_>, token: Token, _event: &Event, now: Instant) {
@@ -811,7 +1020,11 @@ impl Subsystem for VrrpService {
             if script < self.config.vrrp_scripts.len() {
                 let ok = exit.status.success();
                 if !ok {
-                    debug!("VRRP_Script({}) exited with {:?}", self.router.script_name(script), exit.status);
+                    debug!(
+                        "VRRP_Script({}) exited with {:?}",
+                        self.router.script_name(script),
+                        exit.status
+                    );
                 }
                 self.router.handle_script_exit(now, script, ok);
             }

@@ -108,7 +108,10 @@ impl Lab {
         }
         for ns in self.nodes.iter().chain([&sw]) {
             sh(&["ip", "-n", ns, "link", "set", "lo", "up"]);
-            for key in ["net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0"] {
+            for key in [
+                "net.ipv6.conf.all.accept_dad=0",
+                "net.ipv6.conf.default.accept_dad=0",
+            ] {
                 sh(&["ip", "netns", "exec", ns, "sysctl", "-qw", key]);
             }
         }
@@ -116,15 +119,50 @@ impl Lab {
             let br = format!("br{lan}");
             sh(&["ip", "-n", &sw, "link", "add", &br, "type", "bridge"]);
             // No STP delays and no multicast snooping: a lab LAN is a hub.
-            sh(&["ip", "-n", &sw, "link", "set", &br, "type", "bridge", "forward_delay", "0", "mcast_snooping", "0"]);
+            sh(&[
+                "ip",
+                "-n",
+                &sw,
+                "link",
+                "set",
+                &br,
+                "type",
+                "bridge",
+                "forward_delay",
+                "0",
+                "mcast_snooping",
+                "0",
+            ]);
             sh(&["ip", "-n", &sw, "link", "set", &br, "up"]);
             for (i, ns) in self.nodes.iter().enumerate() {
                 let port = format!("p{lan}n{i}");
                 let eth = format!("eth{lan}");
-                sh(&["ip", "-n", &sw, "link", "add", &port, "type", "veth", "peer", "name", &eth, "netns", ns]);
+                sh(&[
+                    "ip", "-n", &sw, "link", "add", &port, "type", "veth", "peer", "name", &eth,
+                    "netns", ns,
+                ]);
                 sh(&["ip", "-n", &sw, "link", "set", &port, "master", &br, "up"]);
-                sh(&["ip", "-n", ns, "addr", "add", &format!("{}/24", ip4(lan, i)), "dev", &eth]);
-                sh(&["ip", "-n", ns, "addr", "add", &format!("{}/64", ip6(lan, i)), "dev", &eth, "nodad"]);
+                sh(&[
+                    "ip",
+                    "-n",
+                    ns,
+                    "addr",
+                    "add",
+                    &format!("{}/24", ip4(lan, i)),
+                    "dev",
+                    &eth,
+                ]);
+                sh(&[
+                    "ip",
+                    "-n",
+                    ns,
+                    "addr",
+                    "add",
+                    &format!("{}/64", ip6(lan, i)),
+                    "dev",
+                    &eth,
+                    "nodad",
+                ]);
                 sh(&["ip", "-n", ns, "link", "set", &eth, "up"]);
             }
         }
@@ -159,17 +197,35 @@ impl Lab {
 
     /// Nodes that hold `addr` on `dev`.
     pub fn holders(&self, dev: &str, addr: &str) -> Vec<usize> {
-        (0..self.nodes.len()).filter(|&i| self.has_addr(i, dev, addr)).collect()
+        (0..self.nodes.len())
+            .filter(|&i| self.has_addr(i, dev, addr))
+            .collect()
     }
 
     /// Set a link of a node (or, with `on_switch`, its switch port) up/down.
     pub fn set_port(&self, lan: usize, node: usize, up: bool) {
         let port = format!("p{lan}n{node}");
-        sh(&["ip", "-n", &self.switch, "link", "set", &port, if up { "up" } else { "down" }]);
+        sh(&[
+            "ip",
+            "-n",
+            &self.switch,
+            "link",
+            "set",
+            &port,
+            if up { "up" } else { "down" },
+        ]);
     }
 
     pub fn set_link(&self, node: usize, dev: &str, up: bool) {
-        sh(&["ip", "-n", self.ns(node), "link", "set", dev, if up { "up" } else { "down" }]);
+        sh(&[
+            "ip",
+            "-n",
+            self.ns(node),
+            "link",
+            "set",
+            dev,
+            if up { "up" } else { "down" },
+        ]);
     }
 
     /// Start a process in a node; stdout+stderr go to `dir/name.log`.
@@ -200,7 +256,20 @@ impl Lab {
         let n = LAB_COUNTER.fetch_add(1, Ordering::SeqCst);
         let file = self.dir.join(format!("cap{n}.pcap"));
         let mut child = Command::new("ip")
-            .args(["netns", "exec", self.ns(node), "tcpdump", "--immediate-mode", "-i", dev, "-n", "-U", "-s", "2048", "-w"])
+            .args([
+                "netns",
+                "exec",
+                self.ns(node),
+                "tcpdump",
+                "--immediate-mode",
+                "-i",
+                dev,
+                "-n",
+                "-U",
+                "-s",
+                "2048",
+                "-w",
+            ])
             .arg(&file)
             .arg(filter)
             .stdin(Stdio::null())
@@ -266,7 +335,11 @@ impl Proc {
     /// `killall -0`).
     pub fn kill(&self) {
         self.signal(nix::sys::signal::Signal::SIGKILL);
-        assert!(self.wait_exit(Duration::from_secs(5)).is_some(), "pid {} survived SIGKILL", self.pid);
+        assert!(
+            self.wait_exit(Duration::from_secs(5)).is_some(),
+            "pid {} survived SIGKILL",
+            self.pid
+        );
     }
 
     pub fn log_text(&self) -> String {
@@ -288,7 +361,10 @@ impl Proc {
     /// Whether the process has exited (reaps it if so).
     pub fn exited(&self) -> bool {
         use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
-        match waitpid(nix::unistd::Pid::from_raw(self.pid), Some(WaitPidFlag::WNOHANG)) {
+        match waitpid(
+            nix::unistd::Pid::from_raw(self.pid),
+            Some(WaitPidFlag::WNOHANG),
+        ) {
             Ok(WaitStatus::StillAlive) => false,
             Ok(_) => true,
             Err(_) => true,
@@ -349,12 +425,19 @@ impl Frame {
     /// Gratuitous ARP for `ip` (sender = target = ip).
     pub fn is_garp_for(&self, ip: Ipv4Addr) -> bool {
         let p = self.payload();
-        self.ethertype() == 0x0806 && p.len() >= 28 && p[14..18] == ip.octets() && p[24..28] == ip.octets()
+        self.ethertype() == 0x0806
+            && p.len() >= 28
+            && p[14..18] == ip.octets()
+            && p[24..28] == ip.octets()
     }
     /// Unsolicited neighbour advertisement for `target`.
     pub fn is_na_for(&self, target: Ipv6Addr) -> bool {
         let p = self.payload();
-        self.ethertype() == 0x86dd && p.len() >= 64 && p[6] == 58 && p[40] == 136 && p[48..64] == target.octets()
+        self.ethertype() == 0x86dd
+            && p.len() >= 64
+            && p[6] == 58
+            && p[40] == 136
+            && p[48..64] == target.octets()
     }
 }
 
@@ -386,7 +469,11 @@ impl Capture {
 /// Read a classic pcap file (microsecond or nanosecond timestamps).
 pub fn read_pcap(path: &Path) -> Vec<Frame> {
     let mut bytes = Vec::new();
-    if fs::File::open(path).and_then(|mut f| f.read_to_end(&mut bytes)).is_err() || bytes.len() < 24 {
+    if fs::File::open(path)
+        .and_then(|mut f| f.read_to_end(&mut bytes))
+        .is_err()
+        || bytes.len() < 24
+    {
         return Vec::new();
     }
     let magic = u32::from_le_bytes(bytes[0..4].try_into().unwrap());
@@ -405,7 +492,10 @@ pub fn read_pcap(path: &Path) -> Vec<Frame> {
             break;
         }
         let ts = f64::from(sec) + f64::from(frac) / if nanos { 1e9 } else { 1e6 };
-        frames.push(Frame { ts, data: bytes[at + 16..end].to_vec() });
+        frames.push(Frame {
+            ts,
+            data: bytes[at + 16..end].to_vec(),
+        });
         at = end;
     }
     frames
