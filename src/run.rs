@@ -3,6 +3,7 @@
 //! checkers) hook into `KeepalivedService` as they land.
 
 use crate::app::{load_options, EXIT_CONFIG, EXIT_OK};
+use crate::check;
 use crate::cli::{self, Options};
 use crate::config::{self, dump::dump, Config, Severity};
 use crate::daemon::{
@@ -113,11 +114,23 @@ pub fn run_daemon(options: &Options, path: &Path) -> i32 {
             return EXIT_CONFIG;
         }
     };
+    let checkers = if loaded.config.virtual_servers.is_empty() {
+        None
+    } else {
+        match check::Engine::new(&loaded.config) {
+            Ok(engine) => Some(engine),
+            Err(e) => {
+                error!("{e}; not starting");
+                return EXIT_CONFIG;
+            }
+        }
+    };
     let mut service = KeepalivedService {
         path: path.to_path_buf(),
         options: options.clone(),
         shutting_down: false,
         vrrp: VrrpService::new(&loaded.config),
+        checkers,
         config: loaded.config,
     };
     let result = event_loop.run(&mut service);
@@ -144,6 +157,7 @@ pub struct KeepalivedService {
     config: Config,
     shutting_down: bool,
     vrrp: Option<VrrpService>,
+    checkers: Option<check::Engine>,
 }
 
 impl KeepalivedService {
@@ -200,12 +214,20 @@ impl KeepalivedService {
         if let Some(vrrp) = self.vrrp.as_mut() {
             all.push(vrrp);
         }
+        if let Some(checkers) = self.checkers.as_mut() {
+            all.push(checkers);
+        }
         all
     }
 
     /// Carry events between subsystems (checker verdicts and VRRP state to
     /// IPVS) after any of them ran.
-    fn pump(&mut self, _cx: &mut Context<'_>, _now: Instant) {}
+    fn pump(&mut self, _cx: &mut Context<'_>, _now: Instant) {
+        if let Some(checkers) = self.checkers.as_mut() {
+            // Until IPVS is wired, verdicts are only logged (by the engine).
+            while checkers.poll_event().is_some() {}
+        }
+    }
 
     /// During shutdown: tell the loop once every subsystem is done.
     fn check_shutdown_done(&mut self, cx: &mut Context<'_>) {
