@@ -8,6 +8,7 @@ pub mod check;
 pub mod cli;
 pub mod config;
 pub mod daemon;
+pub mod ipvs;
 pub mod net;
 pub mod netlink;
 pub mod run;

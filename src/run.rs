@@ -128,6 +128,7 @@ pub fn run_daemon(options: &Options, path: &Path) -> i32 {
     let mut service = KeepalivedService {
         path: path.to_path_buf(),
         options: options.clone(),
+        ipvs: ipvs_manager(&loaded.config, options),
         shutting_down: false,
         vrrp: VrrpService::new(&loaded.config),
         checkers,
@@ -155,9 +156,18 @@ pub struct KeepalivedService {
     path: PathBuf,
     options: Options,
     config: Config,
+    ipvs: Option<crate::ipvs::Manager>,
     shutting_down: bool,
     vrrp: Option<VrrpService>,
     checkers: Option<check::Engine>,
+}
+
+/// The IPVS subsystem, when the configuration has anything for it to do.
+fn ipvs_manager(config: &Config, options: &Options) -> Option<crate::ipvs::Manager> {
+    let options = crate::ipvs::ManagerOptions {
+        release_on_stop: !options.dont_release_ipvs,
+    };
+    crate::ipvs::Manager::is_needed(config).then(|| crate::ipvs::Manager::new(config, options))
 }
 
 impl KeepalivedService {
@@ -217,15 +227,43 @@ impl KeepalivedService {
         if let Some(checkers) = self.checkers.as_mut() {
             all.push(checkers);
         }
+        if let Some(ipvs) = self.ipvs.as_mut() {
+            all.push(ipvs);
+        }
         all
     }
 
     /// Carry events between subsystems (checker verdicts and VRRP state to
     /// IPVS) after any of them ran.
-    fn pump(&mut self, _cx: &mut Context<'_>, _now: Instant) {
-        if let Some(checkers) = self.checkers.as_mut() {
-            // Until IPVS is wired, verdicts are only logged (by the engine).
-            while checkers.poll_event().is_some() {}
+    fn pump(&mut self, cx: &mut Context<'_>, now: Instant) {
+        // VRRP state to IPVS: ha_suspend services follow the VIPs held here,
+        // and lvs_sync_daemon follows its instance.
+        if let (Some(vrrp), Some(ipvs)) = (self.vrrp.as_mut(), self.ipvs.as_mut()) {
+            while let Some(change) = vrrp.poll_master_change() {
+                ipvs.set_vrrp_instance_master(&change.instance, change.master);
+                for vip in change.vips {
+                    ipvs.set_vip_master(cx, vip, change.master, now);
+                }
+            }
+        }
+        // Checker verdicts to IPVS (the engine logs them).
+        let Some(checkers) = self.checkers.as_mut() else {
+            return;
+        };
+        while let Some(event) = checkers.poll_event() {
+            let Some(ipvs) = self.ipvs.as_mut() else {
+                continue;
+            };
+            match event.change {
+                check::ServerChange::Up { weight } => {
+                    ipvs.set_real_server_weight(cx, &event.rs, weight, now);
+                    ipvs.set_real_server_alive(cx, &event.rs, true, now);
+                }
+                check::ServerChange::Down => ipvs.set_real_server_alive(cx, &event.rs, false, now),
+                check::ServerChange::Weight { weight } => {
+                    ipvs.set_real_server_weight(cx, &event.rs, weight, now)
+                }
+            }
         }
     }
 
@@ -289,6 +327,12 @@ impl Service for KeepalivedService {
                 let config = self.config.clone();
                 for subsystem in self.subsystems() {
                     subsystem.reload(cx, &config, now);
+                }
+                if self.ipvs.is_none() {
+                    self.ipvs = ipvs_manager(&config, &self.options);
+                    if let Some(ipvs) = self.ipvs.as_mut() {
+                        Subsystem::start(ipvs, cx, now);
+                    }
                 }
                 self.pump(cx, now);
                 info!("Reload finished");

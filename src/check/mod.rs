@@ -32,6 +32,7 @@ use std::net::IpAddr;
 
 use crate::config::model::{Protocol, RealServer, VirtualServer, VsKey};
 
+pub use core::ServerChange;
 pub use engine::{CheckEvent, Engine, EngineError, RsStatus};
 
 /// Tag in the top byte of every timer and child key the checkers use, so the

@@ -1,6 +1,8 @@
 //! Netlink: the wire format shared by rtnetlink (addresses, links, routes)
 //! and generic netlink (IPVS), and a socket for request/response exchanges.
 
+pub mod genl;
+pub mod ipvs;
 pub mod rtnl;
 pub mod socket;
 pub mod wire;

@@ -99,6 +99,16 @@ struct InstanceIo {
     last_drop_log: Option<Instant>,
 }
 
+/// An instance entered or left MASTER (for IPVS `ha_suspend` and
+/// `lvs_sync_daemon`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MasterChange {
+    pub instance: String,
+    pub master: bool,
+    /// The instance's virtual addresses.
+    pub vips: Vec<IpAddr>,
+}
+
 pub struct VrrpService {
     config: Config,
     router: Router,
@@ -112,6 +122,7 @@ pub struct VrrpService {
     next_file_poll: Option<Instant>,
     next_notify: u64,
     stopped: bool,
+    master_changes: Vec<MasterChange>,
 }
 
 fn family_name(ipv6: bool) -> &'static str {
@@ -223,7 +234,13 @@ impl VrrpService {
             next_file_poll: None,
             next_notify: 0,
             stopped: false,
+            master_changes: Vec::new(),
         })
+    }
+
+    /// The next MASTER entry or exit since the last call, oldest first.
+    pub fn poll_master_change(&mut self) -> Option<MasterChange> {
+        (!self.master_changes.is_empty()).then(|| self.master_changes.remove(0))
     }
 
     /// Resolve interfaces, VMACs, source addresses and VIP specs. Instances
@@ -538,6 +555,19 @@ impl VrrpService {
                 self.garp_jobs.extend(jobs);
             }
             Action::StateChanged { from, to, reason } => {
+                if (from == State::Master) != (to == State::Master) {
+                    let io = &self.instances[index];
+                    self.master_changes.push(MasterChange {
+                        instance: io.name.clone(),
+                        master: to == State::Master,
+                        vips: io
+                            .model
+                            .virtual_ipaddress
+                            .iter()
+                            .map(|v| v.addr.value)
+                            .collect(),
+                    });
+                }
                 let name = &self.instances[index].name;
                 if to != State::Master {
                     self.garp_jobs.retain(|j| j.instance != index);
