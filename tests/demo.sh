@@ -24,7 +24,7 @@ fi
 command -v cc >/dev/null || { apt-get -q update && DEBIAN_FRONTEND=noninteractive apt-get -q install -y --no-install-recommends gcc libc6-dev; }
 
 cargo build --release --quiet
-bin=target/release/keepalived
+bin=${KEEPALIVED_RS_BIN:-target/release/keepalived}
 banner() { printf '\n\033[1m==== %s\033[0m\n' "$*"; }
 
 banner "$($bin -v)"

@@ -60,7 +60,7 @@ impl Case {
 
 fn conf(case: Case) -> String {
     format!(
-        "global_defs {{\n    router_id bench\n}}\nvrrp_instance VI_1 {{\n    state BACKUP\n    interface eth0\n    virtual_router_id 77\n    version {}\n    priority 100\n    advert_int {}\n    virtual_ipaddress {{\n        {VIP}/24\n    }}\n}}\n",
+        "global_defs {{\n    router_id bench\n}}\nvrrp_instance VI_1 {{\n    state BACKUP\n    interface eth0\n    virtual_router_id 77\n    version {}\n    priority 100\n    advert_int {}\n    authentication {{\n        auth_type PASS\n        auth_pass bench\n    }}\n    virtual_ipaddress {{\n        {VIP}/24\n    }}\n}}\n",
         case.version, case.advert_int
     )
 }
@@ -216,22 +216,35 @@ fn measure(daemon: Daemon, case: Case) -> Figures {
             let cap = lab.capture(2, "eth0", "vrrp or arp");
             std::thread::sleep(Duration::from_millis(300));
             let victim = procs[old].take().unwrap();
-            let sent = Instant::now();
-            victim.signal(if graceful {
-                Signal::SIGTERM
+            // A crash takes every process of the daemon (keepalived runs a
+            // parent and a VRRP child).
+            let victims = tree(victim.pid);
+            if graceful {
+                victim.signal(Signal::SIGTERM);
             } else {
-                Signal::SIGKILL
-            });
+                for pid in &victims {
+                    let _ =
+                        nix::sys::signal::kill(nix::unistd::Pid::from_raw(*pid), Signal::SIGKILL);
+                }
+            }
             if let Some(took) = victim.wait_exit(Duration::from_secs(10)) {
                 if graceful {
                     figures.exit_ms.push(took.as_secs_f64() * 1e3);
                 }
             }
-            let _ = sent;
             wait_for(Duration::from_secs(10), || {
-                (holder(&lab) == Some(new)).then_some(())
+                lab.has_addr(new, "eth0", VIP).then_some(())
             })
             .expect("failover");
+            master = new;
+            if !graceful {
+                // A SIGKILLed router cannot remove its VIP: clear it as a
+                // reboot would, so both daemons restart from the same state.
+                let _ = lab.exec(
+                    old,
+                    &["ip", "addr", "del", &format!("{VIP}/24"), "dev", "eth0"],
+                );
+            }
             std::thread::sleep(Duration::from_millis(200));
             let frames = cap.stop();
             let old_adverts = adverts(&frames, ip4(0, old));

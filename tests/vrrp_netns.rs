@@ -525,3 +525,89 @@ for i in range(500):
     time.sleep(0.008)
 print('sent', sent)
 "#;
+
+/// notify_master / notify_backup / the generic `notify` script run with
+/// keepalived's arguments, and use_vmac puts the VIP on a macvlan with the
+/// RFC 5798 virtual MAC that adverts and GARPs come from.
+#[test]
+fn notify_scripts_and_vmac() {
+    if !can_run("notify_scripts_and_vmac", &["tcpdump"]) {
+        return;
+    }
+    let mut lab = Lab::new("notify", 3, 1);
+    let out = lab.dir.join("notify.out");
+    let script = lab.write(
+        "notify.sh",
+        &format!("#!/bin/sh\necho \"$*\" >> {}\n", out.display()),
+    );
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let s = script.display();
+    let extra = format!(
+        "    use_vmac\n    notify_master \"{s} master-specific\"\n    notify_backup \"{s} backup-specific\"\n    notify \"{s}\""
+    );
+    let cap = lab.capture(2, "eth0", "vrrp or arp");
+    let a = start(
+        &mut lab,
+        0,
+        &conf(&Node {
+            priority: 150,
+            state: "BACKUP",
+            extra: &extra,
+        }),
+    );
+    let start_wait = Instant::now();
+    let on_vmac = || {
+        let out = std::process::Command::new("ip")
+            .args(["-n", lab.ns(0), "-o", "addr", "show", "dev", "vrrp.51"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).contains(&format!(" {VIP}/"))
+    };
+    while !on_vmac() {
+        assert!(
+            start_wait.elapsed() < Duration::from_secs(8),
+            "VIP not on vrrp.51: {}",
+            a.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let link = lab.exec(0, &["ip", "-d", "link", "show", "vrrp.51"]);
+    assert!(link.contains("00:00:5e:00:01:33"), "{link}");
+    assert!(link.contains("macvlan mode private"), "{link}");
+    std::thread::sleep(Duration::from_millis(1500));
+    a.signal(Signal::SIGTERM);
+    assert!(a.wait_exit(Duration::from_secs(5)).is_some());
+    let frames = cap.stop();
+    let vmac = [0x00, 0x00, 0x5e, 0x00, 0x01, 0x33];
+    assert!(
+        frames
+            .iter()
+            .any(|f| f.vrrp4().is_some() && f.src_mac() == vmac),
+        "no advert from the VMAC"
+    );
+    assert!(
+        frames
+            .iter()
+            .any(|f| f.is_garp_for(VIP.parse().unwrap()) && f.src_mac() == vmac),
+        "no GARP from the VMAC"
+    );
+    assert!(
+        lab.exec(0, &["ip", "-o", "link"]).find("vrrp.51").is_none(),
+        "VMAC left behind"
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let text = std::fs::read_to_string(&out).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    for want in [
+        "backup-specific",
+        "INSTANCE VI_1 BACKUP 150",
+        "master-specific",
+        "INSTANCE VI_1 MASTER 150",
+        "INSTANCE VI_1 STOP",
+    ] {
+        assert!(
+            lines.iter().any(|l| l.starts_with(want)),
+            "no notify line {want:?} in {lines:?}"
+        );
+    }
+}
