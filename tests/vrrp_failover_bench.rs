@@ -214,7 +214,8 @@ fn measure(daemon: Daemon, case: Case) -> Figures {
             let old = master;
             let new = 1 - old;
             let cap = lab.capture(2, "eth0", "vrrp or arp");
-            std::thread::sleep(Duration::from_millis(300));
+            // At least one advert of the old master before the kill.
+            std::thread::sleep(Duration::from_secs_f64(case.advert_int + 0.2));
             let victim = procs[old].take().unwrap();
             // A crash takes every process of the daemon (keepalived runs a
             // parent and a VRRP child).
@@ -240,10 +241,17 @@ fn measure(daemon: Daemon, case: Case) -> Figures {
             if !graceful {
                 // A SIGKILLed router cannot remove its VIP: clear it as a
                 // reboot would, so both daemons restart from the same state.
-                let _ = lab.exec(
-                    old,
-                    &["ip", "addr", "del", &format!("{VIP}/24"), "dev", "eth0"],
-                );
+                let _ = std::process::Command::new("ip")
+                    .args([
+                        "-n",
+                        lab.ns(old),
+                        "addr",
+                        "del",
+                        &format!("{VIP}/24"),
+                        "dev",
+                        "eth0",
+                    ])
+                    .output();
             }
             std::thread::sleep(Duration::from_millis(200));
             let frames = cap.stop();
