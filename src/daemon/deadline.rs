@@ -60,8 +60,8 @@ impl DeadlineFd {
                 let now = Instant::now();
                 let mono = monotonic_now();
                 let ahead = deadline.saturating_duration_since(now);
-                let mut sec = mono.tv_sec as i64 + ahead.as_secs() as i64;
-                let mut nsec = mono.tv_nsec as i64 + i64::from(ahead.subsec_nanos());
+                let mut sec = i64::from(mono.tv_sec) + ahead.as_secs() as i64;
+                let mut nsec = i64::from(mono.tv_nsec) + i64::from(ahead.subsec_nanos());
                 if nsec >= 1_000_000_000 {
                     sec += 1;
                     nsec -= 1_000_000_000;
