@@ -47,6 +47,8 @@ impl DeadlineFd {
 
     /// Fire at `deadline` (`None`: disarm). `Instant` is CLOCK_MONOTONIC on
     /// Linux; the absolute time is derived from one paired clock reading.
+    // time_t and c_long are i64 here but narrower on 32-bit targets.
+    #[allow(clippy::useless_conversion)]
     pub fn arm(&mut self, deadline: Option<Instant>) -> io::Result<()> {
         if self.armed == deadline {
             return Ok(());
@@ -71,7 +73,7 @@ impl DeadlineFd {
                     nsec = 1;
                 }
                 libc::timespec {
-                    tv_sec: sec as libc::time_t,
+                    tv_sec: sec as _,
                     tv_nsec: nsec as _,
                 }
             }
