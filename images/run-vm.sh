@@ -181,7 +181,11 @@ pick_accel() {
 
 ACCEL_USED=$(pick_accel)
 T_BOOT=$(now)
-boot "$ACCEL_USED" "$LOG" "$TIMEOUT" "$WORK/initrd.gz" "krs.timeout=$((TIMEOUT > 20 ? TIMEOUT - 10 : TIMEOUT))"
+# The scenario's own limit leaves time for boot (~10-20 s under TCG) and
+# power off, so a hung scenario still ends with KRS-DONE rc=137.
+GUEST_LIMIT=$((TIMEOUT - 30))
+[ "$GUEST_LIMIT" -ge 10 ] || GUEST_LIMIT=10
+boot "$ACCEL_USED" "$LOG" "$TIMEOUT" "$WORK/initrd.gz" "krs.timeout=$GUEST_LIMIT"
 T_END=$(now)
 
 # --------------------------------------------------------------- verdict --
@@ -210,6 +214,10 @@ echo "run-vm: accel=$ACCEL_USED lock_wait=$(secs "$T_START" "$T_LOCKED")s" \
 if [ -z "$done_line" ]; then
     echo "run-vm: no KRS-DONE marker (timeout or crash); last lines:" >&2
     tail -n 20 "$WORK/log.txt" >&2
+    if [ -s "$WORK/qemu.out" ]; then
+        echo "run-vm: qemu said:" >&2
+        head -c 2000 "$WORK/qemu.out" >&2
+    fi
     exit 2
 fi
 if [ "$done_line" = "${done_line#KRS-DONE rc=0 }" ] || grep -q '^KRS-RESULT [^ ]* FAIL' "$WORK/log.txt"; then

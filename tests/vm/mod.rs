@@ -26,7 +26,8 @@
 //! The scenario is a shell script run by the VM's `/init` as
 //! `/scenario/run.sh` (bash; `. /lib/krs/topo.sh` for the LVS topologies,
 //! `. /lib/krs/lib.sh` for the markers alone). `files` land under
-//! `/scenario/` (relative names) or at their absolute path. The scenario
+//! `/scenario/` (relative names) or at their absolute path; contents that
+//! start with `#!` are made executable. The scenario
 //! reports with `krs_result NAME PASS|FAIL detail` and can send files back
 //! with `krs_export NAME FILE` (see [`ScenarioLog::files`]).
 //!
@@ -40,6 +41,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::fs;
 use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
@@ -350,6 +352,11 @@ pub fn run_scenario_timeout(
     for (i, (dest, data)) in files.iter().enumerate() {
         let src = scratch.join(format!("file{i}"));
         fs::write(&src, data).map_err(io(format!("write {}", src.display())))?;
+        if data.starts_with(b"#!") {
+            // Scripts (notify, track, MISC_CHECK) arrive executable.
+            fs::set_permissions(&src, fs::Permissions::from_mode(0o755))
+                .map_err(io(format!("chmod {}", src.display())))?;
+        }
         args.push(format!("{}:{}", src.display(), dest));
     }
     let log_path = logs.join(format!("{safe}.log"));
