@@ -84,6 +84,8 @@ pub struct ScenarioLog {
     pub wall: Duration,
     /// `tcg` or `kvm`, as run-vm.sh reported.
     pub accel: String,
+    /// Seconds waiting for the machine-wide VM lock (another VM running).
+    pub lock_wait_secs: Option<f64>,
     /// Seconds spent checking/building the cached image.
     pub image_secs: Option<f64>,
     /// Seconds qemu ran.
@@ -148,12 +150,13 @@ impl ScenarioLog {
     pub fn timings(&self) -> String {
         let f = |v: Option<f64>| v.map_or("?".to_string(), |v| format!("{v:.1}"));
         format!(
-            "vm '{}': {} results, accel {}, wall {:.1} s (image {} s, qemu {} s; guest: /init at {} s, \
-             modules loaded at {} s, scenario done at {} s)",
+            "vm '{}': {} results, accel {}, wall {:.1} s (lock wait {} s, image {} s, qemu {} s; \
+             guest: /init at {} s, modules loaded at {} s, scenario done at {} s)",
             self.name,
             self.results.len(),
             self.accel,
             self.wall.as_secs_f64(),
+            f(self.lock_wait_secs),
             f(self.image_secs),
             f(self.vm_secs),
             f(self.guest_init),
@@ -381,9 +384,13 @@ pub fn run_scenario_timeout(
     let mut child = cmd
         .spawn()
         .map_err(io("spawn images/run-vm.sh".to_string()))?;
-    // run-vm.sh bounds qemu itself; this bounds run-vm.sh (lock wait, image
-    // build) in case something hangs outside qemu.
-    let limit = timeout + Duration::from_secs(900);
+    // run-vm.sh bounds qemu and its lock wait itself; this bounds run-vm.sh
+    // in case something hangs outside qemu.
+    let lock_wait = std::env::var("KRS_VM_LOCK_WAIT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1800);
+    let limit = timeout + Duration::from_secs(lock_wait + 600);
     let status = loop {
         match child.try_wait() {
             Ok(Some(s)) => break s.code(),
@@ -437,6 +444,7 @@ fn parse_secs(v: Option<&str>) -> Option<f64> {
 fn parse_run_output(output: &str, log: &mut ScenarioLog) {
     if let Some(line) = output.lines().find(|l| l.starts_with("run-vm: accel=")) {
         log.accel = field(line, "accel").unwrap_or("?").to_string();
+        log.lock_wait_secs = parse_secs(field(line, "lock_wait"));
         log.image_secs = parse_secs(field(line, "image"));
         log.vm_secs = parse_secs(field(line, "vm"));
     }
@@ -454,6 +462,7 @@ pub fn parse_console(name: &str, text: &str) -> ScenarioLog {
         log_path: PathBuf::new(),
         wall: Duration::ZERO,
         accel: "?".into(),
+        lock_wait_secs: None,
         image_secs: None,
         vm_secs: None,
         guest_init: None,
