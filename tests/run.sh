@@ -28,7 +28,7 @@ APT_PACKAGES=(
     gcc libc6-dev file
     iproute2 procps tcpdump python3 psmisc iputils-ping
     keepalived ipvsadm
-    busybox-static qemu-system-x86 linux-image-amd64
+    busybox-static qemu-system-x86 linux-image-amd64 strace
 )
 MUSL_TARGETS=(x86_64-unknown-linux-musl aarch64-unknown-linux-musl)
 
