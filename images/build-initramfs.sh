@@ -14,7 +14,8 @@
 #   -k KVER    kernel version (default: newest /boot/vmlinuz-* with modules)
 #   -f         rebuild even when the inputs did not change
 #
-# Outputs in OUTDIR: base.cpio.gz, vmlinuz, base.stamp (input fingerprint),
+# Outputs in OUTDIR: base.cpio.gz, vmlinuz, vmlinux (the uncompressed ELF
+# kernel, when the kernel supports PVH boot), base.stamp (input fingerprint),
 # base.manifest (what went in). The image is rebuilt only when the
 # fingerprint of its inputs (this script, images/rootfs/, every copied host
 # file's path+size+mtime, the project binary) changes.
@@ -26,6 +27,9 @@
 # images/rootfs/ (the generic /init and /lib/krs/*.sh). A scenario is added at
 # boot time as a second, concatenated cpio (see images/run-vm.sh).
 set -euo pipefail
+# The whole script is one brace group: bash parses it before running it, so
+# editing or checking out this file while a run waits cannot change that run.
+{
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/.." && pwd)
@@ -188,6 +192,29 @@ fi
 
 # -------------------------------------------------------------- build --
 
+# extract_vmlinux BZIMAGE OUT: find the compressed payload (xz, zstd, gzip)
+# and keep the first candidate that decompresses to an ELF file.
+extract_vmlinux() {
+    local spec magic tool off n
+    for spec in '\xfd\x37\x7a\x58\x5a\x00:xz' '\x28\xb5\x2f\xfd:zstd' '\x1f\x8b\x08:gzip'; do
+        magic=${spec%:*}
+        tool=${spec##*:}
+        command -v "$tool" >/dev/null || continue
+        n=0
+        for off in $(LC_ALL=C grep -aboP "$magic" "$1" 2>/dev/null | cut -d: -f1); do
+            n=$((n + 1))
+            [ $n -le 4 ] || break
+            tail -c +$((off + 1)) "$1" | "$tool" -dc >"$2.tmp" 2>/dev/null
+            if [ "$(head -c 4 "$2.tmp" | od -An -tx1 | tr -d ' ')" = 7f454c46 ]; then
+                mv "$2.tmp" "$2"
+                return 0
+            fi
+        done
+    done
+    rm -f "$2.tmp"
+    return 1
+}
+
 T0=$(date +%s.%N)
 ROOT=$(mktemp -d "$OUT/.root.XXXXXX")
 trap 'rm -rf "$ROOT"' EXIT
@@ -287,6 +314,13 @@ fi
     gzip -6 -n >"$OUT/base.cpio.gz.tmp"
 mv "$OUT/base.cpio.gz.tmp" "$OUT/base.cpio.gz"
 cp "$KERNEL" "$OUT/vmlinuz"
+# Under TCG the bzImage's own decompressor costs ~4-5 s per boot. A kernel
+# with CONFIG_PVH boots from its uncompressed ELF vmlinux directly (qemu's PVH
+# loader), so extract that once; run-vm.sh prefers it.
+rm -f "$OUT/vmlinux"
+if grep -qx 'CONFIG_PVH=y' "/boot/config-$KVER" 2>/dev/null; then
+    extract_vmlinux "$KERNEL" "$OUT/vmlinux" || log "no vmlinux extracted; booting the bzImage"
+fi
 cp "$ROOT/etc/krs/manifest" "$OUT/base.manifest"
 echo "$STAMP" >"$OUT/base.stamp"
 
@@ -295,3 +329,5 @@ log "built $OUT/base.cpio.gz: $(stat -c %s "$OUT/base.cpio.gz") bytes gzip," \
     "$(du -sb "$ROOT" | cut -f1) bytes unpacked, ${#MODS[@]} modules (${#KOS[@]} .ko)," \
     "in $(awk -v a="$T0" -v b="$T1" 'BEGIN { printf "%.1f", b - a }') s"
 echo "$OUT"
+exit
+}

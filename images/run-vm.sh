@@ -20,13 +20,19 @@
 #   KRS_VM_ACCEL       auto (default) | tcg | kvm. auto uses KVM only when a
 #                      probe boot under KVM works (result cached in
 #                      KRS_VM_OUT/accel.cache), else TCG.
+#   KRS_VM_LOCK_WAIT   seconds to wait for the machine-wide VM lock
+#                      (/tmp/keepalived-rs-vm.lock; default 1800)
 #   KRS_VM_MEM         MiB (default 2048);  KRS_VM_SMP  CPUs (default 2)
 #   KRS_VM_CPU         qemu -cpu model (default: host under KVM, qemu's
 #                      default under TCG)
+#   KRS_VM_KERNEL      bzimage: boot vmlinuz even when vmlinux (PVH) exists
 #   KRS_VM_EXPORT_DIR  if set, files the scenario sent with krs_export are
 #                      decoded into this directory
 #   KRS_VM_QUIET=1     do not echo the KRS-RESULT lines
 set -uo pipefail
+# The whole script is one brace group: bash parses it before running it, so
+# editing or checking out this file while a run waits cannot change that run.
+{
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/.." && pwd)
@@ -40,6 +46,7 @@ SMP=${KRS_VM_SMP:-2}
 QEMU=${KRS_QEMU:-qemu-system-x86_64}
 # One VM at a time on this machine (2 cores): a global lock.
 LOCK=${KRS_VM_LOCK:-/tmp/keepalived-rs-vm.lock}
+LOCK_WAIT=${KRS_VM_LOCK_WAIT:-1800}
 
 usage() {
     sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'
@@ -62,7 +69,7 @@ case $TIMEOUT in '' | *[!0-9]*) die "KRS_VM_TIMEOUT must be whole seconds" ;; es
 
 T_START=$(now)
 exec 9>"$LOCK"
-flock -w $((TIMEOUT + 600)) 9 || die "timed out waiting for $LOCK"
+flock -w "$LOCK_WAIT" 9 || die "timed out after $LOCK_WAIT s waiting for $LOCK (another VM runs)"
 T_LOCKED=$(now)
 
 "$HERE/build-initramfs.sh" -o "$OUT" >/dev/null || die "image build failed"
@@ -122,7 +129,7 @@ boot() {
     : >"$log"
     "$QEMU" -accel "$accel" "${cpu[@]}" -smp "$SMP" -m "$MEM" \
         -nic none -nographic -monitor none -serial "file:$log" -no-reboot \
-        -kernel "$OUT/vmlinuz" -initrd "$initrd" \
+        -kernel "$KERNEL" -initrd "$initrd" \
         -append "console=ttyS0 panic=-1 quiet $*" \
         </dev/null >"$WORK/qemu.out" 2>&1 &
     QPID=$!
@@ -179,9 +186,18 @@ pick_accel() {
     echo "$result"
 }
 
+# The uncompressed PVH-bootable kernel saves the bzImage decompression
+# (~4-5 s under TCG); KRS_VM_KERNEL=bzimage forces the bzImage.
+KERNEL=$OUT/vmlinuz
+[ -f "$OUT/vmlinux" ] && [ "${KRS_VM_KERNEL:-}" != bzimage ] && KERNEL=$OUT/vmlinux
+
 ACCEL_USED=$(pick_accel)
 T_BOOT=$(now)
-boot "$ACCEL_USED" "$LOG" "$TIMEOUT" "$WORK/initrd.gz" "krs.timeout=$((TIMEOUT > 20 ? TIMEOUT - 10 : TIMEOUT))"
+# The scenario's own limit leaves time for boot (~10-20 s under TCG) and
+# power off, so a hung scenario still ends with KRS-DONE rc=137.
+GUEST_LIMIT=$((TIMEOUT - 30))
+[ "$GUEST_LIMIT" -ge 10 ] || GUEST_LIMIT=10
+boot "$ACCEL_USED" "$LOG" "$TIMEOUT" "$WORK/initrd.gz" "krs.timeout=$GUEST_LIMIT"
 T_END=$(now)
 
 # --------------------------------------------------------------- verdict --
@@ -210,9 +226,15 @@ echo "run-vm: accel=$ACCEL_USED lock_wait=$(secs "$T_START" "$T_LOCKED")s" \
 if [ -z "$done_line" ]; then
     echo "run-vm: no KRS-DONE marker (timeout or crash); last lines:" >&2
     tail -n 20 "$WORK/log.txt" >&2
+    if [ -s "$WORK/qemu.out" ]; then
+        echo "run-vm: qemu said:" >&2
+        head -c 2000 "$WORK/qemu.out" >&2
+    fi
     exit 2
 fi
 if [ "$done_line" = "${done_line#KRS-DONE rc=0 }" ] || grep -q '^KRS-RESULT [^ ]* FAIL' "$WORK/log.txt"; then
     exit 1
 fi
 exit 0
+exit
+}

@@ -4,10 +4,13 @@
 //! configuration code is sans-IO; only `daemon/` touches file descriptors.
 
 pub mod app;
+pub mod check;
 pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod ipvs;
+pub mod net;
 pub mod netlink;
 pub mod run;
+pub mod service;
 pub mod vrrp;

@@ -3,12 +3,14 @@
 //! checkers) hook into `KeepalivedService` as they land.
 
 use crate::app::{load_options, EXIT_CONFIG, EXIT_OK};
+use crate::check;
 use crate::cli::{self, Options};
 use crate::config::{self, dump::dump, Config, Severity};
 use crate::daemon::{
     daemonize, init_logging, parse_facility, ChildExit, Context, DumpKind, EventLoop, LogTarget,
     PidFile, Service, Subsystem, Tag,
 };
+use crate::service::vrrp::VrrpService;
 use log::{error, info, warn};
 use mio::event::Event;
 use mio::Token;
@@ -112,12 +114,25 @@ pub fn run_daemon(options: &Options, path: &Path) -> i32 {
             return EXIT_CONFIG;
         }
     };
+    let checkers = if loaded.config.virtual_servers.is_empty() {
+        None
+    } else {
+        match check::Engine::new(&loaded.config) {
+            Ok(engine) => Some(engine),
+            Err(e) => {
+                error!("{e}; not starting");
+                return EXIT_CONFIG;
+            }
+        }
+    };
     let mut service = KeepalivedService {
         path: path.to_path_buf(),
         options: options.clone(),
         ipvs: ipvs_manager(&loaded.config, options),
-        config: loaded.config,
         shutting_down: false,
+        vrrp: VrrpService::new(&loaded.config),
+        checkers,
+        config: loaded.config,
     };
     let result = event_loop.run(&mut service);
     if let Err(e) = pid_file.remove() {
@@ -143,6 +158,8 @@ pub struct KeepalivedService {
     config: Config,
     ipvs: Option<crate::ipvs::Manager>,
     shutting_down: bool,
+    vrrp: Option<VrrpService>,
+    checkers: Option<check::Engine>,
 }
 
 /// The IPVS subsystem, when the configuration has anything for it to do.
@@ -192,7 +209,7 @@ impl KeepalivedService {
             );
         }
         info!(
-            "Configuration loaded: {} VRRP instance(s), {} virtual server(s); VRRP, IPVS and health checks are not active in this build yet",
+            "Configuration loaded: {} VRRP instance(s), {} virtual server(s)",
             c.instances.len(),
             c.virtual_servers.len()
         );
@@ -203,16 +220,52 @@ impl KeepalivedService {
     /// The running subsystems, in service order: VRRP first so its adverts
     /// never wait behind checker or IPVS work.
     fn subsystems(&mut self) -> Vec<&mut dyn Subsystem> {
-        let mut subsystems: Vec<&mut dyn Subsystem> = Vec::new();
-        if let Some(ipvs) = self.ipvs.as_mut() {
-            subsystems.push(ipvs);
+        let mut all: Vec<&mut dyn Subsystem> = Vec::new();
+        if let Some(vrrp) = self.vrrp.as_mut() {
+            all.push(vrrp);
         }
-        subsystems
+        if let Some(checkers) = self.checkers.as_mut() {
+            all.push(checkers);
+        }
+        if let Some(ipvs) = self.ipvs.as_mut() {
+            all.push(ipvs);
+        }
+        all
     }
 
     /// Carry events between subsystems (checker verdicts and VRRP state to
     /// IPVS) after any of them ran.
-    fn pump(&mut self, _cx: &mut Context<'_>, _now: Instant) {}
+    fn pump(&mut self, cx: &mut Context<'_>, now: Instant) {
+        // VRRP state to IPVS: ha_suspend services follow the VIPs held here,
+        // and lvs_sync_daemon follows its instance.
+        if let (Some(vrrp), Some(ipvs)) = (self.vrrp.as_mut(), self.ipvs.as_mut()) {
+            while let Some(change) = vrrp.poll_master_change() {
+                ipvs.set_vrrp_instance_master(&change.instance, change.master);
+                for vip in change.vips {
+                    ipvs.set_vip_master(cx, vip, change.master, now);
+                }
+            }
+        }
+        // Checker verdicts to IPVS (the engine logs them).
+        let Some(checkers) = self.checkers.as_mut() else {
+            return;
+        };
+        while let Some(event) = checkers.poll_event() {
+            let Some(ipvs) = self.ipvs.as_mut() else {
+                continue;
+            };
+            match event.change {
+                check::ServerChange::Up { weight } => {
+                    ipvs.set_real_server_weight(cx, &event.rs, weight, now);
+                    ipvs.set_real_server_alive(cx, &event.rs, true, now);
+                }
+                check::ServerChange::Down => ipvs.set_real_server_alive(cx, &event.rs, false, now),
+                check::ServerChange::Weight { weight } => {
+                    ipvs.set_real_server_weight(cx, &event.rs, weight, now)
+                }
+            }
+        }
+    }
 
     /// During shutdown: tell the loop once every subsystem is done.
     fn check_shutdown_done(&mut self, cx: &mut Context<'_>) {

@@ -11,9 +11,45 @@ use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_keepalived");
 
+/// The daemon now does real network work (VRRP sockets, VIPs, checks), so
+/// as root it runs in a private, empty network namespace: nothing it does
+/// can reach the host's interfaces. Without root it cannot open raw sockets
+/// or change addresses at all.
+struct Netns(Option<String>);
+
+impl Netns {
+    fn new(tag: &str) -> Netns {
+        if !nix::unistd::geteuid().is_root() {
+            return Netns(None);
+        }
+        let name = format!("kars-cli-{tag}-{}", std::process::id());
+        let ok = Command::new("ip")
+            .args(["netns", "add", &name])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "ip netns add {name}");
+        Netns(Some(name))
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        if let Some(name) = &self.0 {
+            let _ = Command::new("ip").args(["netns", "del", name]).status();
+        }
+    }
+}
+
 /// `keepalived -n -l -G -f CONF -p PID`: foreground, console log only.
-fn foreground(conf: &Path, pid: &Path) -> Command {
-    let mut cmd = Command::new(BIN);
+fn foreground(conf: &Path, pid: &Path, ns: &Netns) -> Command {
+    let mut cmd = match &ns.0 {
+        Some(name) => {
+            let mut c = Command::new("ip");
+            c.args(["netns", "exec", name, BIN]);
+            c
+        }
+        None => Command::new(BIN),
+    };
     cmd.args(["-n", "-l", "-G", "-f"])
         .arg(conf)
         .arg("-p")
@@ -28,8 +64,8 @@ struct Daemon {
 }
 
 impl Daemon {
-    fn start(conf: &Path, pid: &Path) -> Daemon {
-        let mut child = foreground(conf, pid)
+    fn start(conf: &Path, pid: &Path, ns: &Netns) -> Daemon {
+        let mut child = foreground(conf, pid, ns)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -114,7 +150,8 @@ fn starts_logs_reloads_and_stops_cleanly() {
     std::fs::copy(&seed, &conf).unwrap();
     let pid_file = dir.join("keepalived.pid");
 
-    let mut d = Daemon::start(&conf, &pid_file);
+    let ns = Netns::new("daemon");
+    let mut d = Daemon::start(&conf, &pid_file, &ns);
     d.expect("Starting Keepalived-rs");
     d.expect("(External_1) VRRP instance: state MASTER, interface eth1, vrid 171, priority 100");
     d.expect("(Internal_2) VRRP instance: state BACKUP, interface eth2, vrid 192, priority 95");
@@ -128,7 +165,7 @@ fn starts_logs_reloads_and_stops_cleanly() {
     assert_eq!(recorded, d.child.id(), "pid file names the daemon");
 
     // A second daemon on the same pid file refuses to start.
-    let second = foreground(&conf, &pid_file).output().unwrap();
+    let second = foreground(&conf, &pid_file, &ns).output().unwrap();
     assert_eq!(second.status.code(), Some(1));
     let err = String::from_utf8_lossy(&second.stderr);
     assert!(err.contains(&recorded.to_string()), "{err}");
@@ -176,7 +213,7 @@ fn refuses_to_start_on_a_broken_config() {
     let dir = workdir("broken");
     let conf = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/broken/bad_values.conf");
     let pid_file = dir.join("keepalived.pid");
-    let out = foreground(&conf, &pid_file).output().unwrap();
+    let out = foreground(&conf, &pid_file, &Netns(None)).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(

@@ -7,10 +7,9 @@
 #    the precise warnings for the quirks that trip real keepalived;
 # 2. `keepalived -t -d` on the LVS-DR seed: the effective configuration with
 #    keepalived's defaults filled in;
-# 3. the daemon in the foreground (-n -l) on that config: it logs the parsed
-#    instances, reloads on SIGHUP (and keeps running on a broken edit) and exits
-#    cleanly on SIGTERM, removing its pid file.
-# Later stages turn this into the live VRRP failover demo.
+# 3. live VRRP failover in network namespaces: two routers on a bridge elect
+#    a master, SIGKILL moves the VIP, the old master preempts on return, and
+#    SIGTERM hands over with a priority-0 advert.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,7 +24,7 @@ fi
 command -v cc >/dev/null || { apt-get -q update && DEBIAN_FRONTEND=noninteractive apt-get -q install -y --no-install-recommends gcc libc6-dev; }
 
 cargo build --release --quiet
-bin=target/release/keepalived
+bin=${KEEPALIVED_RS_BIN:-target/release/keepalived}
 banner() { printf '\n\033[1m==== %s\033[0m\n' "$*"; }
 
 banner "$($bin -v)"
@@ -44,18 +43,74 @@ seed=tests/data/seeds/001_lvs_dr_ka67_full.conf
 banner "2. keepalived -t -d -f $seed (effective config, first 60 lines)"
 $bin -t -d -f "$seed" 2>/dev/null | head -60
 
-banner "3. the daemon: -n -l, SIGHUP, a broken edit, SIGTERM"
+banner "3. live VRRP failover in network namespaces (two routers and a client on a bridge)"
+# Everything runs in private namespaces: nothing touches this machine's
+# interfaces. Router a (priority 150) and b (100) share VIP 10.77.0.100.
+if ! command -v ip >/dev/null || ! command -v ping >/dev/null; then
+    apt-get -q update && DEBIAN_FRONTEND=noninteractive apt-get -q install -y --no-install-recommends iproute2 iputils-ping
+fi
 work=$(mktemp -d /tmp/kars-demo.XXXXXX)
-cp "$seed" "$work/keepalived.conf"
-$bin -n -l -f "$work/keepalived.conf" -p "$work/keepalived.pid" 2>&1 | sed 's/^/   /' &
-sleep 1
-pid=$(cat "$work/keepalived.pid")
-echo "   [demo] pid file says $pid; sending SIGHUP"
-kill -HUP "$pid"; sleep 0.5
-echo "   [demo] breaking the config (priority 300) and sending SIGHUP: the running config stays"
-sed -i 's/priority 100/priority 300/' "$work/keepalived.conf"
-kill -HUP "$pid"; sleep 0.5
-echo "   [demo] SIGTERM"
-kill -TERM "$pid"; wait || true
-[ -e "$work/keepalived.pid" ] && echo "   [demo] pid file still there!" || echo "   [demo] pid file removed"
-rm -rf "$work"
+suf=$$
+NS=(kdemo-sw-$suf kdemo-a-$suf kdemo-b-$suf kdemo-c-$suf)
+PIDS=()
+cleanup() {
+    for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill -9 "$p" 2>/dev/null || true; done
+    for n in "${NS[@]}"; do ip netns del "$n" 2>/dev/null || true; done
+    rm -rf "$work"
+}
+trap cleanup EXIT
+for n in "${NS[@]}"; do ip netns add "$n"; ip -n "$n" link set lo up; done
+ip -n "${NS[0]}" link add br0 type bridge
+ip -n "${NS[0]}" link set br0 up
+i=1
+for n in "${NS[@]:1}"; do
+    ip -n "${NS[0]}" link add "p$i" type veth peer name eth0 netns "$n"
+    ip -n "${NS[0]}" link set "p$i" master br0 up
+    ip -n "$n" addr add "10.77.0.$i/24" dev eth0
+    ip -n "$n" link set eth0 up
+    i=$((i + 1))
+done
+conf() {
+    printf 'vrrp_instance VI_1 {\n    state BACKUP\n    interface eth0\n    virtual_router_id 51\n    priority %s\n    advert_int 1\n    authentication {\n        auth_type PASS\n        auth_pass demo\n    }\n    virtual_ipaddress {\n        10.77.0.100/24\n    }\n}\n' "$1"
+}
+start() { # start ROUTER PRIORITY
+    conf "$2" > "$work/$1.conf"
+    ip netns exec "kdemo-$1-$suf" "$PWD/$bin" -n -l -f "$work/$1.conf" -p "$work/$1.pid" 2>&1 \
+        | grep --line-buffered -v 'syslog' | sed -u "s/^[A-Za-z]* [A-Za-z]* [0-9]* \([0-9:]*\) [0-9]*:/   [$1 \1]/" &
+    PIDS+=($!)
+}
+holder() {
+    local out=""
+    for r in a b; do
+        if ip -n "kdemo-$r-$suf" -o addr show dev eth0 | grep -q ' 10.77.0.100/'; then out="$out $r"; fi
+    done
+    echo "${out:- nobody}"
+}
+ping_vip() { ip netns exec "${NS[3]}" ping -c1 -W1 10.77.0.100 >/dev/null 2>&1 && echo reachable || echo unreachable; }
+start a 150
+start b 100
+sleep 5
+echo "   [demo] VIP 10.77.0.100 is on:$(holder); from the client it is $(ping_vip)"
+echo "   [demo] SIGKILL of router a (the master)"
+t0=$(date +%s%N)
+kill -KILL "$(cat "$work/a.pid")"
+for _ in $(seq 200); do
+    ip -n "kdemo-b-$suf" -o addr show dev eth0 | grep -q ' 10.77.0.100/' && break
+    sleep 0.05
+done
+t1=$(date +%s%N)
+echo "   [demo] router b holds the VIP $(( (t1 - t0) / 1000000 )) ms after the kill (Master_Down_Interval 3609 ms runs from a's last advert, up to 1 s before the kill)"
+ip -n "kdemo-a-$suf" addr del 10.77.0.100/24 dev eth0 2>/dev/null || true  # as a reboot would
+rm -f "$work/a.pid"
+echo "   [demo] from the client the VIP is $(ping_vip)"
+echo "   [demo] router a comes back; priority 150 preempts once its Master_Down_Interval (3.41 s) passes"
+start a 150
+sleep 4.5
+echo "   [demo] VIP is on:$(holder)"
+echo "   [demo] SIGTERM of router a: priority-0 advert, b takes over after Skew_Time (609 ms)"
+kill -TERM "$(cat "$work/a.pid")"
+sleep 1.5
+echo "   [demo] VIP is on:$(holder); from the client it is $(ping_vip)"
+kill -TERM "$(cat "$work/b.pid")"
+sleep 0.5
+echo "   [demo] both stopped (SIGTERM); VIP is on:$(holder)"

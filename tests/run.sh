@@ -26,9 +26,9 @@ set -euo pipefail
 # not needed: .cargo/config.toml links the musl targets with rust-lld.
 APT_PACKAGES=(
     gcc libc6-dev file
-    iproute2 procps tcpdump python3
+    iproute2 procps tcpdump python3 psmisc iputils-ping
     keepalived ipvsadm
-    busybox-static qemu-system-x86 linux-image-amd64
+    busybox-static qemu-system-x86 linux-image-amd64 strace
 )
 MUSL_TARGETS=(x86_64-unknown-linux-musl aarch64-unknown-linux-musl)
 
@@ -222,9 +222,10 @@ run_stage "apt packages" setup_apt
 run_stage "rust toolchain" setup_rust
 run_stage "cargo fmt --check" check_fmt
 run_stage "cargo clippy" check_clippy
-run_stage "cargo test" check_test
+# The VM tests boot the static x86_64 build, so it is built first.
 run_stage "release builds (musl)" build_musl
 run_stage "release binaries" report_binaries
+run_stage "cargo test" check_test
 run_stage "board scripts" check_board
 run_stage "ci benchmarks" run_ci_benches
 

@@ -116,8 +116,8 @@ fn advert_action(priority: u8) -> Action {
 fn become_master_actions(from: S, reason: Reason, priority: u8) -> Vec<Action> {
     vec![
         changed(from, S::Master, reason),
-        Action::AddVips,
         advert_action(priority),
+        Action::AddVips,
         Action::SendGratuitous,
         Action::RunNotify(Notify::Master),
     ]

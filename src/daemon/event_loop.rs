@@ -24,6 +24,10 @@ use super::timer::{TimerId, TimerQueue};
 pub const MAX_TIMERS_PER_TURN: usize = 64;
 
 /// Default bound on an orderly shutdown (procd SIGKILLs after 5 s).
+/// With the deadline timerfd armed, the poll timeout only guards against a
+/// lost wakeup; it is this much later than the deadline.
+const DEADLINE_BACKSTOP: Duration = Duration::from_millis(50);
+
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_millis(4500);
 
 const EVENTS_CAPACITY: usize = 256;
@@ -111,6 +115,8 @@ const INDEX_MASK: usize = (1 << INDEX_BITS) - 1;
 const GENERATION_MASK: usize = INDEX_MASK;
 const MAX_SLOTS: usize = INDEX_MASK;
 const SIGNAL_TOKEN: Token = Token(usize::MAX);
+/// The deadline timerfd: index all ones too, another generation.
+const DEADLINE_TOKEN: Token = Token(INDEX_MASK);
 
 #[derive(Debug)]
 struct Slot {
@@ -298,6 +304,9 @@ pub struct EventLoop {
     poll: Poll,
     events: Events,
     signals: SignalFd,
+    /// Wakes the poll at the next deadline precisely (see `deadline.rs`);
+    /// `None` if the kernel refused one, then the poll timeout is used.
+    deadline: Option<super::deadline::DeadlineFd>,
     core: LoopCore,
     shutdown_grace: Duration,
 }
@@ -319,10 +328,22 @@ impl EventLoop {
         poll.registry()
             .register(&mut signals, SIGNAL_TOKEN, Interest::READABLE)
             .map_err(LoopError::Register)?;
+        let deadline = super::deadline::DeadlineFd::new().ok().and_then(|fd| {
+            let raw = std::os::fd::AsRawFd::as_raw_fd(&fd);
+            poll.registry()
+                .register(
+                    &mut mio::unix::SourceFd(&raw),
+                    DEADLINE_TOKEN,
+                    Interest::READABLE,
+                )
+                .ok()
+                .map(|()| fd)
+        });
         Ok(EventLoop {
             poll,
             events: Events::with_capacity(EVENTS_CAPACITY),
             signals,
+            deadline,
             core: LoopCore {
                 slots: Slots::default(),
                 timers: TimerQueue::new(),
@@ -369,12 +390,28 @@ impl EventLoop {
             }
 
             let timeout = self.poll_timeout();
+            let next = self.next_deadline();
+            let timeout = match (&mut self.deadline, timeout) {
+                // Due now, or no timerfd: the plain timeout.
+                (_, Some(t)) if t.is_zero() => timeout,
+                (None, _) => timeout,
+                (Some(fd), _) => match fd.arm(next) {
+                    // The timerfd wakes us; the timeout is only a backstop.
+                    Ok(()) => timeout.map(|t| t + DEADLINE_BACKSTOP),
+                    Err(_) => timeout,
+                },
+            };
             match self.poll.poll(&mut self.events, timeout) {
                 Ok(()) => {}
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
                 Err(err) => return Err(LoopError::Poll(err)),
             }
             now = Instant::now();
+            if let Some(fd) = &mut self.deadline {
+                if self.events.iter().any(|e| e.token() == DEADLINE_TOKEN) {
+                    fd.drain();
+                }
+            }
 
             if self
                 .events
@@ -389,16 +426,22 @@ impl EventLoop {
         }
     }
 
-    fn poll_timeout(&self) -> Option<Duration> {
-        let next = [
+    fn next_deadline(&self) -> Option<Instant> {
+        [
             self.core.timers.next_deadline(),
             self.core.children.next_deadline(),
             self.core.shutdown_deadline,
         ]
         .into_iter()
         .flatten()
-        .min()?;
-        Some(next.saturating_duration_since(Instant::now()))
+        .min()
+    }
+
+    fn poll_timeout(&self) -> Option<Duration> {
+        Some(
+            self.next_deadline()?
+                .saturating_duration_since(Instant::now()),
+        )
     }
 
     fn begin_shutdown_if_requested<S: Service>(&mut self, service: &mut S, now: Instant) {

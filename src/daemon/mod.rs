@@ -4,6 +4,7 @@
 
 pub mod child;
 pub mod daemonize;
+pub mod deadline;
 pub mod event_loop;
 pub mod log;
 pub mod pidfile;

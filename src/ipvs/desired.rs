@@ -458,7 +458,7 @@ fn slots_of(
     config: &Config,
     notices: &mut VecDeque<Notice>,
 ) -> Vec<ServiceSlot> {
-    let protocol = super::ids::ProtocolId::from_config(vs.protocol.value).ip_protocol();
+    let protocol = super::ids::ip_protocol(super::ids::ProtocolId::from_config(vs.protocol.value));
     match &vs.key {
         VsKey::Address { addr, port } => vec![ServiceSlot {
             key: ServiceKey::Addr {

@@ -3,6 +3,7 @@
 
 pub mod genl;
 pub mod ipvs;
+pub mod rtnl;
 pub mod socket;
 pub mod wire;
 
@@ -32,6 +33,9 @@ pub enum Error {
     Overrun { what: &'static str },
     /// A reply lacked something the protocol requires.
     Protocol { what: &'static str, detail: String },
+    /// The request cannot be expressed (bad prefix length, name too long,
+    /// mixed address families); nothing was sent.
+    Invalid { what: &'static str, detail: String },
 }
 
 impl Error {
@@ -70,6 +74,7 @@ impl fmt::Display for Error {
             Error::Timeout { what } => write!(f, "{what}: no answer from the kernel"),
             Error::Overrun { what } => write!(f, "{what}: netlink reply overrun"),
             Error::Protocol { what, detail } => write!(f, "{what}: {detail}"),
+            Error::Invalid { what, detail } => write!(f, "{what}: {detail}"),
         }
     }
 }

@@ -88,7 +88,7 @@ impl NetlinkSocket {
         let _ = setsockopt_int(raw, libc::SOL_NETLINK, NETLINK_CAP_ACK, 1);
         if !nonblocking {
             let tv = libc::timeval {
-                tv_sec: REPLY_TIMEOUT.as_secs() as libc::time_t,
+                tv_sec: REPLY_TIMEOUT.as_secs() as _,
                 tv_usec: 0,
             };
             // SAFETY: fd open; tv outlives the call.

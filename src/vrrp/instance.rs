@@ -649,8 +649,10 @@ impl Instance {
         self.transition(from, State::Master, reason);
         // RFC 5798 6.4.1 / 6.4.2: send an ADVERTISEMENT, broadcast gratuitous ARPs (IPv4)
         // or unsolicited Neighbor Advertisements (IPv6), set the Adver_Timer.
-        self.actions.push_back(Action::AddVips);
+        // The advert goes first: adding addresses is a netlink round trip,
+        // and the Backups' timers run from the advert.
         self.send_advert(now);
+        self.actions.push_back(Action::AddVips);
         self.actions.push_back(Action::SendGratuitous);
         self.actions
             .push_back(Action::RunNotify(NotifyEvent::Master));

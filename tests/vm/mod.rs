@@ -26,7 +26,8 @@
 //! The scenario is a shell script run by the VM's `/init` as
 //! `/scenario/run.sh` (bash; `. /lib/krs/topo.sh` for the LVS topologies,
 //! `. /lib/krs/lib.sh` for the markers alone). `files` land under
-//! `/scenario/` (relative names) or at their absolute path. The scenario
+//! `/scenario/` (relative names) or at their absolute path; contents that
+//! start with `#!` are made executable. The scenario
 //! reports with `krs_result NAME PASS|FAIL detail` and can send files back
 //! with `krs_export NAME FILE` (see [`ScenarioLog::files`]).
 //!
@@ -40,6 +41,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::fs;
 use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
@@ -82,6 +84,8 @@ pub struct ScenarioLog {
     pub wall: Duration,
     /// `tcg` or `kvm`, as run-vm.sh reported.
     pub accel: String,
+    /// Seconds waiting for the machine-wide VM lock (another VM running).
+    pub lock_wait_secs: Option<f64>,
     /// Seconds spent checking/building the cached image.
     pub image_secs: Option<f64>,
     /// Seconds qemu ran.
@@ -146,12 +150,13 @@ impl ScenarioLog {
     pub fn timings(&self) -> String {
         let f = |v: Option<f64>| v.map_or("?".to_string(), |v| format!("{v:.1}"));
         format!(
-            "vm '{}': {} results, accel {}, wall {:.1} s (image {} s, qemu {} s; guest: /init at {} s, \
-             modules loaded at {} s, scenario done at {} s)",
+            "vm '{}': {} results, accel {}, wall {:.1} s (lock wait {} s, image {} s, qemu {} s; \
+             guest: /init at {} s, modules loaded at {} s, scenario done at {} s)",
             self.name,
             self.results.len(),
             self.accel,
             self.wall.as_secs_f64(),
+            f(self.lock_wait_secs),
             f(self.image_secs),
             f(self.vm_secs),
             f(self.guest_init),
@@ -350,6 +355,11 @@ pub fn run_scenario_timeout(
     for (i, (dest, data)) in files.iter().enumerate() {
         let src = scratch.join(format!("file{i}"));
         fs::write(&src, data).map_err(io(format!("write {}", src.display())))?;
+        if data.starts_with(b"#!") {
+            // Scripts (notify, track, MISC_CHECK) arrive executable.
+            fs::set_permissions(&src, fs::Permissions::from_mode(0o755))
+                .map_err(io(format!("chmod {}", src.display())))?;
+        }
         args.push(format!("{}:{}", src.display(), dest));
     }
     let log_path = logs.join(format!("{safe}.log"));
@@ -374,9 +384,13 @@ pub fn run_scenario_timeout(
     let mut child = cmd
         .spawn()
         .map_err(io("spawn images/run-vm.sh".to_string()))?;
-    // run-vm.sh bounds qemu itself; this bounds run-vm.sh (lock wait, image
-    // build) in case something hangs outside qemu.
-    let limit = timeout + Duration::from_secs(900);
+    // run-vm.sh bounds qemu and its lock wait itself; this bounds run-vm.sh
+    // in case something hangs outside qemu.
+    let lock_wait = std::env::var("KRS_VM_LOCK_WAIT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1800);
+    let limit = timeout + Duration::from_secs(lock_wait + 600);
     let status = loop {
         match child.try_wait() {
             Ok(Some(s)) => break s.code(),
@@ -430,6 +444,7 @@ fn parse_secs(v: Option<&str>) -> Option<f64> {
 fn parse_run_output(output: &str, log: &mut ScenarioLog) {
     if let Some(line) = output.lines().find(|l| l.starts_with("run-vm: accel=")) {
         log.accel = field(line, "accel").unwrap_or("?").to_string();
+        log.lock_wait_secs = parse_secs(field(line, "lock_wait"));
         log.image_secs = parse_secs(field(line, "image"));
         log.vm_secs = parse_secs(field(line, "vm"));
     }
@@ -447,6 +462,7 @@ pub fn parse_console(name: &str, text: &str) -> ScenarioLog {
         log_path: PathBuf::new(),
         wall: Duration::ZERO,
         accel: "?".into(),
+        lock_wait_secs: None,
         image_secs: None,
         vm_secs: None,
         guest_init: None,

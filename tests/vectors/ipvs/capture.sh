@@ -2,7 +2,10 @@
 # Regenerate tests/vectors/ipvs/*.hex: netlink messages ipvsadm sends to the
 # kernel's IPVS generic netlink family, and the kernel's replies.
 #
-#   sudo tests/vectors/ipvs/capture.sh
+#   sudo tests/vectors/ipvs/capture.sh [OUT_DIR]
+#
+# OUT_DIR defaults to this directory (the committed vectors); another
+# directory lets you compare a fresh capture without touching them.
 #
 # (KRS_KEEP_TRACES=DIR keeps the raw strace transcripts.)
 #
@@ -17,6 +20,8 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/../../.." && pwd)
+DEST=${1:-$HERE}
+mkdir -p "$DEST"
 TMP=$(mktemp -d /tmp/krs-ipvs-cap.XXXXXX)
 trap 'rm -rf "$TMP"' EXIT
 
@@ -40,5 +45,5 @@ fi
 # committed vectors alone.
 mkdir -p "$TMP/hex"
 python3 "$HERE/strace2hex.py" "$TMP/cap" "$TMP/hex"
-rm -f "$HERE"/*.hex
-cp "$TMP/hex"/*.hex "$TMP/hex/README.md" "$HERE/"
+rm -f "$DEST"/*.hex
+cp "$TMP/hex"/*.hex "$TMP/hex/README.md" "$DEST/"

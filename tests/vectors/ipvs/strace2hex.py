@@ -247,7 +247,8 @@ it left (see `capture-vm.sh`). Before `get_service_dump` / `get_dest_dump*`
 the table was flushed and set up with exactly two services: TCP
 10.0.0.100:80 rr with 10.0.0.11:80 (DR, weight 1) and 10.0.0.12:80 (DR,
 weight 2); UDP 10.0.0.100:53 wlc with 10.1.0.11:5353 and 10.1.0.12:5353 (NAT,
-weight 1). Dump replies list them in the kernel's hash order. No traffic
+weight 1). Dump replies list them in the kernel's hash order, which is
+seeded per network namespace: two captures may list them in either order. No traffic
 flowed, so every counter is 0. `new_daemon` ran on a dummy `eth0` with
 10.9.0.1/24.
 

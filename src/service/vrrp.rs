@@ -1,0 +1,1116 @@
+//! The VRRP subsystem: the I/O shell around [`Router`].
+//!
+//! It owns the raw VRRP sockets (one per interface and family), the
+//! rtnetlink sockets (VIPs, routes, VMACs, link events), the gratuitous
+//! ARP / NA senders and the script children, feeds the router packets, link
+//! changes, script results and the time, and performs the router's actions.
+//! Everything here is non-blocking except rtnetlink requests, which the
+//! kernel answers at once.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::{Duration, Instant};
+
+use log::{debug, error, info, warn};
+use mio::event::Event;
+use mio::Token;
+
+use crate::config::model::{AuthType as ConfAuthType, Notify, Script, VrrpInstance};
+use crate::config::Config;
+use crate::daemon::{ChildExit, Context, Priority, Subsystem, Tag, TimerId};
+use crate::net::{nd, select_source, AhParams, FrameSender, VrrpSocket, VrrpSocketConfig};
+use crate::netlink::rtnl::{
+    self, AddressSpec, LinkInfo, RouteSpec, Rtnl, RtnlEvent, RtnlEvents, VmacSpec,
+};
+use crate::service::script::child_spec;
+use crate::vrrp::auth::{check_auth, pass_key, verify_ah};
+use crate::vrrp::packet::{Family, IPPROTO_AH, IPPROTO_VRRP};
+use crate::vrrp::{
+    Action, Auth, NotifyEvent, Reason, Received, Router, RouterAction, State, VrrpVersion,
+};
+
+/// Datagrams read from one socket per readiness event, so one busy socket
+/// cannot hold the loop (bad-packet floods are bounded here).
+const MAX_RECV_PER_EVENT: usize = 256;
+/// At most one drop summary per instance in this interval.
+const DROP_LOG_INTERVAL: Duration = Duration::from_secs(10);
+/// How often track_file files are read.
+const TRACK_FILE_POLL: Duration = Duration::from_secs(1);
+
+const TIMER_MAIN: u64 = 0;
+const CHILD_SCRIPT: u64 = 1 << 40;
+const CHILD_NOTIFY: u64 = 2 << 40;
+
+/// The socket adverts of one instance go through.
+struct SocketEntry {
+    ifindex: u32,
+    ipv6: bool,
+    protocol: u8,
+    socket: VrrpSocket,
+    token: Token,
+    /// (VRID -> instance index) of the instances using this socket.
+    vrids: HashMap<u8, usize>,
+}
+
+/// Pending gratuitous ARP / NA packets of an instance.
+struct GarpJob {
+    instance: usize,
+    at: Instant,
+    /// Packets per VIP still to send in this burst.
+    remaining: u32,
+    /// Send one round every `spacing` (zero: the whole burst at once).
+    spacing: Duration,
+    /// A garp_master_refresh burst: schedules the next one when done.
+    refresh: bool,
+}
+
+struct InstanceIo {
+    name: String,
+    ifname: String,
+    ifindex: Option<u32>,
+    ipv6: bool,
+    socket: Option<usize>,
+    /// Interface the VIPs live on and adverts / GARPs leave from (the VMAC
+    /// when use_vmac is set).
+    send_ifindex: Option<u32>,
+    send_mac: Option<[u8; 6]>,
+    vmac: Option<VmacSpec>,
+    src: Option<IpAddr>,
+    fixed_src: Option<IpAddr>,
+    destinations: Vec<IpAddr>,
+    unicast: bool,
+    auth: Auth,
+    ah_key: Option<Vec<u8>>,
+    ah_seq: u32,
+    model: VrrpInstance,
+    vips: Vec<AddressSpec>,
+    routes: Vec<RouteSpec>,
+    installed: bool,
+    garp_delay: Duration,
+    garp_repeat: u32,
+    garp_refresh: Duration,
+    garp_refresh_repeat: u32,
+    garp_spacing: Duration,
+    notify: Notify,
+    last_priority: u8,
+    drops: HashMap<&'static str, u64>,
+    drops_since_log: u64,
+    last_drop_log: Option<Instant>,
+}
+
+/// An instance entered or left MASTER (for IPVS `ha_suspend` and
+/// `lvs_sync_daemon`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MasterChange {
+    pub instance: String,
+    pub master: bool,
+    /// The instance's virtual addresses.
+    pub vips: Vec<IpAddr>,
+}
+
+pub struct VrrpService {
+    config: Config,
+    router: Router,
+    instances: Vec<InstanceIo>,
+    sockets: Vec<SocketEntry>,
+    rtnl: Option<Rtnl>,
+    events: Option<(RtnlEvents, Token)>,
+    frames: Option<FrameSender>,
+    garp_jobs: Vec<GarpJob>,
+    timer: Option<(Instant, TimerId)>,
+    next_file_poll: Option<Instant>,
+    next_notify: u64,
+    stopped: bool,
+    master_changes: Vec<MasterChange>,
+}
+
+fn family_name(ipv6: bool) -> &'static str {
+    if ipv6 {
+        "IPv6"
+    } else {
+        "IPv4"
+    }
+}
+
+impl VrrpService {
+    /// Build the subsystem; `None` when the configuration has no VRRP instance.
+    pub fn new(config: &Config) -> Option<VrrpService> {
+        if config.instances.is_empty() {
+            return None;
+        }
+        let g = &config.global;
+        let instances = config
+            .instances
+            .iter()
+            .map(|m| {
+                let ipv6 = m.is_ipv6();
+                let version = if m.version.value == 3 {
+                    VrrpVersion::V3
+                } else {
+                    VrrpVersion::V2
+                };
+                let (auth, ah_key) = match (&m.authentication, version) {
+                    (Some(a), VrrpVersion::V2) => match a.auth_type.value {
+                        ConfAuthType::Pass => {
+                            (Auth::Pass(pass_key(a.auth_pass.value.as_bytes())), None)
+                        }
+                        ConfAuthType::Ah => (Auth::Ah, Some(a.auth_pass.value.as_bytes().to_vec())),
+                    },
+                    _ => (Auth::None, None),
+                };
+                let unicast = !m.unicast_peer.is_empty();
+                let destinations = if unicast {
+                    m.unicast_peer.iter().map(|p| p.addr.value).collect()
+                } else if let Some(dst) = &m.mcast_dst_ip {
+                    vec![dst.value]
+                } else if ipv6 {
+                    vec![IpAddr::V6(g.vrrp_mcast_group6.value)]
+                } else {
+                    vec![IpAddr::V4(g.vrrp_mcast_group4.value)]
+                };
+                let fixed_src = m
+                    .unicast_src_ip
+                    .as_ref()
+                    .filter(|_| unicast)
+                    .or(m.mcast_src_ip.as_ref())
+                    .map(|s| s.value);
+                let spacing = if ipv6 {
+                    g.vrrp_gna_interval.value
+                } else {
+                    g.vrrp_garp_interval.value
+                };
+                InstanceIo {
+                    name: m.name.value.clone(),
+                    ifname: m
+                        .interface
+                        .as_ref()
+                        .map(|i| i.value.clone())
+                        .unwrap_or_default(),
+                    ifindex: None,
+                    ipv6,
+                    socket: None,
+                    send_ifindex: None,
+                    send_mac: None,
+                    vmac: None,
+                    src: fixed_src,
+                    fixed_src,
+                    destinations,
+                    unicast,
+                    auth,
+                    ah_key,
+                    ah_seq: initial_ah_sequence(),
+                    model: m.clone(),
+                    vips: Vec::new(),
+                    routes: Vec::new(),
+                    installed: false,
+                    garp_delay: m.garp_master_delay.value,
+                    garp_repeat: m.garp_master_repeat.value.max(1),
+                    garp_refresh: m.garp_master_refresh.value,
+                    garp_refresh_repeat: m.garp_master_refresh_repeat.value.max(1),
+                    garp_spacing: spacing,
+                    notify: m.notify.clone(),
+                    last_priority: 0,
+                    drops: HashMap::new(),
+                    drops_since_log: 0,
+                    last_drop_log: None,
+                }
+            })
+            .collect();
+        // Source addresses are not known before the interfaces are read; the
+        // router only compares them on priority ties, so they are filled in
+        // at start (see `resolve_interfaces`) before the first election.
+        let router = Router::new(config, |_| IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        Some(VrrpService {
+            config: config.clone(),
+            router,
+            instances,
+            sockets: Vec::new(),
+            rtnl: None,
+            events: None,
+            frames: None,
+            garp_jobs: Vec::new(),
+            timer: None,
+            next_file_poll: None,
+            next_notify: 0,
+            stopped: false,
+            master_changes: Vec::new(),
+        })
+    }
+
+    /// The next MASTER entry or exit since the last call, oldest first.
+    pub fn poll_master_change(&mut self) -> Option<MasterChange> {
+        (!self.master_changes.is_empty()).then(|| self.master_changes.remove(0))
+    }
+
+    /// Resolve interfaces, VMACs, source addresses and VIP specs. Instances
+    /// whose interface is missing stay without a socket (and in FAULT).
+    fn resolve_interfaces(&mut self, links: &[LinkInfo]) {
+        let Some(rtnl) = self.rtnl.as_mut() else {
+            return;
+        };
+        let addresses = rtnl.addresses(None).unwrap_or_else(|e| {
+            error!("cannot read interface addresses: {e}");
+            Vec::new()
+        });
+        let by_name: HashMap<&str, &LinkInfo> =
+            links.iter().map(|l| (l.name.as_str(), l)).collect();
+        for io in &mut self.instances {
+            let Some(link) = by_name.get(io.ifname.as_str()) else {
+                error!(
+                    "({}) interface {} not found; instance stays in FAULT",
+                    io.name, io.ifname
+                );
+                continue;
+            };
+            io.ifindex = Some(link.ifindex);
+            io.send_ifindex = Some(link.ifindex);
+            io.send_mac = link.mac;
+            let family = if io.ipv6 { Family::V6 } else { Family::V4 };
+            let vip_addrs: Vec<IpAddr> = io
+                .model
+                .virtual_ipaddress
+                .iter()
+                .map(|v| v.addr.value)
+                .collect();
+            let on_link: Vec<_> = addresses
+                .iter()
+                .filter(|a| a.ifindex == link.ifindex)
+                .cloned()
+                .collect();
+            io.src = select_source(io.fixed_src, family, &on_link, &vip_addrs);
+            if io.src.is_none() {
+                warn!(
+                    "({}) no {} address on {}; adverts cannot be sent",
+                    io.name,
+                    family_name(io.ipv6),
+                    io.ifname
+                );
+            }
+            if let Some(vmac) = &io.model.use_vmac {
+                let spec = VmacSpec {
+                    name: vmac.value.name.clone().unwrap_or_else(|| {
+                        rtnl::vmac_default_name(io.model.virtual_router_id.value)
+                    }),
+                    parent_ifindex: link.ifindex,
+                    mac: vmac.value.mac.unwrap_or(rtnl::vmac_address(
+                        io.ipv6,
+                        io.model.virtual_router_id.value,
+                    )),
+                };
+                match rtnl.create_vmac(&spec) {
+                    Ok(vlink) => {
+                        info!("({}) created VMAC interface {}", io.name, spec.name);
+                        io.send_ifindex = Some(vlink.ifindex);
+                        io.send_mac = Some(spec.mac);
+                        io.vmac = Some(spec);
+                    }
+                    Err(e) => error!("({}) cannot create VMAC {}: {e}", io.name, spec.name),
+                }
+            }
+            let vip_ifindex = |dev: Option<&str>| -> Option<u32> {
+                match dev {
+                    Some(dev) => by_name.get(dev).map(|l| l.ifindex),
+                    None => io.send_ifindex,
+                }
+            };
+            io.vips = io
+                .model
+                .virtual_ipaddress
+                .iter()
+                .chain(&io.model.virtual_ipaddress_excluded)
+                .filter_map(|va| {
+                    let dev = va.dev.as_ref().map(|d| d.value.as_str());
+                    match vip_ifindex(dev) {
+                        Some(ifindex) => Some(AddressSpec::from_virtual_address(va, ifindex)),
+                        None => {
+                            error!(
+                                "({}) VIP {}: interface {} not found",
+                                io.name,
+                                va.addr.value,
+                                dev.unwrap_or(&io.ifname)
+                            );
+                            None
+                        }
+                    }
+                })
+                .collect();
+            io.routes = io
+                .model
+                .virtual_routes
+                .iter()
+                .map(|vr| RouteSpec::from_virtual_route(vr, vip_ifindex(vr.dev.as_deref())))
+                .collect();
+        }
+    }
+
+    /// keepalived removes VIPs a killed predecessor left behind before it
+    /// elects, so a Backup never answers for an address it does not own.
+    fn remove_stale_vips(&mut self) {
+        let Some(rtnl) = self.rtnl.as_mut() else {
+            return;
+        };
+        let present = match rtnl.addresses(None) {
+            Ok(a) => a,
+            Err(e) => {
+                error!("cannot read addresses for stale VIP cleanup: {e}");
+                return;
+            }
+        };
+        for io in &self.instances {
+            for vip in &io.vips {
+                if present
+                    .iter()
+                    .any(|a| a.ifindex == vip.ifindex && a.addr == vip.addr)
+                {
+                    match rtnl.del_address(vip) {
+                        Ok(_) => info!(
+                            "({}) removed stale VIP {} left by a previous run",
+                            io.name, vip.addr
+                        ),
+                        Err(e) => warn!("({}) cannot remove stale VIP {}: {e}", io.name, vip.addr),
+                    }
+                }
+            }
+        }
+    }
+
+    fn open_sockets(&mut self, cx: &mut Context<'_>) {
+        for index in 0..self.instances.len() {
+            let io = &self.instances[index];
+            let Some(ifindex) = io.send_ifindex else {
+                continue;
+            };
+            let protocol = if io.ah_key.is_some() {
+                IPPROTO_AH
+            } else {
+                IPPROTO_VRRP
+            };
+            let group = (!io.unicast)
+                .then(|| io.destinations.first().copied())
+                .flatten();
+            let existing = self
+                .sockets
+                .iter()
+                .position(|s| s.ifindex == ifindex && s.ipv6 == io.ipv6 && s.protocol == protocol);
+            let socket_index = match existing {
+                Some(i) => {
+                    // Several instances may use different groups on one socket.
+                    if let Some(group) = group {
+                        if self.sockets[i].socket.config().multicast_group != Some(group) {
+                            if let Err(e) = self.sockets[i].socket.join_group(group) {
+                                warn!("({}) cannot join {group}: {e}", io.name);
+                            }
+                        }
+                    }
+                    i
+                }
+                None => {
+                    let config = VrrpSocketConfig {
+                        ifindex,
+                        family: if io.ipv6 { Family::V6 } else { Family::V4 },
+                        protocol,
+                        multicast_group: group,
+                    };
+                    let mut socket = match VrrpSocket::open(&config) {
+                        Ok(s) => s,
+                        Err(e) => {
+                            error!(
+                                "({}) cannot open the VRRP socket on {}: {e}",
+                                io.name, io.ifname
+                            );
+                            continue;
+                        }
+                    };
+                    let token = match cx.register_with_priority(
+                        &mut socket,
+                        mio::Interest::READABLE,
+                        Priority::High,
+                    ) {
+                        Ok(t) => t,
+                        Err(e) => {
+                            error!("({}) cannot register the VRRP socket: {e}", io.name);
+                            continue;
+                        }
+                    };
+                    self.sockets.push(SocketEntry {
+                        ifindex,
+                        ipv6: io.ipv6,
+                        protocol,
+                        socket,
+                        token,
+                        vrids: HashMap::new(),
+                    });
+                    self.sockets.len() - 1
+                }
+            };
+            let vrid = io.model.virtual_router_id.value;
+            self.sockets[socket_index].vrids.insert(vrid, index);
+            self.instances[index].socket = Some(socket_index);
+        }
+    }
+
+    fn rearm(&mut self, cx: &mut Context<'_>) {
+        let garp = self.garp_jobs.iter().map(|j| j.at).min();
+        let next = [self.router.poll_timeout(), garp, self.next_file_poll]
+            .into_iter()
+            .flatten()
+            .min();
+        if self.timer.map(|(at, _)| at) == next {
+            return;
+        }
+        if let Some((_, id)) = self.timer.take() {
+            cx.cancel_timer(id);
+        }
+        if let Some(at) = next {
+            self.timer = Some((at, cx.add_timer(at, Tag::Vrrp.key(TIMER_MAIN))));
+        }
+    }
+
+    /// Perform every pending router action, then re-arm the timer.
+    fn process(&mut self, cx: &mut Context<'_>, now: Instant) {
+        while let Some(action) = self.router.poll_action() {
+            self.apply(cx, now, action);
+        }
+        for index in 0..self.instances.len() {
+            let priority = self.router.instance(index).effective_priority();
+            let io = &mut self.instances[index];
+            if io.last_priority != priority {
+                if io.last_priority != 0 {
+                    info!(
+                        "({}) Changing effective priority from {} to {}",
+                        io.name, io.last_priority, priority
+                    );
+                }
+                io.last_priority = priority;
+            }
+        }
+        self.rearm(cx);
+    }
+
+    fn apply(&mut self, cx: &mut Context<'_>, now: Instant, action: RouterAction) {
+        match action {
+            RouterAction::Instance { index, action } => self.apply_instance(cx, now, index, action),
+            RouterAction::RunScript { script } => self.run_vrrp_script(cx, script),
+            RouterAction::ScriptChanged { script, ok } => {
+                let name = self.router.script_name(script);
+                if ok {
+                    info!("VRRP_Script({name}) succeeded");
+                } else {
+                    info!("VRRP_Script({name}) failed");
+                }
+            }
+            RouterAction::GroupNotify { group, event } => {
+                let name = self.router.group_name(group).to_owned();
+                let state = notify_state(event);
+                info!("VRRP_Group({name}) Syncing instances to {state} state");
+                let notify = self.config.sync_groups[group].notify.clone();
+                self.run_notify(cx, &notify, event, "GROUP", &name, 0);
+            }
+        }
+    }
+
+    fn apply_instance(&mut self, cx: &mut Context<'_>, now: Instant, index: usize, action: Action) {
+        match action {
+            Action::SendAdvert { priority } => self.send_advert(index, priority),
+            Action::AddVips => self.set_vips(index, true),
+            Action::DelVips => self.set_vips(index, false),
+            Action::SendGratuitous => {
+                let io = &self.instances[index];
+                let vips: Vec<String> = io.vips.iter().map(|v| v.addr.to_string()).collect();
+                info!(
+                    "({}) Sending/queueing {} on {} for {}",
+                    io.name,
+                    if io.ipv6 {
+                        "Unsolicited Neighbour Adverts"
+                    } else {
+                        "gratuitous ARPs"
+                    },
+                    io.ifname,
+                    vips.join(", ")
+                );
+                self.garp_jobs.retain(|j| j.instance != index);
+                let burst = |at: Instant, remaining: u32, refresh: bool| GarpJob {
+                    instance: index,
+                    at,
+                    remaining,
+                    spacing: io.garp_spacing,
+                    refresh,
+                };
+                // keepalived: one burst at once, a second after garp_master_delay,
+                // then every garp_master_refresh while Master.
+                let mut jobs = vec![burst(now, io.garp_repeat, false)];
+                if let Some(at) = Some(io.garp_delay)
+                    .filter(|d| !d.is_zero())
+                    .and_then(|d| now.checked_add(d))
+                {
+                    jobs.push(burst(at, io.garp_repeat, false));
+                }
+                if let Some(at) = Some(io.garp_refresh)
+                    .filter(|d| !d.is_zero())
+                    .and_then(|d| now.checked_add(d))
+                {
+                    jobs.push(burst(at, io.garp_refresh_repeat, true));
+                }
+                self.garp_jobs.extend(jobs);
+            }
+            Action::StateChanged { from, to, reason } => {
+                if (from == State::Master) != (to == State::Master) {
+                    let io = &self.instances[index];
+                    self.master_changes.push(MasterChange {
+                        instance: io.name.clone(),
+                        master: to == State::Master,
+                        vips: io
+                            .model
+                            .virtual_ipaddress
+                            .iter()
+                            .map(|v| v.addr.value)
+                            .collect(),
+                    });
+                }
+                let name = &self.instances[index].name;
+                if to != State::Master {
+                    self.garp_jobs.retain(|j| j.instance != index);
+                }
+                match (to, reason) {
+                    (State::Backup, Reason::Startup) => {
+                        info!("({name}) Entering BACKUP STATE (init)")
+                    }
+                    (State::Master, Reason::MasterDown) => {
+                        info!("({name}) Receive advertisement timeout");
+                        info!("({name}) Entering MASTER STATE");
+                    }
+                    (State::Master, _) => info!("({name}) Entering MASTER STATE"),
+                    (
+                        State::Backup,
+                        Reason::HigherPriority | Reason::EqualPriorityGreaterAddress,
+                    ) => {
+                        if let Some((prio, src)) = self.router.instance(index).last_master() {
+                            info!(
+                                "({name}) Master received advert from {src} with higher priority {prio}, ours {}",
+                                self.router.instance(index).effective_priority()
+                            );
+                        }
+                        info!("({name}) Entering BACKUP STATE");
+                    }
+                    (State::Backup, _) => info!("({name}) Entering BACKUP STATE"),
+                    (State::Fault, _) => info!("({name}) Entering FAULT STATE"),
+                    (State::Initialize, _) if from != State::Initialize => {
+                        info!("({name}) Stopped")
+                    }
+                    (State::Initialize, _) => {}
+                }
+            }
+            Action::RunNotify(event) => {
+                let io = &self.instances[index];
+                let (notify, name) = (io.notify.clone(), io.name.clone());
+                let priority = self.router.instance(index).effective_priority();
+                self.run_notify(cx, &notify, event, "INSTANCE", &name, priority);
+            }
+        }
+    }
+
+    fn send_advert(&mut self, index: usize, priority: u8) {
+        let io = &mut self.instances[index];
+        let (Some(socket), Some(src)) = (io.socket, io.src) else {
+            return;
+        };
+        let repr = self.router.instance(index).advert_repr(priority, io.auth);
+        if priority == 0 {
+            info!("({}) sent 0 priority", io.name);
+        }
+        for dst in &io.destinations {
+            let ah = io.ah_key.as_deref().map(|key| {
+                // RFC 2402 2.5: the sequence number counts up from 1.
+                io.ah_seq = io.ah_seq.wrapping_add(1).max(1);
+                AhParams {
+                    key,
+                    seq: io.ah_seq,
+                }
+            });
+            if let Err(e) = self.sockets[socket]
+                .socket
+                .send_advert(src, *dst, &repr, ah.as_ref())
+            {
+                warn!("({}) cannot send advert to {dst}: {e}", io.name);
+            }
+        }
+    }
+
+    fn set_vips(&mut self, index: usize, add: bool) {
+        let Some(rtnl) = self.rtnl.as_mut() else {
+            return;
+        };
+        let io = &mut self.instances[index];
+        if !add && !io.installed {
+            return;
+        }
+        io.installed = add;
+        for vip in &io.vips {
+            let result = if add {
+                rtnl.add_address(vip).map(|_| ())
+            } else {
+                rtnl.del_address(vip).map(|_| ())
+            };
+            if let Err(e) = result {
+                error!(
+                    "({}) cannot {} VIP {}: {e}",
+                    io.name,
+                    if add { "add" } else { "remove" },
+                    vip.addr
+                );
+            }
+        }
+        for route in &io.routes {
+            let result = if add {
+                rtnl.add_route(route).map(|_| ())
+            } else {
+                rtnl.del_route(route).map(|_| ())
+            };
+            if let Err(e) = result {
+                error!(
+                    "({}) cannot {} virtual route: {e}",
+                    io.name,
+                    if add { "add" } else { "remove" }
+                );
+            }
+        }
+    }
+
+    fn send_due_garps(&mut self, now: Instant) {
+        let mut jobs = std::mem::take(&mut self.garp_jobs);
+        for job in &mut jobs {
+            if job.at > now || job.remaining == 0 {
+                continue;
+            }
+            let io = &self.instances[job.instance];
+            let rounds = if job.spacing.is_zero() {
+                job.remaining
+            } else {
+                1
+            };
+            if let (Some(ifindex), Some(mac)) = (io.send_ifindex, io.send_mac) {
+                for _ in 0..rounds {
+                    for vip in io.vips.iter().filter(|v| v.addr.is_ipv6() == io.ipv6) {
+                        let Some(frames) = &self.frames else { continue };
+                        let sent = match vip.addr {
+                            IpAddr::V4(a) => frames.send_garp(ifindex, mac, a),
+                            IpAddr::V6(a) => {
+                                frames.send_na(ifindex, mac, a, nd::ipv6_forwarding(&io.ifname))
+                            }
+                        };
+                        if let Err(e) = sent {
+                            debug!(
+                                "({}) gratuitous packet for {} failed: {e}",
+                                io.name, vip.addr
+                            );
+                        }
+                    }
+                }
+            }
+            job.remaining -= rounds;
+            job.at = now.checked_add(job.spacing).unwrap_or(now);
+            // A refresh burst re-arms itself while the instance stays Master.
+            if job.remaining == 0 && job.refresh {
+                if let Some(at) = now.checked_add(io.garp_refresh) {
+                    job.at = at;
+                    job.remaining = io.garp_refresh_repeat;
+                }
+            }
+        }
+        jobs.retain(|j| j.remaining > 0);
+        self.garp_jobs = jobs;
+    }
+
+    fn run_vrrp_script(&mut self, cx: &mut Context<'_>, script: usize) {
+        let model = &self.config.vrrp_scripts[script];
+        let spec = child_spec(
+            &model.script,
+            &self.config.global,
+            &[],
+            Some(model.timeout.value),
+            Tag::Vrrp.key(CHILD_SCRIPT | script as u64),
+        );
+        let started = spec
+            .map_err(|e| e.to_string())
+            .and_then(|spec| cx.spawn(spec).map_err(|e| e.to_string()));
+        if let Err(e) = started {
+            warn!("VRRP_Script({}) cannot start: {e}", model.name.value);
+            let now = cx.now();
+            self.router.handle_script_exit(now, script, false);
+        }
+    }
+
+    fn run_notify(
+        &mut self,
+        cx: &mut Context<'_>,
+        notify: &Notify,
+        event: NotifyEvent,
+        kind: &str,
+        name: &str,
+        priority: u8,
+    ) {
+        let specific = match event {
+            NotifyEvent::Master => &notify.master,
+            NotifyEvent::Backup => &notify.backup,
+            NotifyEvent::Fault => &notify.fault,
+            NotifyEvent::Stop => &notify.stop,
+        };
+        let state = notify_state(event);
+        let generic_args = [
+            kind.to_owned(),
+            name.to_owned(),
+            state.to_owned(),
+            priority.to_string(),
+        ];
+        let runs: [(Option<&Script>, &[String]); 2] = [
+            (specific.as_ref(), &[]),
+            (notify.generic.as_ref(), &generic_args),
+        ];
+        for (script, args) in runs {
+            let Some(script) = script else { continue };
+            self.next_notify = (self.next_notify + 1) & 0xff_ffff;
+            let spec = child_spec(
+                script,
+                &self.config.global,
+                args,
+                Some(Duration::from_secs(30)),
+                Tag::Vrrp.key(CHILD_NOTIFY | self.next_notify),
+            );
+            match spec
+                .map_err(|e| e.to_string())
+                .and_then(|s| cx.spawn(s).map_err(|e| e.to_string()))
+            {
+                Ok(_) => debug!("({name}) notify script '{}' started", script.command.value),
+                Err(e) => warn!("({name}) cannot run notify script: {e}"),
+            }
+        }
+    }
+
+    fn read_track_files(&mut self, now: Instant) {
+        for file in &self.config.track_files {
+            let value = std::fs::read_to_string(&file.file.value)
+                .ok()
+                .and_then(|text| {
+                    text.split_whitespace()
+                        .next()
+                        .and_then(|w| w.parse::<i64>().ok())
+                })
+                .unwrap_or(0);
+            self.router.handle_file_value(now, &file.name.value, value);
+        }
+    }
+
+    fn receive(&mut self, now: Instant, socket_index: usize) {
+        for _ in 0..MAX_RECV_PER_EVENT {
+            let entry = &mut self.sockets[socket_index];
+            let datagram = match entry.socket.recv() {
+                Ok(Some(d)) => d,
+                Ok(None) => return,
+                Err(e) => {
+                    warn!("VRRP socket receive failed: {e}");
+                    return;
+                }
+            };
+            let decoded = datagram.decode();
+            let vrid = match &decoded {
+                Ok(r) => Some(r.repr.vrid),
+                Err(_) => vrid_hint(datagram.bytes, entry.ipv6),
+            };
+            let Some(&index) = vrid.and_then(|v| entry.vrids.get(&v)) else {
+                // Another router's VRID on a shared LAN: not ours to count.
+                continue;
+            };
+            let io = &self.instances[index];
+            // Our own adverts come back on some setups (multicast loop).
+            if decoded.as_ref().is_ok_and(|r| Some(r.src) == io.src) {
+                continue;
+            }
+            let checked: Result<Received, &'static str> = decoded
+                .and_then(|r| match (&io.ah_key, r.ah_seq) {
+                    (Some(key), Some(_)) => verify_ah(datagram.bytes, key).map(|_| r),
+                    _ => check_auth(&r.repr, &io.auth).map(|()| r),
+                })
+                .map_err(|e| e.counter().1);
+            let checked = checked.and_then(|r| {
+                if io.unicast
+                    && io.model.check_unicast_src.value
+                    && !io.destinations.contains(&r.src)
+                {
+                    Err("unicast_src_err")
+                } else {
+                    Ok(r)
+                }
+            });
+            let outcome = checked.and_then(|r| {
+                self.router
+                    .handle_advert(now, index, r.src, &r.repr)
+                    .map_err(discard_name)
+            });
+            if let Err(counter) = outcome {
+                self.count_drop(now, index, counter);
+            }
+        }
+    }
+
+    fn count_drop(&mut self, now: Instant, index: usize, counter: &'static str) {
+        let io = &mut self.instances[index];
+        *io.drops.entry(counter).or_default() += 1;
+        io.drops_since_log += 1;
+        let due = io.last_drop_log.map_or(true, |t| {
+            now.saturating_duration_since(t) >= DROP_LOG_INTERVAL
+        });
+        if due {
+            let mut summary: Vec<String> =
+                io.drops.iter().map(|(k, v)| format!("{k} {v}")).collect();
+            summary.sort();
+            warn!(
+                "({}) dropped {} bad advert(s) since the last report (totals: {})",
+                io.name,
+                io.drops_since_log,
+                summary.join(", ")
+            );
+            io.drops_since_log = 0;
+            io.last_drop_log = Some(now);
+        }
+    }
+
+    fn handle_events(&mut self, now: Instant) {
+        let Some((events, _)) = self.events.as_mut() else {
+            return;
+        };
+        let mut out = Vec::new();
+        let drained = events.read_events(&mut out);
+        if let Err(e) = &drained {
+            warn!("link events: {e}; re-reading links");
+            if let Some(rtnl) = self.rtnl.as_mut() {
+                if let Ok(links) = rtnl.links() {
+                    for link in links {
+                        self.router.handle_link(now, &link.name, link.is_up());
+                    }
+                }
+            }
+        }
+        for event in out {
+            match event {
+                RtnlEvent::LinkUp { name, .. } => {
+                    info!("Netlink reports {name} up");
+                    self.router.handle_link(now, &name, true);
+                }
+                RtnlEvent::LinkDown { name, .. } | RtnlEvent::LinkRemoved { name, .. } => {
+                    info!("Netlink reports {name} down");
+                    self.router.handle_link(now, &name, false);
+                }
+                RtnlEvent::AddressAdded(_) | RtnlEvent::AddressRemoved(_) => {}
+            }
+        }
+    }
+}
+
+/// The AH sequence number to count up from. A peer keepalived drops any
+/// sequence number not above the last it saw from us, also across our
+/// restarts. v2 adverts go out about once a second (a few more around
+/// transitions), so counting eighths of a second since 2024-01-01 stays
+/// ahead of a previous run and lasts until 2040 in 32 bits.
+fn initial_ah_sequence() -> u32 {
+    const EPOCH_2024: u64 = 1_704_067_200;
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| {
+            (d.as_millis() as u64 / 125).saturating_sub(EPOCH_2024 * 8) as u32
+        })
+}
+
+fn notify_state(event: NotifyEvent) -> &'static str {
+    match event {
+        NotifyEvent::Master => "MASTER",
+        NotifyEvent::Backup => "BACKUP",
+        NotifyEvent::Fault => "FAULT",
+        NotifyEvent::Stop => "STOP",
+    }
+}
+
+fn discard_name(d: crate::vrrp::Discard) -> &'static str {
+    match d {
+        crate::vrrp::Discard::VridMismatch => "vrid_mismatch",
+        crate::vrrp::Discard::VersionMismatch => "version_err",
+        crate::vrrp::Discard::AdvertIntervalMismatch => "advert_interval_err",
+        crate::vrrp::Discard::NotParticipating => "not_participating",
+    }
+}
+
+/// The VRID byte of a packet that failed the checks, to charge the drop to
+/// the right instance (None when even that is unreadable).
+fn vrid_hint(bytes: &[u8], ipv6: bool) -> Option<u8> {
+    let offset = if ipv6 {
+        0
+    } else {
+        usize::from(bytes.first()? & 0x0f) * 4
+    };
+    bytes.get(offset + 1).copied()
+}
+
+impl Subsystem for VrrpService {
+    fn tag(&self) -> Tag {
+        Tag::Vrrp
+    }
+
+    fn start(&mut self, cx: &mut Context<'_>, now: Instant) {
+        let links = match Rtnl::open() {
+            Ok(mut rtnl) => {
+                let links = rtnl.links().unwrap_or_else(|e| {
+                    error!("cannot read links: {e}");
+                    Vec::new()
+                });
+                self.rtnl = Some(rtnl);
+                links
+            }
+            Err(e) => {
+                error!("cannot open rtnetlink: {e}; VRRP cannot manage addresses");
+                Vec::new()
+            }
+        };
+        self.resolve_interfaces(&links);
+        self.remove_stale_vips();
+        // The router compares primary addresses on priority ties: rebuild it
+        // now that the source addresses are known.
+        let sources: HashMap<String, IpAddr> = self
+            .instances
+            .iter()
+            .filter_map(|io| Some((io.name.clone(), io.src?)))
+            .collect();
+        self.router = Router::new(&self.config, |m| {
+            sources
+                .get(&m.name.value)
+                .copied()
+                .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
+        });
+        match RtnlEvents::open() {
+            Ok(mut events) => {
+                events.seed_links(&links);
+                match cx.register_with_priority(
+                    &mut events,
+                    mio::Interest::READABLE,
+                    Priority::High,
+                ) {
+                    Ok(token) => self.events = Some((events, token)),
+                    Err(e) => error!("cannot watch link changes: {e}"),
+                }
+            }
+            Err(e) => error!("cannot watch link changes: {e}"),
+        }
+        let by_name: HashMap<&str, bool> =
+            links.iter().map(|l| (l.name.as_str(), l.is_up())).collect();
+        for name in self.router.tracked_interfaces() {
+            let up = by_name.get(name.as_str()).copied().unwrap_or(false);
+            self.router.handle_link(now, &name, up);
+        }
+        self.open_sockets(cx);
+        match FrameSender::open() {
+            Ok(frames) => self.frames = Some(frames),
+            Err(e) => error!("cannot open the gratuitous ARP socket: {e}"),
+        }
+        if !self.config.track_files.is_empty() {
+            self.read_track_files(now);
+            self.next_file_poll = now.checked_add(TRACK_FILE_POLL);
+        }
+        self.router.handle_startup(now);
+        self.process(cx, now);
+    }
+
+    fn owns(&self, token: Token) -> bool {
+        self.sockets.iter().any(|s| s.token == token)
+            || self.events.as_ref().is_some_and(|(_, t)| *t == token)
+    }
+
+    fn handle_io(&mut self, cx: &mut Context<'_>, token: Token, _event: &Event, now: Instant) {
+        if self.events.as_ref().is_some_and(|(_, t)| *t == token) {
+            self.handle_events(now);
+        } else if let Some(index) = self.sockets.iter().position(|s| s.token == token) {
+            self.receive(now, index);
+        }
+        self.process(cx, now);
+    }
+
+    fn handle_timer(&mut self, cx: &mut Context<'_>, _key: u64, now: Instant) {
+        self.timer = None;
+        self.router.handle_timeout(now);
+        self.send_due_garps(now);
+        if self.next_file_poll.is_some_and(|t| t <= now) {
+            self.read_track_files(now);
+            self.next_file_poll = now.checked_add(TRACK_FILE_POLL);
+        }
+        self.process(cx, now);
+    }
+
+    fn handle_child_exit(&mut self, cx: &mut Context<'_>, exit: ChildExit<u64>, now: Instant) {
+        let inner = Tag::inner(exit.owner);
+        if inner & CHILD_SCRIPT != 0 {
+            let script = (inner & !CHILD_SCRIPT) as usize;
+            if script < self.config.vrrp_scripts.len() {
+                let ok = exit.status.success();
+                if !ok {
+                    debug!(
+                        "VRRP_Script({}) exited with {:?}",
+                        self.router.script_name(script),
+                        exit.status
+                    );
+                }
+                self.router.handle_script_exit(now, script, ok);
+            }
+        }
+        self.process(cx, now);
+    }
+
+    fn reload(&mut self, _cx: &mut Context<'_>, config: &Config, _now: Instant) {
+        if config.instances == self.config.instances
+            && config.sync_groups == self.config.sync_groups
+            && config.vrrp_scripts == self.config.vrrp_scripts
+            && config.track_files == self.config.track_files
+        {
+            return;
+        }
+        warn!("VRRP configuration changed: restart keepalived to apply VRRP changes (reload applies IPVS and checker changes only)");
+    }
+
+    fn dump_state(&self, out: &mut String) {
+        for (index, io) in self.instances.iter().enumerate() {
+            let inst = self.router.instance(index);
+            let _ = writeln!(
+                out,
+                "# VRRP instance {}: state {}, effective priority {}, interface {}, drops {:?}",
+                io.name,
+                inst.state().keepalived_name(),
+                inst.effective_priority(),
+                io.ifname,
+                io.drops
+            );
+        }
+    }
+
+    fn shutdown(&mut self, cx: &mut Context<'_>, now: Instant) -> bool {
+        if self.stopped {
+            return true;
+        }
+        self.stopped = true;
+        self.router.handle_shutdown(now);
+        self.process(cx, now);
+        // Belt and braces: nothing of ours stays on the interfaces.
+        for index in 0..self.instances.len() {
+            self.set_vips(index, false);
+        }
+        if let Some(rtnl) = self.rtnl.as_mut() {
+            for io in &self.instances {
+                if let (Some(vmac), Some(ifindex)) = (&io.vmac, io.send_ifindex) {
+                    if let Err(e) = rtnl.delete_link(ifindex) {
+                        warn!("({}) cannot remove VMAC {}: {e}", io.name, vmac.name);
+                    }
+                }
+            }
+        }
+        if let Some((_, id)) = self.timer.take() {
+            cx.cancel_timer(id);
+        }
+        true
+    }
+}
