@@ -641,7 +641,7 @@ impl Manager {
                 self.run_script(host, script, now);
             }
         }
-        if self.options.release_on_stop {
+        if self.options.release_on_stop && self.backend.is_some() {
             for rs in self.state.pool_members() {
                 info!("Shutting down service {rs} from VS {}", rs.vs);
             }
