@@ -11,7 +11,8 @@ use std::time::Instant;
 use keepalived_rs::config::{load_str, Config, LoadOptions};
 use keepalived_rs::daemon::{ChildError, ChildId, ChildSpec, TimerId, TimerQueue};
 use keepalived_rs::ipvs::{
-    diff, Backend, Host, Manager, ManagerOptions, Notice, Op, ProtocolId, RsId, State, Table, VsId,
+    diff, Backend, Host, Manager, ManagerOptions, Notice, Op, ProtocolId, RsId, State, Table,
+    Update, VsId,
 };
 use keepalived_rs::netlink::ipvs::*;
 use keepalived_rs::netlink::Error;
@@ -348,7 +349,15 @@ fn alpha_and_checker_verdicts() {
     assert_eq!(weights(&state.desired(), &key), vec![], "alpha: all down");
     let vs = vs_tcp("10.0.0.100", 80);
     let _ = notices(&mut state);
-    assert!(state.set_alive(&rs(&vs, "10.0.0.3", 80), true));
+    assert_eq!(
+        state.set_alive(&rs(&vs, "10.0.0.3", 80), true),
+        Update::Changed
+    );
+    assert_eq!(
+        state.set_alive(&rs(&vs, "10.0.0.3", 80), true),
+        Update::Unchanged,
+        "a repeated verdict changes nothing"
+    );
     assert_eq!(
         weights(&state.desired(), &key),
         vec![("[10.0.0.3]:80".into(), 2)]
@@ -360,7 +369,10 @@ fn alpha_and_checker_verdicts() {
             "Gained quorum 1+0=1 <= 2 for VS [10.0.0.100]:tcp:80",
         ]
     );
-    assert!(state.set_alive(&rs(&vs, "10.0.0.3", 80), false));
+    assert_eq!(
+        state.set_alive(&rs(&vs, "10.0.0.3", 80), false),
+        Update::Changed
+    );
     assert_eq!(
         notices(&mut state),
         vec![
@@ -368,9 +380,9 @@ fn alpha_and_checker_verdicts() {
             "Lost quorum 1-0=1 > 0 for VS [10.0.0.100]:tcp:80",
         ]
     );
-    assert!(
-        !state.set_alive(&rs(&vs, "10.9.9.9", 80), true),
-        "unknown RS"
+    assert_eq!(
+        state.set_alive(&rs(&vs, "10.9.9.9", 80), true),
+        Update::Unknown
     );
 }
 
@@ -826,4 +838,23 @@ fn manager_without_ipvs_retries_quietly() {
         m.handle_timer(&mut host, key, now);
     }
     assert_eq!(kernel.borrow().table.len(), 1);
+}
+
+/// Checker engines repeat verdicts (at start, at reload): a verdict that
+/// changes nothing sends nothing.
+#[test]
+fn manager_ignores_repeated_verdicts() {
+    let (mut m, kernel) = manager(DR, ManagerOptions::default());
+    let mut host = FakeHost::default();
+    let now = Instant::now();
+    m.start(&mut host, now);
+    kernel.borrow_mut().commands.clear();
+    let vs = vs_tcp("10.0.0.100", 80);
+    for _ in 0..3 {
+        m.set_real_server_alive(&mut host, &rs(&vs, "10.0.0.2", 80), true, now);
+        m.set_real_server_weight(&mut host, &rs(&vs, "10.0.0.3", 80), 2, now);
+    }
+    assert_eq!(kernel.borrow().commands, Vec::<u8>::new());
+    m.set_real_server_weight(&mut host, &rs(&vs, "10.0.0.3", 80), 4, now);
+    assert_eq!(kernel.borrow().commands, vec![IPVS_CMD_SET_DEST]);
 }

@@ -637,9 +637,32 @@ fn vs_state(vs: &VirtualServer, config: &Config, notices: &mut VecDeque<Notice>)
 #[derive(Debug, Clone, Default)]
 pub struct State {
     vss: Vec<VsState>,
+    /// Where each real server is in `vss` (verdicts arrive by the thousand).
+    index: HashMap<RsId, (usize, usize)>,
     /// Virtual addresses present on this director (for ha_suspend).
     vips: BTreeSet<IpAddr>,
     notices: VecDeque<Notice>,
+}
+
+/// What a live update did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Update {
+    /// The configuration has no such real server.
+    Unknown,
+    /// Nothing changed (a repeated verdict): nothing to send.
+    Unchanged,
+    Changed,
+}
+
+fn index_of(vss: &[VsState]) -> HashMap<RsId, (usize, usize)> {
+    let mut index = HashMap::new();
+    for (v, vs) in vss.iter().enumerate() {
+        for (r, rs) in vs.real_servers.iter().enumerate() {
+            // A duplicate real server keeps its first position.
+            index.entry(rs.id.clone()).or_insert((v, r));
+        }
+    }
+    index
 }
 
 impl State {
@@ -656,7 +679,13 @@ impl State {
                 state
             })
             .collect();
-        State { vss, vips, notices }
+        let vss: Vec<VsState> = vss;
+        State {
+            index: index_of(&vss),
+            vss,
+            vips,
+            notices,
+        }
     }
 
     /// A new configuration: virtual and real servers that remain (same
@@ -692,6 +721,7 @@ impl State {
                 vs.evaluate_initial_quorum(&mut notices);
             }
         }
+        self.index = index_of(&vss);
         self.vss = vss;
         self.notices.extend(notices);
     }
@@ -742,25 +772,19 @@ impl State {
             .collect()
     }
 
-    fn find_rs(&mut self, rs: &RsId) -> Option<(usize, usize)> {
-        self.vss.iter().enumerate().find_map(|(v, vs)| {
-            (vs.id == rs.vs)
-                .then(|| vs.real_servers.iter().position(|r| r.id == *rs))
-                .flatten()
-                .map(|r| (v, r))
-        })
+    fn find_rs(&self, rs: &RsId) -> Option<(usize, usize)> {
+        self.index.get(rs).copied()
     }
 
-    /// A checker verdict for a whole real server. Returns false for a real
-    /// server this configuration does not have.
-    pub fn set_alive(&mut self, rs: &RsId, alive: bool) -> bool {
+    /// A checker verdict for a whole real server.
+    pub fn set_alive(&mut self, rs: &RsId, alive: bool) -> Update {
         let Some((v, r)) = self.find_rs(rs) else {
-            return false;
+            return Update::Unknown;
         };
         let vs = &mut self.vss[v];
         let server = &mut vs.real_servers[r];
         if server.alive == alive {
-            return true;
+            return Update::Unchanged;
         }
         server.alive = alive;
         let inhibit = server.inhibit;
@@ -775,18 +799,18 @@ impl State {
             });
         }
         vs.evaluate_quorum(&mut self.notices);
-        true
+        Update::Changed
     }
 
     /// A dynamic weight (MISC_CHECK `misc_dynamic`, FILE_CHECK).
-    pub fn set_weight(&mut self, rs: &RsId, weight: u32) -> bool {
+    pub fn set_weight(&mut self, rs: &RsId, weight: u32) -> Update {
         let Some((v, r)) = self.find_rs(rs) else {
-            return false;
+            return Update::Unknown;
         };
         let vs = &mut self.vss[v];
         let server = &mut vs.real_servers[r];
         if server.weight == weight {
-            return true;
+            return Update::Unchanged;
         }
         self.notices.push_back(Notice::WeightChanged {
             rs: server.id.clone(),
@@ -796,7 +820,7 @@ impl State {
         });
         server.weight = weight;
         vs.evaluate_quorum(&mut self.notices);
-        true
+        Update::Changed
     }
 
     /// Whether the real server is alive, `None` if unknown.

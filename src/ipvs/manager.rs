@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use log::{debug, error, info, warn};
 
-use super::desired::{Notice, State};
+use super::desired::{Notice, State, Update};
 use super::ids::{RsId, VsId};
 use super::table::{diff, table_from_dump, Op, Table};
 use crate::config::model::{Config, LvsSyncDaemon, Script};
@@ -677,11 +677,13 @@ impl Manager {
         alive: bool,
         now: Instant,
     ) {
-        if !self.state.set_alive(rs, alive) {
-            debug!("IPVS: verdict for unknown real server {rs} of VS {}", rs.vs);
-            return;
+        match self.state.set_alive(rs, alive) {
+            Update::Changed => self.reconcile_vs(host, &rs.vs, now),
+            Update::Unchanged => {}
+            Update::Unknown => {
+                debug!("IPVS: verdict for unknown real server {rs} of VS {}", rs.vs)
+            }
         }
-        self.reconcile_vs(host, &rs.vs, now);
     }
 
     /// A dynamic weight for a real server (MISC_CHECK misc_dynamic, FILE_CHECK).
@@ -692,11 +694,13 @@ impl Manager {
         weight: u32,
         now: Instant,
     ) {
-        if !self.state.set_weight(rs, weight) {
-            debug!("IPVS: weight for unknown real server {rs} of VS {}", rs.vs);
-            return;
+        match self.state.set_weight(rs, weight) {
+            Update::Changed => self.reconcile_vs(host, &rs.vs, now),
+            Update::Unchanged => {}
+            Update::Unknown => {
+                debug!("IPVS: weight for unknown real server {rs} of VS {}", rs.vs)
+            }
         }
-        self.reconcile_vs(host, &rs.vs, now);
     }
 
     /// This director became (true) or stopped being VRRP master of `addr`

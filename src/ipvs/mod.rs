@@ -27,7 +27,7 @@ pub mod ids;
 pub mod manager;
 pub mod table;
 
-pub use desired::{Notice, State};
+pub use desired::{Notice, State, Update};
 pub use ids::{ProtocolId, RsId, VsId};
 pub use manager::{owns_key, Backend, Host, Manager, ManagerOptions, Opener};
 pub use table::{diff, table_from_dump, Op, Table, TableService};
