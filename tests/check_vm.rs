@@ -291,6 +291,52 @@ krs_expect genhash-ours "$D11" "$(d1 /opt/keepalived-rs/genhash -s 10.0.0.11 -p 
 
 suite ours /tmp/ours.pid keepalived-rs -n -l -D -f /scenario/keepalived.conf -p /tmp/ours.pid
 suite ka /tmp/ka.pid keepalived -n -l -D -C -f /scenario/keepalived.conf -p /tmp/ka.pid -c /tmp/ka_check.pid
+
+# (fd) Many probes in flight: 2000 real servers whose SYNs vanish (routed
+# to the client namespace, which does not forward) keep ~2000 sockets open
+# for connect_timeout 5, next to 20 healthy ones (NAT, rs1's httpd on :82).
+# Started with the usual soft limit of 1024 open files, the daemon must
+# make room (as keepalived does) or the healthy ones fail with EMFILE.
+d1 ip route add 10.9.0.0/16 via 10.0.0.10
+awk 'BEGIN {
+    t = "        TCP_CHECK {\n            connect_timeout 5\n            retry 1\n            delay_before_retry 1\n"
+    print "virtual_server 10.0.0.100 90 {\n    delay_loop 1\n    lb_algo rr\n    lb_kind NAT\n    protocol TCP"
+    for (i = 1; i <= 20; i++)
+        printf "    real_server 10.0.0.11 %d {\n        weight 1\n%s            connect_port 82\n        }\n    }\n", 8000 + i, t
+    print "}"
+    for (v = 0; v < 20; v++) {
+        printf "virtual_server 10.0.1.%d 90 {\n    delay_loop 1\n    lb_algo rr\n    lb_kind DR\n    protocol TCP\n", v + 1
+        for (i = 0; i < 100; i++) {
+            k = v * 100 + i
+            printf "    real_server 10.9.%d.%d 90 {\n        weight 1\n%s        }\n    }\n", int(k / 200), k % 200 + 1, t
+        }
+        print "}"
+    }
+}' >/tmp/fd.conf
+healthy() { d1 ipvsadm -Ln -t 10.0.0.100:90 | awk '$1 == "->" && $2 ~ /^10\./ && $4 > 0 { n++ } END { print n + 0 }'; }
+krs_bg ours-fd d1 sh -c 'ulimit -S -n 1024; exec keepalived-rs -n -l -f /tmp/fd.conf -p /tmp/fd.pid'
+krs_wait_for 60 eval '[ "$(healthy)" = 20 ]' || krs_log "fd: the 20 healthy real servers never all present"
+samples=""
+worst=20
+for i in 1 2 3 4 5 6 7 8 9 10; do
+    sleep 2
+    h=$(healthy)
+    samples="$samples $h"
+    [ "$h" -lt "$worst" ] && worst=$h
+done
+pid=$(cat /tmp/fd.pid)
+fds=$(ls "/proc/$pid/fd" | wc -l)
+limit=$(awk '/Max open files/ { print $4 }' "/proc/$pid/limits")
+krs_expect ours-fd-healthy-stay 20 "$worst"
+krs_log "fd: healthy per 2 s:$samples; open fds $fds; soft limit $limit"
+if [ "$limit" -ge 2020 ]; then
+    krs_result ours-fd-limit PASS "soft limit $limit, $fds open"
+else
+    krs_result ours-fd-limit FAIL "soft limit $limit for 2020 socket checkers ($fds open)"
+fi
+grep -i 'open file' /tmp/krs/ours-fd.log | sed 's/^/KRS-LOG | /'
+kill -TERM "$pid"
+krs_wait_for 30 eval '! kill -0 "$pid"' || krs_log "fd: daemon still running 30 s after SIGTERM"
 topo_teardown
 "#;
 
