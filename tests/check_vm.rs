@@ -19,6 +19,21 @@
 //! | 83   | TCP_CHECK, inhibit_on_failure | weight 0 instead of removal         |
 //! | 84   | TCP_CHECK, sorry_server 10.0.0.13 | sorry server when both are down, gone when one returns |
 //!
+//! Steps, each checked against the whole table afterwards: (a) every real
+//! server present, and (ours) every checker logged its first success; (b)
+//! rs1's httpd stopped on every port, and rs2's on :84: rs1 leaves :80-:82,
+//! gets weight 0 on :83, the sorry server replaces both on :84, rs2 stays;
+//! (c) rs1's httpd restarted: it returns everywhere, the sorry server
+//! leaves :84 as soon as one real server is back; (d) rs1's page on :80
+//! changed (digest mismatch) and removed on :81 (404): rs1 leaves both,
+//! and returns when the page is restored. The times from each change to
+//! the table showing it are printed.
+//!
+//! Then, ours only: 2000 real servers whose SYNs are dropped (probes hang
+//! for connect_timeout) next to 20 healthy ones, started with a soft limit
+//! of 1024 open files: the daemon raises the limit (as keepalived's checker
+//! does) and the healthy real servers stay up.
+//!
 //! Timing: delay_loop 2, connect_timeout 2, retry 1, delay_before_retry 1,
 //! so a real server must leave within 2 + 1*1 + 2 = 5 s of its failure, and
 //! come back within the same bound; the scenario allows
