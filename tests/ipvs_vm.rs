@@ -11,8 +11,10 @@
 //!   (every counter survives, one SET_DEST); SIGTERM removes our services
 //!   and leaves another tool's service alone.
 //! - `lvs_nat`: LVS-NAT tables and traffic (IPv4 and IPv6, wrr); a sorry
-//!   server stands in when no real server is alive (alpha, real server
-//!   unreachable) and serves; with `-I` SIGTERM leaves the table in place.
+//!   server stands in when no real server is alive, both from the start
+//!   (alpha, real server unreachable) and when TCP_CHECK sees every real
+//!   server go away, and it serves; the real servers come back when they
+//!   answer again; with `-I` SIGTERM leaves the table in place.
 //!
 //! Needs root, qemu and the static musl build of the daemon
 //! (`cargo build --release --target x86_64-unknown-linux-musl`); skipped
@@ -192,6 +194,29 @@ virtual_server fd00::100 80 {
 }
 # No real server is alive: alpha keeps it down until its checker succeeds,
 # and nothing listens on 9999. The sorry server (rs1) serves instead.
+# Checked real servers: when both stop answering, the sorry server (rs1's
+# :8080) replaces them; when they answer again, they come back.
+virtual_server 10.0.0.100 91 {
+    delay_loop 1
+    lb_algo rr
+    lb_kind NAT
+    protocol TCP
+    sorry_server 10.1.0.11 8080
+    real_server 10.1.0.11 8081 {
+        weight 1
+        TCP_CHECK {
+            connect_timeout 1
+            retry 0
+        }
+    }
+    real_server 10.1.0.12 8081 {
+        weight 1
+        TCP_CHECK {
+            connect_timeout 1
+            retry 0
+        }
+    }
+}
 virtual_server 10.0.0.100 90 {
     lb_algo rr
     lb_kind NAT
@@ -216,12 +241,15 @@ fn lvs_nat() {
         "TCP [fd00::100]:80 wrr -> [fd01::11]:8080 Masq 1",
         "TCP [fd00::100]:80 wrr -> [fd01::12]:8080 Masq 1",
         "TCP 10.0.0.100:90 rr -> 10.1.0.11:8080 Masq 1",
+        "TCP 10.0.0.100:91 rr -> 10.1.0.11:8081 Masq 1",
+        "TCP 10.0.0.100:91 rr -> 10.1.0.12:8081 Masq 1",
     ]);
+    let sorry_table = expected(&["TCP 10.0.0.100:91 rr -> 10.1.0.11:8080 Masq 1"]);
     let script = format!(
         r#"{COMMON}
 topo_nat 1
 topo_vip_add
-topo_rs_start 8080
+topo_rs_start 8080 8081
 krs_bg ours d1 keepalived-rs -n -l -D -I -f /scenario/keepalived.conf -p /tmp/ours.pid
 krs_wait_for 30 has_service '10.0.0.100:90' || krs_log "daemon did not program :90"
 sleep 1
@@ -235,11 +263,30 @@ if grep -q 'Adding sorry server\|Lost quorum' /tmp/krs/ours.log; then
 else
     krs_result nat-sorry-quiet-start PASS
 fi
+# Both checked real servers of :91 go away: the sorry server takes over.
+kill $(awk '$2 == "httpd-rs1-8081" || $2 == "httpd-rs2-8081" {{ print $1 }}' /tmp/krs/pids)
+vs91() {{ table | tr ';' '\n' | grep '10.0.0.100:91' | tr '\n' ';'; }}
+is_sorry() {{ [ "$(vs91)" = '{sorry_table}' ]; }}
+krs_wait_for 20 is_sorry
+krs_expect nat-sorry-takes-over '{sorry_table}' "$(vs91)"
+krs_expect nat-sorry-takes-over-served "rs1 " "$(fetch_n 2 "$VIP4" 91 | sort -u | tr '\n' ' ')"
+krs_contains nat-sorry-log 'Adding sorry server [10.1.0.11]:tcp:8080 to VS [10.0.0.100]:tcp:91' "$(cat /tmp/krs/ours.log)"
+# They answer again: back in the pool, the sorry server leaves.
+krs_bg httpd-rs1-8081b ip netns exec rs1 busybox httpd -f -p 8081 -h /tmp/www/rs1
+krs_bg httpd-rs2-8081b ip netns exec rs2 busybox httpd -f -p 8081 -h /tmp/www/rs2
+back_in_pool() {{ [ "$(vs91)" = "$1" ]; }}
+krs_wait_for 20 back_in_pool '{pool91}'
+krs_expect nat-pool-back '{pool91}' "$(vs91)"
+krs_contains nat-pool-back-log 'Removing sorry server [10.1.0.11]:tcp:8080 from VS [10.0.0.100]:tcp:91' "$(cat /tmp/krs/ours.log)"
 kill -TERM "$(cat /tmp/ours.pid)"
 krs_wait_for 15 daemon_gone /tmp/ours.pid
 krs_expect nat-dont-release '{table}' "$(table)"
 cat /tmp/krs/ours.log
-"#
+"#,
+        pool91 = expected(&[
+            "TCP 10.0.0.100:91 rr -> 10.1.0.11:8081 Masq 1",
+            "TCP 10.0.0.100:91 rr -> 10.1.0.12:8081 Masq 1",
+        ]),
     );
     let log = vm::run_scenario(
         "ipvs-nat",
@@ -253,6 +300,9 @@ cat /tmp/krs/ours.log
         "nat-ipv4-served",
         "nat-ipv6-served",
         "nat-sorry-served",
+        "nat-sorry-takes-over",
+        "nat-sorry-takes-over-served",
+        "nat-pool-back",
         "nat-dont-release",
     ] {
         assert!(log.result(name).is_some(), "no result {name}");
