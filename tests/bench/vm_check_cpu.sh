@@ -106,38 +106,42 @@ row() { # kind n -> sets O and A (the two KRS-BENCH lines)
     O=$(grep "^KRS-BENCH daemon=ours kind=$1 n=$2 " "$WORK/log.txt" | tail -n 1 || true)
     A=$(grep "^KRS-BENCH daemon=ka kind=$1 n=$2 " "$WORK/log.txt" | tail -n 1 || true)
 }
-echo
-echo "Checker CPU, keepalived-rs (ours) vs keepalived 2.2.7's checker process (ka); delay_loop $DELAY_LOOP."
-echo "cpu = % of one vCPU under TCG over $WINDOW s; pr/s = connections/s the listener accepted;"
-echo "us/pr = CPU microseconds per probe (the comparable figure when the VM saturates);"
-echo "up = real servers alive in ipvsadm -Ln at the end of the window. Ratios are ours / ka."
-printf '%-5s %5s | %6s %6s %5s | %6s %6s | %6s %6s %5s | %11s\n' \
-    kind n "ours" "ka" ratio "ours" "ka" "ours" "ka" ratio "up ours/ka"
-printf '%-5s %5s | %6s %6s %5s | %6s %6s | %6s %6s %5s | %11s\n' \
-    "" "" "cpu%" "cpu%" "" "pr/s" "pr/s" "us/pr" "us/pr" "" ""
-for n in $SIZES; do
-    for k in $KINDS; do
-        row "$k" "$n"
-        oc=$(kv "$O" cpu_pct) ac=$(kv "$A" cpu_pct) op=$(kv "$O" probes_per_s) ap=$(kv "$A" probes_per_s)
-        ou=$(per_probe "$oc" "$op") au=$(per_probe "$ac" "$ap")
-        printf '%-5s %5s | %6s %6s %5s | %6s %6s | %6s %6s %5s | %11s\n' \
-            "$k" "$n" "${oc:--}" "${ac:--}" "$(ratio "$oc" "$ac")" "${op:--}" "${ap:--}" \
-            "$ou" "$au" "$(ratio "$ou" "$au")" "$(kv "$O" alive) $(kv "$A" alive)"
+if [ -n "${SIZES// /}" ]; then
+    echo
+    echo "Checker CPU, keepalived-rs (ours) vs keepalived 2.2.7's checker process (ka); delay_loop $DELAY_LOOP."
+    echo "cpu = % of one vCPU under TCG over $WINDOW s; pr/s = connections/s the listener accepted;"
+    echo "us/pr = CPU microseconds per probe (the comparable figure when the VM saturates);"
+    echo "up = real servers alive in ipvsadm -Ln at the end of the window. Ratios are ours / ka;"
+    echo "sys = the part of cpu% spent in the kernel."
+    printf '%-5s %5s | %6s %6s %5s | %5s %5s | %6s %6s | %6s %6s %5s | %11s\n' \
+        kind n "ours" "ka" ratio "ours" "ka" "ours" "ka" "ours" "ka" ratio "up ours/ka"
+    printf '%-5s %5s | %6s %6s %5s | %5s %5s | %6s %6s | %6s %6s %5s | %11s\n' \
+        "" "" "cpu%" "cpu%" "" "sys%" "sys%" "pr/s" "pr/s" "us/pr" "us/pr" "" ""
+    for n in $SIZES; do
+        for k in $KINDS; do
+            row "$k" "$n"
+            oc=$(kv "$O" cpu_pct) ac=$(kv "$A" cpu_pct) op=$(kv "$O" probes_per_s) ap=$(kv "$A" probes_per_s)
+            ou=$(per_probe "$oc" "$op") au=$(per_probe "$ac" "$ap")
+            printf '%-5s %5s | %6s %6s %5s | %5s %5s | %6s %6s | %6s %6s %5s | %11s\n' \
+                "$k" "$n" "${oc:--}" "${ac:--}" "$(ratio "$oc" "$ac")" "$(kv "$O" sys_pct)" "$(kv "$A" sys_pct)" \
+                "${op:--}" "${ap:--}" \
+                "$ou" "$au" "$(ratio "$ou" "$au")" "$(kv "$O" alive) $(kv "$A" alive)"
+        done
     done
-done
-echo
-echo "Memory (kB): VmRSS (VmHWM) at the end of the window; ka's parent process separately."
-printf '%-5s %5s | %15s | %15s %10s | %8s %12s\n' \
-    kind n "ours RSS (HWM)" "ka chk RSS (HWM)" "ka parent" "ours/chk" "ours/(chk+par)"
-for n in $SIZES; do
-    for k in $KINDS; do
-        row "$k" "$n"
-        orss=$(kv "$O" rss_kb) arss=$(kv "$A" rss_kb) apar=$(kv "$A" parent_rss_kb)
-        printf '%-5s %5s | %15s | %15s %10s | %8s %12s\n' "$k" "$n" \
-            "${orss:--} ($(kv "$O" hwm_kb))" "${arss:--} ($(kv "$A" hwm_kb))" "${apar:--}" \
-            "$(ratio "$orss" "$arss")" "$(ratio "$orss" "$((${arss:-0} + ${apar:-0}))")"
+    echo
+    echo "Memory (kB): VmRSS (VmHWM) at the end of the window; ka's parent process separately."
+    printf '%-5s %5s | %15s | %15s %10s | %8s %12s\n' \
+        kind n "ours RSS (HWM)" "ka chk RSS (HWM)" "ka parent" "ours/chk" "ours/(chk+par)"
+    for n in $SIZES; do
+        for k in $KINDS; do
+            row "$k" "$n"
+            orss=$(kv "$O" rss_kb) arss=$(kv "$A" rss_kb) apar=$(kv "$A" parent_rss_kb)
+            printf '%-5s %5s | %15s | %15s %10s | %8s %12s\n' "$k" "$n" \
+                "${orss:--} ($(kv "$O" hwm_kb))" "${arss:--} ($(kv "$A" hwm_kb))" "${apar:--}" \
+                "$(ratio "$orss" "$arss")" "$(ratio "$orss" "$((${arss:-0} + ${apar:-0}))")"
+        done
     done
-done
+fi
 if [ "$LONG" -gt 0 ]; then
     echo
     echo "Long run: $LONG s, $LONG_N real servers, HTTP_GET"

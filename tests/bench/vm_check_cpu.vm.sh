@@ -21,7 +21,7 @@
 # measured process (ours: the daemon; keepalived: its checker child) and
 # the listener's connection count over WINDOW seconds. One line each:
 #
-#   KRS-BENCH daemon=ours kind=tcp n=1000 cpu_pct=.. rss_kb=.. hwm_kb=..
+#   KRS-BENCH daemon=ours kind=tcp n=1000 cpu_pct=.. sys_pct=.. rss_kb=.. hwm_kb=..
 #       parent_rss_kb=.. probes_per_s=.. alive=N/N ready_s=..
 #
 # The long run prints KRS-BENCH-RSS lines (one per minute and the last)
@@ -36,6 +36,7 @@ HZ=100 # USER_HZ on x86_64
 
 uptime_cs() { awk '{ printf "%d", $1 * 100 }' /proc/uptime; }
 ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+sys_ticks() { awk '{ print $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
 status_kb() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status" 2>/dev/null; }
 dests() { ip netns exec dir ipvsadm -Ln 2>/dev/null | awk '$1 == "->" && $2 != "RemoteAddress:Port" { n++ } END { print n + 0 }'; }
 alive() { ip netns exec dir ipvsadm -Ln 2>/dev/null | awk '$1 == "->" && $2 != "RemoteAddress:Port" && $4 > 0 { n++ } END { print n + 0 }'; }
@@ -130,12 +131,14 @@ wait_full() {
     awk -v a="$b_t0" -v b="$(uptime_cs)" 'BEGIN { printf "%.1f", (b - a) / 100 }'
 }
 
-# measure SECS: CPU% of PID, probes/s at the listener, over SECS.
+# measure SECS: CPU% of PID (CPU: user+system, SYS: system), probes/s at
+# the listener, over SECS.
 measure() {
-    b_u0=$(uptime_cs) b_k0=$(ticks "$PID") b_c0=$(count)
+    b_u0=$(uptime_cs) b_k0=$(ticks "$PID") b_s0=$(sys_ticks "$PID") b_c0=$(count)
     sleep "$1"
-    b_u1=$(uptime_cs) b_k1=$(ticks "$PID") b_c1=$(count)
+    b_u1=$(uptime_cs) b_k1=$(ticks "$PID") b_s1=$(sys_ticks "$PID") b_c1=$(count)
     CPU=$(awk -v k="$((b_k1 - b_k0))" -v u="$((b_u1 - b_u0))" -v hz=$HZ 'BEGIN { printf "%.1f", (u > 0 ? k / hz * 100 / (u / 100) : 0) }')
+    SYS=$(awk -v k="$((b_s1 - b_s0))" -v u="$((b_u1 - b_u0))" -v hz=$HZ 'BEGIN { printf "%.1f", (u > 0 ? k / hz * 100 / (u / 100) : 0) }')
     PROBES=$(awk -v c="$((b_c1 - b_c0))" -v u="$((b_u1 - b_u0))" 'BEGIN { printf "%.0f", (u > 0 ? c / (u / 100) : 0) }')
 }
 
@@ -148,7 +151,7 @@ run_one() { # daemon kind n
     sleep "$SETTLE"
     measure "$WINDOW"
     b_alive=$(alive)
-    echo "KRS-BENCH daemon=$b_d kind=$b_k n=$b_n cpu_pct=$CPU rss_kb=$(status_kb "$PID" VmRSS)" \
+    echo "KRS-BENCH daemon=$b_d kind=$b_k n=$b_n cpu_pct=$CPU sys_pct=$SYS rss_kb=$(status_kb "$PID" VmRSS)" \
         "hwm_kb=$(status_kb "$PID" VmHWM) parent_rss_kb=${PPID_KA:+$(status_kb "$PPID_KA" VmRSS)}" \
         "probes_per_s=$PROBES alive=$b_alive/$b_n ready_s=$b_ready fds=$(ls "/proc/$PID/fd" 2>/dev/null | wc -l)"
     stop_daemon
