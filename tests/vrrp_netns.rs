@@ -611,3 +611,27 @@ fn notify_scripts_and_vmac() {
         );
     }
 }
+
+#[test]
+fn three_routers_elect_the_highest_and_fail_over_to_the_next() {
+    if !can_run(
+        "three_routers_elect_the_highest_and_fail_over_to_the_next",
+        &[],
+    ) {
+        return;
+    }
+    let mut lab = Lab::new("three", 3, 1);
+    let _a = start(&mut lab, 0, &conf(&node(100)));
+    let b = start(&mut lab, 1, &conf(&node(200)));
+    let _c = start(&mut lab, 2, &conf(&node(150)));
+    wait_holders(&lab, "eth0", VIP, &[1], Duration::from_secs(8));
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(lab.holders("eth0", VIP), [1], "exactly one master");
+    b.kill();
+    wait_gains(&lab, 2, "eth0", VIP, Duration::from_secs(6));
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        !lab.has_addr(0, "eth0", VIP),
+        "the lowest priority router took the VIP too"
+    );
+}

@@ -577,6 +577,29 @@ impl Engine {
                 self.rearm(cx, i);
             }
         }
+        self.ensure_open_file_limit();
+    }
+
+    /// Every socket checker may hold its socket at the same time (slow or
+    /// silent real servers): make room for one descriptor each on top of
+    /// the usual allowance, as keepalived's checker process does. Without
+    /// it, past ~1000 probes in flight `socket()` fails with EMFILE and
+    /// healthy real servers are reported down.
+    fn ensure_open_file_limit(&self) {
+        let sockets = self
+            .slots
+            .iter()
+            .filter_map(|s| s.run.as_ref())
+            .filter(|r| {
+                !matches!(
+                    r.plan,
+                    Plan::Misc { .. } | Plan::File { .. } | Plan::Disabled
+                )
+            })
+            .count();
+        if sockets > 0 {
+            raise_open_file_limit(sockets as u64 + OPEN_FILE_ALLOWANCE);
+        }
     }
 
     /// A disabled checker never holds its real server down.
@@ -1381,6 +1404,52 @@ fn http_requests(
             )
         })
         .collect()
+}
+
+/// Descriptors kept for everything but the socket checkers (the usual
+/// soft limit): log, netlink, VRRP sockets, script pipes.
+const OPEN_FILE_ALLOWANCE: u64 = 1024;
+
+/// Raises RLIMIT_NOFILE to at least `wanted` (the hard limit too when
+/// allowed, else as far as the hard limit goes); never lowers it.
+fn raise_open_file_limit(wanted: u64) {
+    let mut cur = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit only writes the struct we pass.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut cur) } != 0 {
+        return;
+    }
+    let wanted = wanted as libc::rlim_t;
+    if cur.rlim_cur >= wanted {
+        return;
+    }
+    let set = |l: &libc::rlimit| {
+        // SAFETY: setrlimit only reads the struct we pass.
+        unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, l) == 0 }
+    };
+    let full = libc::rlimit {
+        rlim_cur: wanted,
+        rlim_max: cur.rlim_max.max(wanted),
+    };
+    let capped = libc::rlimit {
+        rlim_cur: cur.rlim_max.min(wanted),
+        rlim_max: cur.rlim_max,
+    };
+    if set(&full) {
+        info!("Open file limit raised to {wanted} for the checkers");
+    } else if capped.rlim_cur > cur.rlim_cur && set(&capped) {
+        warn!(
+            "Open file limit raised to {} only (hard limit); the checkers may need {wanted}",
+            capped.rlim_cur
+        );
+    } else {
+        warn!(
+            "Open file limit {} is below the {wanted} the checkers may need",
+            cur.rlim_cur
+        );
+    }
 }
 
 /// A connect that fails at once (loopback refusals, no route) is a

@@ -351,11 +351,13 @@ pub fn render(f: &Fetched, verbose: bool) -> String {
         section(&mut out, "       HTML Buffer        ");
         hexdump(&mut out, &f.raw_body);
         out.push('\n');
-        section(&mut out, "    HTML MD5 resulting    ");
+        section(&mut out, "    HTML hash resulting    ");
         hexdump(&mut out, &f.digest);
-        section(&mut out, " HTML MD5 final resulting ");
+        section(&mut out, " HTML hash final resulting ");
     }
-    out.push_str(&format!("MD5SUM = {}\n", hex(&f.digest)));
+    // keepalived 2.2.7 prints the digest alone (what goes into `digest`).
+    out.push_str(&hex(&f.digest));
+    out.push('\n');
     out
 }
 
@@ -448,12 +450,11 @@ mod tests {
             raw_body: b"hi".to_vec(),
             digest: [0xab; 16],
         };
-        assert_eq!(
-            render(&f, false),
-            "MD5SUM = abababababababababababababababab\n"
-        );
+        assert_eq!(render(&f, false), "abababababababababababababababab\n");
         let verbose = render(&f, true);
-        assert!(verbose.contains("-----------------------[ HTML MD5 final resulting ]-----------------------\nMD5SUM = abab"));
+        assert!(verbose.contains(
+            "-----------------------[ HTML hash final resulting ]-----------------------\nabab"
+        ));
         assert!(verbose.contains("HTTP/1.0 200 OK"));
     }
 }

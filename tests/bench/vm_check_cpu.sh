@@ -1,0 +1,154 @@
+#!/usr/bin/env bash
+# Checker CPU and memory benchmark in the test VM: keepalived-rs against
+# keepalived 2.2.7's checker process (`keepalived -C`, its child), same
+# configuration, same VM, one after the other.
+#
+#   sudo tests/bench/vm_check_cpu.sh [-n "100 1000 5000"] [-k "tcp http"]
+#                                    [-w WINDOW_S] [-l LONG_S] [-L LONG_N]
+#
+#   -n  real-server counts (default "100 1000 5000"; "" for the long run only)
+#   -k  checker kinds: tcp (TCP_CHECK) and/or http (HTTP_GET status_code 200)
+#   -w  CPU window per run, seconds (default 20)
+#   -l  the long run, seconds: RSS at its start and end (and each minute)
+#       for both daemons with -L real servers of HTTP_GET. Default 0 (none,
+#       for CI); the 10-minute figure is `-l 600`.
+#   -L  real servers in the long run (default 1000)
+#   -d  delay_loop, seconds (default 1)
+#
+# Every configuration has delay_loop -d (connect_timeout 5, retry 1,
+# delay_before_retry 1), 100 real servers per LVS-DR virtual server. One
+# static listener (tests/bench/vm_listener.rs, built here with rustc) in a
+# namespace answers for all real servers; see vm_check_cpu.vm.sh for the
+# topology. Measured: utime+stime of our daemon and of keepalived's checker
+# child from /proc/PID/stat over the window, as % of one CPU; VmRSS and
+# VmHWM from /proc/PID/status (keepalived's parent process separately);
+# the probes per second the listener saw; how many real servers were alive
+# in `ipvsadm -Ln` at the end. Figures only: no assertion. Percentages under
+# TCG are inflated; only the ratio between the two daemons means something.
+#
+# Needs root, qemu, the VM image prerequisites (see images/) and the static
+# musl build (built here when missing; KEEPALIVED_RS_BIN overrides).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+REPO=$PWD
+
+SIZES="100 1000 5000"
+KINDS="tcp http"
+WINDOW=20
+LONG=0
+LONG_N=1000
+DELAY_LOOP=1
+while getopts "n:k:w:l:L:d:h" opt; do
+    case $opt in
+    n) SIZES=$OPTARG ;;
+    k) KINDS=$OPTARG ;;
+    w) WINDOW=$OPTARG ;;
+    l) LONG=$OPTARG ;;
+    L) LONG_N=$OPTARG ;;
+    d) DELAY_LOOP=$OPTARG ;;
+    *)
+        sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'
+        exit 2
+        ;;
+    esac
+done
+for v in "$WINDOW" "$LONG" "$LONG_N" "$DELAY_LOOP"; do
+    case $v in '' | *[!0-9]*) echo "vm_check_cpu: -w/-l/-L/-d take whole numbers" >&2 && exit 2 ;; esac
+done
+
+TARGET_DIR=${CARGO_TARGET_DIR:-$REPO/target}
+case $TARGET_DIR in /*) ;; *) TARGET_DIR=$REPO/$TARGET_DIR ;; esac
+BIN=${KEEPALIVED_RS_BIN:-$TARGET_DIR/x86_64-unknown-linux-musl/release/keepalived}
+case $BIN in /*) ;; *) BIN=$REPO/$BIN ;; esac
+[ -x "$BIN" ] || cargo build --release --target x86_64-unknown-linux-musl
+export CARGO_TARGET_DIR=$TARGET_DIR KRS_BINARY=$BIN
+
+WORK=$(mktemp -d /tmp/krs-check-bench.XXXXXX)
+trap 'rm -rf "$WORK"' EXIT
+
+# The listener: std only, static, linked like the daemon (rust-lld).
+rustc --edition 2021 -O --target x86_64-unknown-linux-musl -C linker=rust-lld \
+    -C target-feature=+crt-static -C panic=abort -C strip=symbols \
+    tests/bench/vm_listener.rs -o "$WORK/vm_listener"
+
+{
+    echo "SIZES='$SIZES' KINDS='$KINDS' DAEMONS='ours ka'"
+    echo "WINDOW=$WINDOW SETTLE=5 LONG=$LONG LONG_N=$LONG_N LONG_KIND=http PER_VS=100 DELAY_LOOP=$DELAY_LOOP"
+    cat tests/bench/vm_check_cpu.vm.sh
+} >"$WORK/run.sh"
+
+# Time limit: per run start-up (up to 180 s to a full table at 5000 under
+# TCG), settle and window, twice (two daemons) per size and kind; plus the
+# long runs.
+nruns=$(($(wc -w <<<"$SIZES") * $(wc -w <<<"$KINDS") * 2))
+limit=$((nruns * (WINDOW + 120) + 2 * (LONG + 240) + 120))
+LOG=$TARGET_DIR/vm/logs/vm_check_cpu.log
+mkdir -p "$(dirname "$LOG")"
+echo "vm_check_cpu: $nruns runs (sizes $SIZES; kinds $KINDS; window $WINDOW s; long $LONG s)," \
+    "VM limit $limit s; console log $LOG" >&2
+set +e
+KRS_VM_TIMEOUT=$limit KRS_VM_QUIET=1 bash images/run-vm.sh "$WORK/run.sh" "$LOG" \
+    "$WORK/vm_listener:vm_listener"
+rc=$?
+set -e
+[ $rc -le 1 ] || echo "vm_check_cpu: run-vm.sh exited $rc (timeout or crash); partial figures" >&2
+
+tr -d '\r' <"$LOG" | sed '/^KRS-/!s/^.*\(KRS-[A-Z0-9-]* \)/\1/' >"$WORK/log.txt"
+grep '^KRS-LOG' "$WORK/log.txt" | grep -v '^KRS-LOG bench:' >&2 || true
+
+kv() { # line key
+    sed -n "s/.* $2=\([^ ]*\).*/\1/p" <<<" $1"
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a != "" && b + 0 > 0) printf "%.2f", a / b; else print "-" }'; }
+# CPU microseconds per probe: cpu% of one CPU / probes per second.
+per_probe() { awk -v c="$1" -v p="$2" 'BEGIN { if (c != "" && p + 0 > 0) printf "%.0f", c / 100 * 1e6 / p; else print "-" }'; }
+row() { # kind n -> sets O and A (the two KRS-BENCH lines)
+    O=$(grep "^KRS-BENCH daemon=ours kind=$1 n=$2 " "$WORK/log.txt" | tail -n 1 || true)
+    A=$(grep "^KRS-BENCH daemon=ka kind=$1 n=$2 " "$WORK/log.txt" | tail -n 1 || true)
+}
+if [ -n "${SIZES// /}" ]; then
+    echo
+    echo "Checker CPU, keepalived-rs (ours) vs keepalived 2.2.7's checker process (ka); delay_loop $DELAY_LOOP."
+    echo "cpu = % of one vCPU under TCG over $WINDOW s; pr/s = connections/s the listener accepted;"
+    echo "us/pr = CPU microseconds per probe (the comparable figure when the VM saturates);"
+    echo "up = real servers alive in ipvsadm -Ln at the end of the window. Ratios are ours / ka;"
+    echo "sys = the part of cpu% spent in the kernel."
+    printf '%-5s %5s | %6s %6s %5s | %5s %5s | %6s %6s | %6s %6s %5s | %11s\n' \
+        kind n "ours" "ka" ratio "ours" "ka" "ours" "ka" "ours" "ka" ratio "up ours/ka"
+    printf '%-5s %5s | %6s %6s %5s | %5s %5s | %6s %6s | %6s %6s %5s | %11s\n' \
+        "" "" "cpu%" "cpu%" "" "sys%" "sys%" "pr/s" "pr/s" "us/pr" "us/pr" "" ""
+    for n in $SIZES; do
+        for k in $KINDS; do
+            row "$k" "$n"
+            oc=$(kv "$O" cpu_pct) ac=$(kv "$A" cpu_pct) op=$(kv "$O" probes_per_s) ap=$(kv "$A" probes_per_s)
+            ou=$(per_probe "$oc" "$op") au=$(per_probe "$ac" "$ap")
+            printf '%-5s %5s | %6s %6s %5s | %5s %5s | %6s %6s | %6s %6s %5s | %11s\n' \
+                "$k" "$n" "${oc:--}" "${ac:--}" "$(ratio "$oc" "$ac")" "$(kv "$O" sys_pct)" "$(kv "$A" sys_pct)" \
+                "${op:--}" "${ap:--}" \
+                "$ou" "$au" "$(ratio "$ou" "$au")" "$(kv "$O" alive) $(kv "$A" alive)"
+        done
+    done
+    echo
+    echo "Memory (kB): VmRSS (VmHWM) at the end of the window; ka's parent process separately."
+    printf '%-5s %5s | %15s | %15s %10s | %8s %12s\n' \
+        kind n "ours RSS (HWM)" "ka chk RSS (HWM)" "ka parent" "ours/chk" "ours/(chk+par)"
+    for n in $SIZES; do
+        for k in $KINDS; do
+            row "$k" "$n"
+            orss=$(kv "$O" rss_kb) arss=$(kv "$A" rss_kb) apar=$(kv "$A" parent_rss_kb)
+            printf '%-5s %5s | %15s | %15s %10s | %8s %12s\n' "$k" "$n" \
+                "${orss:--} ($(kv "$O" hwm_kb))" "${arss:--} ($(kv "$A" hwm_kb))" "${apar:--}" \
+                "$(ratio "$orss" "$arss")" "$(ratio "$orss" "$((${arss:-0} + ${apar:-0}))")"
+        done
+    done
+fi
+if [ "$LONG" -gt 0 ]; then
+    echo
+    echo "Long run: $LONG s, $LONG_N real servers, HTTP_GET"
+    grep '^KRS-BENCH-RSS ' "$WORK/log.txt" | sed 's/^KRS-BENCH-RSS /  /'
+    grep '^KRS-BENCH-LONG ' "$WORK/log.txt" | sed 's/^KRS-BENCH-LONG /  /'
+fi
+grep -q '^KRS-RESULT bench-done PASS' "$WORK/log.txt" || {
+    echo "vm_check_cpu: the VM scenario did not finish (see $LOG)" >&2
+    exit 1
+}
