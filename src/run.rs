@@ -246,7 +246,7 @@ impl KeepalivedService {
                 }
             }
         }
-        // Checker verdicts to IPVS (the engine logs them).
+        // Checker verdicts to IPVS (which logs the pool changes).
         let Some(checkers) = self.checkers.as_mut() else {
             return;
         };

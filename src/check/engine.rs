@@ -1061,28 +1061,13 @@ impl Engine {
         let Some(server) = self.servers.get_mut(server_index) else {
             return;
         };
-        let old_weight = server.health.weight();
         let Some(change) = server.health.evaluate(all_up, dynamic) else {
             return;
         };
         let id = server.id.clone();
         let inhibit = server.inhibit_on_failure;
-        match change {
-            ServerChange::Up { .. } => info!(
-                "{} service {id} to VS {}",
-                if inhibit { "Enabling" } else { "Adding" },
-                id.vs
-            ),
-            ServerChange::Down => info!(
-                "{} service {id} from VS {}",
-                if inhibit { "Disabling" } else { "Removing" },
-                id.vs
-            ),
-            ServerChange::Weight { weight } => info!(
-                "Changing weight from {old_weight} to {weight} for active service {id} of VS {}",
-                id.vs
-            ),
-        }
+        // "Adding/Removing service ... VS ..." is logged by the IPVS
+        // manager, which knows inhibit and sorry-server state.
         let script = match change {
             ServerChange::Up { .. } => server.notify_up.clone(),
             ServerChange::Down => server.notify_down.clone(),
