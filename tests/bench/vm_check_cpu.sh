@@ -14,6 +14,10 @@
 #       for CI); the 10-minute figure is `-l 600`.
 #   -L  real servers in the long run (default 1000)
 #   -d  delay_loop, seconds (default 1)
+#   -r  runs per daemon and configuration (default 1), alternating which
+#       daemon goes first; the tables show the means. Other work on the host
+#       slows TCG down for whichever daemon is running: repeat, and look at
+#       the host load printed at the end.
 #
 # Every configuration has delay_loop -d (connect_timeout 5, retry 1,
 # delay_before_retry 1), 100 real servers per LVS-DR virtual server. One
@@ -38,7 +42,8 @@ WINDOW=20
 LONG=0
 LONG_N=1000
 DELAY_LOOP=1
-while getopts "n:k:w:l:L:d:h" opt; do
+REPS=1
+while getopts "n:k:w:l:L:d:r:h" opt; do
     case $opt in
     n) SIZES=$OPTARG ;;
     k) KINDS=$OPTARG ;;
@@ -46,14 +51,15 @@ while getopts "n:k:w:l:L:d:h" opt; do
     l) LONG=$OPTARG ;;
     L) LONG_N=$OPTARG ;;
     d) DELAY_LOOP=$OPTARG ;;
+    r) REPS=$OPTARG ;;
     *)
         sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'
         exit 2
         ;;
     esac
 done
-for v in "$WINDOW" "$LONG" "$LONG_N" "$DELAY_LOOP"; do
-    case $v in '' | *[!0-9]*) echo "vm_check_cpu: -w/-l/-L/-d take whole numbers" >&2 && exit 2 ;; esac
+for v in "$WINDOW" "$LONG" "$LONG_N" "$DELAY_LOOP" "$REPS"; do
+    case $v in '' | *[!0-9]*) echo "vm_check_cpu: -w/-l/-L/-d/-r take whole numbers" >&2 && exit 2 ;; esac
 done
 
 TARGET_DIR=${CARGO_TARGET_DIR:-$REPO/target}
@@ -73,24 +79,26 @@ rustc --edition 2021 -O --target x86_64-unknown-linux-musl -C linker=rust-lld \
 
 {
     echo "SIZES='$SIZES' KINDS='$KINDS' DAEMONS='ours ka'"
-    echo "WINDOW=$WINDOW SETTLE=5 LONG=$LONG LONG_N=$LONG_N LONG_KIND=http PER_VS=100 DELAY_LOOP=$DELAY_LOOP"
+    echo "WINDOW=$WINDOW SETTLE=5 LONG=$LONG LONG_N=$LONG_N LONG_KIND=http PER_VS=100 DELAY_LOOP=$DELAY_LOOP REPS=$REPS"
     cat tests/bench/vm_check_cpu.vm.sh
 } >"$WORK/run.sh"
 
 # Time limit: per run start-up (up to 180 s to a full table at 5000 under
 # TCG), settle and window, twice (two daemons) per size and kind; plus the
 # long runs.
-nruns=$(($(wc -w <<<"$SIZES") * $(wc -w <<<"$KINDS") * 2))
+nruns=$(($(wc -w <<<"$SIZES") * $(wc -w <<<"$KINDS") * 2 * REPS))
 limit=$((nruns * (WINDOW + 120) + 2 * (LONG + 240) + 120))
 LOG=$TARGET_DIR/vm/logs/vm_check_cpu.log
 mkdir -p "$(dirname "$LOG")"
 echo "vm_check_cpu: $nruns runs (sizes $SIZES; kinds $KINDS; window $WINDOW s; long $LONG s)," \
     "VM limit $limit s; console log $LOG" >&2
+LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 set +e
 KRS_VM_TIMEOUT=$limit KRS_VM_QUIET=1 bash images/run-vm.sh "$WORK/run.sh" "$LOG" \
     "$WORK/vm_listener:vm_listener"
 rc=$?
 set -e
+LOAD1=$(cut -d' ' -f1-3 /proc/loadavg)
 [ $rc -le 1 ] || echo "vm_check_cpu: run-vm.sh exited $rc (timeout or crash); partial figures" >&2
 
 tr -d '\r' <"$LOG" | sed '/^KRS-/!s/^.*\(KRS-[A-Z0-9-]* \)/\1/' >"$WORK/log.txt"
@@ -102,13 +110,28 @@ kv() { # line key
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a != "" && b + 0 > 0) printf "%.2f", a / b; else print "-" }'; }
 # CPU microseconds per probe: cpu% of one CPU / probes per second.
 per_probe() { awk -v c="$1" -v p="$2" 'BEGIN { if (c != "" && p + 0 > 0) printf "%.0f", c / 100 * 1e6 / p; else print "-" }'; }
-row() { # kind n -> sets O and A (the two KRS-BENCH lines)
-    O=$(grep "^KRS-BENCH daemon=ours kind=$1 n=$2 " "$WORK/log.txt" | tail -n 1 || true)
-    A=$(grep "^KRS-BENCH daemon=ka kind=$1 n=$2 " "$WORK/log.txt" | tail -n 1 || true)
+# mean DAEMON KIND N: one line of key=value, the mean of every numeric
+# value over that configuration's runs (others: the last run's).
+mean() {
+    grep "^KRS-BENCH daemon=$1 kind=$2 n=$3 " "$WORK/log.txt" | awk '
+        { for (i = 2; i <= NF; i++) {
+            k = $i; sub(/=.*/, "", k); v = $i; sub(/^[^=]*=/, "", v)
+            if (!(k in seen)) { seen[k] = 1; order[++nk] = k }
+            if (v ~ /^[0-9]+(\.[0-9]+)?$/) { sum[k] += v; cnt[k]++ } else last[k] = v
+        } }
+        END { for (j = 1; j <= nk; j++) { k = order[j]
+            if (cnt[k] > 0) printf " %s=%s", k, (k ~ /_pct$|^ready_s$/ ? sprintf("%.1f", sum[k] / cnt[k]) : sprintf("%.0f", sum[k] / cnt[k]))
+            else printf " %s=%s", k, last[k]
+        } }'
+}
+row() { # kind n -> sets O and A (ours, keepalived: means over the runs)
+    O=$(mean ours "$1" "$2")
+    A=$(mean ka "$1" "$2")
 }
 if [ -n "${SIZES// /}" ]; then
     echo
-    echo "Checker CPU, keepalived-rs (ours) vs keepalived 2.2.7's checker process (ka); delay_loop $DELAY_LOOP."
+    echo "Checker CPU, keepalived-rs (ours) vs keepalived 2.2.7's checker process (ka); delay_loop $DELAY_LOOP;"
+    echo "means of $REPS run(s) each."
     echo "cpu = % of one vCPU under TCG over $WINDOW s; pr/s = connections/s the listener accepted;"
     echo "us/pr = CPU microseconds per probe (the comparable figure when the VM saturates);"
     echo "up = real servers alive in ipvsadm -Ln at the end of the window. Ratios are ours / ka;"
@@ -148,6 +171,9 @@ if [ "$LONG" -gt 0 ]; then
     grep '^KRS-BENCH-RSS ' "$WORK/log.txt" | sed 's/^KRS-BENCH-RSS /  /'
     grep '^KRS-BENCH-LONG ' "$WORK/log.txt" | sed 's/^KRS-BENCH-LONG /  /'
 fi
+echo
+echo "host load average (1/5/15 min) before the VM: $LOAD0; after: $LOAD1 (the host has $(nproc) CPUs;"
+echo "anything above the VM's own ~2 slows TCG and inflates every figure)"
 grep -q '^KRS-RESULT bench-done PASS' "$WORK/log.txt" || {
     echo "vm_check_cpu: the VM scenario did not finish (see $LOG)" >&2
     exit 1

@@ -5,6 +5,9 @@
 #   WINDOW=20   (s, CPU window per run)    SETTLE=5 (s, after a full table)
 #   LONG=0      (s, the long RSS run; 0 = none)  LONG_N=1000  LONG_KIND=http
 #   PER_VS=100  (real servers per virtual server)  DELAY_LOOP=1
+#   REPS=1      (runs per daemon and configuration; the daemon order
+#               alternates, ours first on odd runs, so a slow phase of the
+#               host hits both)
 #
 # Topology: namespace "dir" (the director, 10.0.0.2) and namespace "farm"
 # (10.0.0.11) on a veth pair. The farm takes every address of 10.2.0.0/16
@@ -31,7 +34,7 @@
 
 : "${SIZES=100 1000 5000}" "${KINDS=tcp http}" "${DAEMONS=ours ka}"
 : "${WINDOW:=20}" "${SETTLE:=5}" "${LONG:=0}" "${LONG_N:=1000}" "${LONG_KIND:=http}"
-: "${PER_VS:=100}" "${DELAY_LOOP:=1}"
+: "${PER_VS:=100}" "${DELAY_LOOP:=1}" "${REPS:=1}"
 HZ=100 # USER_HZ on x86_64
 
 uptime_cs() { awk '{ printf "%d", $1 * 100 }' /proc/uptime; }
@@ -183,11 +186,17 @@ long_one() { # daemon
 }
 
 setup
-krs_log "bench: sizes [$SIZES] kinds [$KINDS] daemons [$DAEMONS] window $WINDOW s long $LONG s"
+krs_log "bench: sizes [$SIZES] kinds [$KINDS] daemons [$DAEMONS] window $WINDOW s reps $REPS long $LONG s"
 for n in $SIZES; do
     for k in $KINDS; do
-        for d in $DAEMONS; do
-            run_one "$d" "$k" "$n"
+        rep=0
+        while [ $rep -lt "$REPS" ]; do
+            rep=$((rep + 1))
+            order=$DAEMONS
+            [ $((rep % 2)) = 0 ] && order=$(echo "$DAEMONS" | awk '{ for (i = NF; i > 0; i--) printf "%s ", $i }')
+            for d in $order; do
+                run_one "$d" "$k" "$n"
+            done
         done
     done
 done
