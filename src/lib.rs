@@ -13,4 +13,5 @@ pub mod net;
 pub mod netlink;
 pub mod run;
 pub mod service;
+mod sockopt;
 pub mod vrrp;

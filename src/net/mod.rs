@@ -20,6 +20,7 @@ use std::fmt;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
+pub(crate) use crate::sockopt::{set_int, set_opt};
 pub use arp::garp_frame;
 pub use nd::unsolicited_na_frame;
 pub use vrrp_socket::{select_source, AhParams, Datagram, VrrpSocket, VrrpSocketConfig};
@@ -113,39 +114,6 @@ pub(crate) fn open_socket(
     }
     // SAFETY: raw is a fresh descriptor nobody else owns.
     Ok(unsafe { OwnedFd::from_raw_fd(raw) })
-}
-
-/// setsockopt(2) with any plain-old-data value.
-pub(crate) fn set_opt<T: Copy>(
-    fd: RawFd,
-    level: libc::c_int,
-    name: libc::c_int,
-    value: &T,
-) -> io::Result<()> {
-    // SAFETY: value points to a live T of the given size; fd is open.
-    let rc = unsafe {
-        libc::setsockopt(
-            fd,
-            level,
-            name,
-            (value as *const T).cast(),
-            std::mem::size_of::<T>() as libc::socklen_t,
-        )
-    };
-    if rc < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
-    }
-}
-
-pub(crate) fn set_int(
-    fd: RawFd,
-    level: libc::c_int,
-    name: libc::c_int,
-    value: i32,
-) -> io::Result<()> {
-    set_opt(fd, level, name, &(value as libc::c_int))
 }
 
 /// Bind a socket to an interface: SO_BINDTOIFINDEX (Linux 5.0), else

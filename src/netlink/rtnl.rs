@@ -25,6 +25,7 @@ use super::wire::{
     Attrs, Message, MessageBuilder, WireError, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REQUEST,
 };
 use super::Error;
+use crate::sockopt::set_int;
 use crate::config::model::{AddressScope, Broadcast, RouteType, VirtualAddress, VirtualRoute};
 
 // ===== constants (uapi names) =====
@@ -1071,8 +1072,8 @@ impl RtnlEvents {
         let fd = sock.as_raw_fd();
         // A larger buffer makes ENOBUFS (lost events) rarer; FORCE works as
         // root, plain RCVBUF is capped by net.core.rmem_max otherwise.
-        if set_int_opt(fd, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, EVENT_RCVBUF).is_err() {
-            let _ = set_int_opt(fd, libc::SOL_SOCKET, libc::SO_RCVBUF, EVENT_RCVBUF);
+        if set_int(fd, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, EVENT_RCVBUF).is_err() {
+            let _ = set_int(fd, libc::SOL_SOCKET, libc::SO_RCVBUF, EVENT_RCVBUF);
         }
         for group in [RTNLGRP_LINK, RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV6_IFADDR] {
             sock.join_group(group)?;
@@ -1152,29 +1153,6 @@ impl RtnlEvents {
             Notification::NewAddress(addr) => out.push(RtnlEvent::AddressAdded(addr)),
             Notification::DelAddress(addr) => out.push(RtnlEvent::AddressRemoved(addr)),
         }
-    }
-}
-
-fn set_int_opt(
-    fd: RawFd,
-    level: libc::c_int,
-    name: libc::c_int,
-    value: libc::c_int,
-) -> io::Result<()> {
-    // SAFETY: fd is an open socket; value outlives the call; size matches.
-    let rc = unsafe {
-        libc::setsockopt(
-            fd,
-            level,
-            name,
-            (&value as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if rc < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
     }
 }
 

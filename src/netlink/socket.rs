@@ -16,6 +16,7 @@ use super::wire::{
     NLM_F_ACK, NLM_F_DUMP,
 };
 use super::Error;
+use crate::sockopt::{set_int, set_opt};
 
 /// Receive buffer: large enough for any single datagram the kernel sends
 /// (dumps are split into datagrams of at most 32 KiB).
@@ -43,29 +44,6 @@ pub struct NetlinkSocket {
     buf: Vec<u8>,
 }
 
-fn setsockopt_int(
-    fd: RawFd,
-    level: libc::c_int,
-    name: libc::c_int,
-    value: libc::c_int,
-) -> io::Result<()> {
-    // SAFETY: fd is an open socket; value outlives the call; size matches.
-    let rc = unsafe {
-        libc::setsockopt(
-            fd,
-            level,
-            name,
-            (&value as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if rc < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
-    }
-}
-
 impl NetlinkSocket {
     /// Open and bind a socket of `protocol` (`libc::NETLINK_ROUTE`,
     /// `libc::NETLINK_GENERIC`). `nonblocking` for event sockets.
@@ -84,26 +62,15 @@ impl NetlinkSocket {
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
         // Extended acks give the kernel's reason in words; capped acks keep
         // error replies small. Both are optional (older kernels).
-        let _ = setsockopt_int(raw, libc::SOL_NETLINK, NETLINK_EXT_ACK, 1);
-        let _ = setsockopt_int(raw, libc::SOL_NETLINK, NETLINK_CAP_ACK, 1);
+        let _ = set_int(raw, libc::SOL_NETLINK, NETLINK_EXT_ACK, 1);
+        let _ = set_int(raw, libc::SOL_NETLINK, NETLINK_CAP_ACK, 1);
         if !nonblocking {
             let tv = libc::timeval {
                 tv_sec: REPLY_TIMEOUT.as_secs() as _,
                 tv_usec: 0,
             };
-            // SAFETY: fd open; tv outlives the call.
-            let rc = unsafe {
-                libc::setsockopt(
-                    raw,
-                    libc::SOL_SOCKET,
-                    libc::SO_RCVTIMEO,
-                    (&tv as *const libc::timeval).cast(),
-                    std::mem::size_of::<libc::timeval>() as libc::socklen_t,
-                )
-            };
-            if rc < 0 {
-                return Err(io_err("setsockopt SO_RCVTIMEO")(io::Error::last_os_error()));
-            }
+            set_opt(raw, libc::SOL_SOCKET, libc::SO_RCVTIMEO, &tv)
+                .map_err(io_err("setsockopt SO_RCVTIMEO"))?;
         }
         // SAFETY: zeroed sockaddr_nl is valid (family set below, pid 0 =
         // kernel assigns, no groups).
@@ -137,7 +104,7 @@ impl NetlinkSocket {
 
     /// Subscribe to a multicast group (e.g. `RTNLGRP_LINK`).
     pub fn join_group(&self, group: u32) -> Result<(), Error> {
-        setsockopt_int(
+        set_int(
             self.fd.as_raw_fd(),
             libc::SOL_NETLINK,
             NETLINK_ADD_MEMBERSHIP,
