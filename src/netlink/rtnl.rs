@@ -25,8 +25,8 @@ use super::wire::{
     Attrs, Message, MessageBuilder, WireError, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REQUEST,
 };
 use super::Error;
-use crate::sockopt::set_int;
 use crate::config::model::{AddressScope, Broadcast, RouteType, VirtualAddress, VirtualRoute};
+use crate::sockopt::set_int;
 
 // ===== constants (uapi names) =====
 

@@ -7,7 +7,7 @@
 //! Everything here is non-blocking except rtnetlink requests, which the
 //! kernel answers at once.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
@@ -16,7 +16,7 @@ use log::{debug, error, info, warn};
 use mio::event::Event;
 use mio::Token;
 
-use crate::config::model::{AuthType as ConfAuthType, Notify, Script, VrrpInstance};
+use crate::config::model::{AuthType as ConfAuthType, Notify, Script};
 use crate::config::Config;
 use crate::daemon::{ChildExit, Context, Priority, Subsystem, Tag, TimerId};
 use crate::net::{nd, select_source, AhParams, FrameSender, VrrpSocket, VrrpSocketConfig};
@@ -83,7 +83,6 @@ struct InstanceIo {
     auth: Auth,
     ah_key: Option<Vec<u8>>,
     ah_seq: u32,
-    model: VrrpInstance,
     vips: Vec<AddressSpec>,
     routes: Vec<RouteSpec>,
     installed: bool,
@@ -122,7 +121,7 @@ pub struct VrrpService {
     next_file_poll: Option<Instant>,
     next_notify: u64,
     stopped: bool,
-    master_changes: Vec<MasterChange>,
+    master_changes: VecDeque<MasterChange>,
 }
 
 fn family_name(ipv6: bool) -> &'static str {
@@ -200,7 +199,6 @@ impl VrrpService {
                     auth,
                     ah_key,
                     ah_seq: initial_ah_sequence(),
-                    model: m.clone(),
                     vips: Vec::new(),
                     routes: Vec::new(),
                     installed: false,
@@ -218,8 +216,8 @@ impl VrrpService {
             })
             .collect();
         // Source addresses are not known before the interfaces are read; the
-        // router only compares them on priority ties, so they are filled in
-        // at start (see `resolve_interfaces`) before the first election.
+        // router only compares them on priority ties, so `start` fills them
+        // in before the first election.
         let router = Router::new(config, |_| IpAddr::V4(Ipv4Addr::UNSPECIFIED));
         Some(VrrpService {
             config: config.clone(),
@@ -234,13 +232,13 @@ impl VrrpService {
             next_file_poll: None,
             next_notify: 0,
             stopped: false,
-            master_changes: Vec::new(),
+            master_changes: VecDeque::new(),
         })
     }
 
     /// The next MASTER entry or exit since the last call, oldest first.
     pub fn poll_master_change(&mut self) -> Option<MasterChange> {
-        (!self.master_changes.is_empty()).then(|| self.master_changes.remove(0))
+        self.master_changes.pop_front()
     }
 
     /// Resolve interfaces, VMACs, source addresses and VIP specs. Instances
@@ -255,7 +253,7 @@ impl VrrpService {
         });
         let by_name: HashMap<&str, &LinkInfo> =
             links.iter().map(|l| (l.name.as_str(), l)).collect();
-        for io in &mut self.instances {
+        for (io, model) in self.instances.iter_mut().zip(&self.config.instances) {
             let Some(link) = by_name.get(io.ifname.as_str()) else {
                 error!(
                     "({}) interface {} not found; instance stays in FAULT",
@@ -267,8 +265,7 @@ impl VrrpService {
             io.send_ifindex = Some(link.ifindex);
             io.send_mac = link.mac;
             let family = if io.ipv6 { Family::V6 } else { Family::V4 };
-            let vip_addrs: Vec<IpAddr> = io
-                .model
+            let vip_addrs: Vec<IpAddr> = model
                 .virtual_ipaddress
                 .iter()
                 .map(|v| v.addr.value)
@@ -287,17 +284,18 @@ impl VrrpService {
                     io.ifname
                 );
             }
-            if let Some(vmac) = &io.model.use_vmac {
-                let spec = VmacSpec {
-                    name: vmac.value.name.clone().unwrap_or_else(|| {
-                        rtnl::vmac_default_name(io.model.virtual_router_id.value)
-                    }),
-                    parent_ifindex: link.ifindex,
-                    mac: vmac.value.mac.unwrap_or(rtnl::vmac_address(
-                        io.ipv6,
-                        io.model.virtual_router_id.value,
-                    )),
-                };
+            if let Some(vmac) = &model.use_vmac {
+                let spec =
+                    VmacSpec {
+                        name: vmac.value.name.clone().unwrap_or_else(|| {
+                            rtnl::vmac_default_name(model.virtual_router_id.value)
+                        }),
+                        parent_ifindex: link.ifindex,
+                        mac: vmac
+                            .value
+                            .mac
+                            .unwrap_or(rtnl::vmac_address(io.ipv6, model.virtual_router_id.value)),
+                    };
                 match rtnl.create_vmac(&spec) {
                     Ok(vlink) => {
                         info!("({}) created VMAC interface {}", io.name, spec.name);
@@ -314,11 +312,10 @@ impl VrrpService {
                     None => io.send_ifindex,
                 }
             };
-            io.vips = io
-                .model
+            io.vips = model
                 .virtual_ipaddress
                 .iter()
-                .chain(&io.model.virtual_ipaddress_excluded)
+                .chain(&model.virtual_ipaddress_excluded)
                 .filter_map(|va| {
                     let dev = va.dev.as_ref().map(|d| d.value.as_str());
                     match vip_ifindex(dev) {
@@ -335,8 +332,7 @@ impl VrrpService {
                     }
                 })
                 .collect();
-            io.routes = io
-                .model
+            io.routes = model
                 .virtual_routes
                 .iter()
                 .map(|vr| RouteSpec::from_virtual_route(vr, vip_ifindex(vr.dev.as_deref())))
@@ -444,7 +440,7 @@ impl VrrpService {
                     self.sockets.len() - 1
                 }
             };
-            let vrid = io.model.virtual_router_id.value;
+            let vrid = self.config.instances[index].virtual_router_id.value;
             self.sockets[socket_index].vrids.insert(vrid, index);
             self.instances[index].socket = Some(socket_index);
         }
@@ -557,11 +553,10 @@ impl VrrpService {
             Action::StateChanged { from, to, reason } => {
                 if (from == State::Master) != (to == State::Master) {
                     let io = &self.instances[index];
-                    self.master_changes.push(MasterChange {
+                    self.master_changes.push_back(MasterChange {
                         instance: io.name.clone(),
                         master: to == State::Master,
-                        vips: io
-                            .model
+                        vips: self.config.instances[index]
                             .virtual_ipaddress
                             .iter()
                             .map(|v| v.addr.value)
@@ -834,7 +829,7 @@ impl VrrpService {
                 .map_err(|e| e.counter().1);
             let checked = checked.and_then(|r| {
                 if io.unicast
-                    && io.model.check_unicast_src.value
+                    && self.config.instances[index].check_unicast_src.value
                     && !io.destinations.contains(&r.src)
                 {
                     Err("unicast_src_err")
@@ -972,19 +967,11 @@ impl Subsystem for VrrpService {
         };
         self.resolve_interfaces(&links);
         self.remove_stale_vips();
-        // The router compares primary addresses on priority ties: rebuild it
-        // now that the source addresses are known.
-        let sources: HashMap<String, IpAddr> = self
-            .instances
-            .iter()
-            .filter_map(|io| Some((io.name.clone(), io.src?)))
-            .collect();
-        self.router = Router::new(&self.config, |m| {
-            sources
-                .get(&m.name.value)
-                .copied()
-                .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
-        });
+        for (index, io) in self.instances.iter().enumerate() {
+            if let Some(src) = io.src {
+                self.router.set_primary_address(index, src);
+            }
+        }
         match RtnlEvents::open() {
             Ok(mut events) => {
                 events.seed_links(&links);

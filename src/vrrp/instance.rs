@@ -296,6 +296,12 @@ impl Instance {
         &self.config
     }
 
+    /// The local primary address became known (the daemon reads it from
+    /// the interface at start); compared with the sender's on priority ties.
+    pub fn set_primary_address(&mut self, addr: IpAddr) {
+        self.config.primary_address = addr;
+    }
+
     /// The current state.
     pub fn state(&self) -> State {
         self.state

@@ -290,6 +290,11 @@ impl Router {
         &self.members[index].instance
     }
 
+    /// See [`Instance::set_primary_address`].
+    pub fn set_primary_address(&mut self, index: usize, addr: IpAddr) {
+        self.members[index].instance.set_primary_address(addr);
+    }
+
     pub fn instances(&self) -> impl Iterator<Item = &Instance> {
         self.members.iter().map(|m| &m.instance)
     }
