@@ -1104,75 +1104,66 @@ impl IpvsClient {
         self.sock.request_batch(msgs, what)
     }
 
-    pub fn info(&mut self) -> Result<Info, Error> {
-        let request = Request::GetInfo;
+    /// Send a GET and parse its single answer; `missing` names the reply
+    /// command for the error when the kernel sends none.
+    fn get_one<T>(
+        &mut self,
+        request: Request<'_>,
+        missing: &str,
+        parse: impl Fn(&Message<'_>) -> Result<T, DecodeError>,
+    ) -> Result<T, Error> {
         let what = request.what();
-        let mut info = None;
+        let mut answer = None;
         self.sock
             .request_with(request.encode(self.family_id), what, |message| {
-                info = Some(Info::parse(message).map_err(decode_error(what))?);
+                answer = Some(parse(message).map_err(decode_error(what))?);
                 Ok(())
             })?;
-        info.ok_or(Error::Protocol {
+        answer.ok_or(Error::Protocol {
             what,
-            detail: "no IPVS_CMD_SET_INFO in the answer".into(),
+            detail: format!("no {missing} in the answer"),
         })
+    }
+
+    /// Send a dump request and parse every reply message.
+    fn dump_all<T>(
+        &mut self,
+        request: Request<'_>,
+        parse: impl Fn(&Message<'_>) -> Result<T, DecodeError>,
+    ) -> Result<Vec<T>, Error> {
+        let what = request.what();
+        let mut items = Vec::new();
+        self.sock
+            .dump(request.encode(self.family_id), what, |message| {
+                items.push(parse(message).map_err(decode_error(what))?);
+                Ok(())
+            })?;
+        Ok(items)
+    }
+
+    pub fn info(&mut self) -> Result<Info, Error> {
+        self.get_one(Request::GetInfo, "IPVS_CMD_SET_INFO", Info::parse)
     }
 
     /// Every service the kernel holds.
     pub fn services(&mut self) -> Result<Vec<Service>, Error> {
-        let request = Request::GetServices;
-        let what = request.what();
-        let mut services = Vec::new();
-        self.sock
-            .dump(request.encode(self.family_id), what, |message| {
-                services.push(Service::parse(message).map_err(decode_error(what))?);
-                Ok(())
-            })?;
-        Ok(services)
+        self.dump_all(Request::GetServices, Service::parse)
     }
 
     /// The destinations of one service.
     pub fn dests(&mut self, key: &ServiceKey) -> Result<Vec<Dest>, Error> {
-        let request = Request::GetDests(key);
-        let what = request.what();
         let family = key.family();
-        let mut dests = Vec::new();
-        self.sock
-            .dump(request.encode(self.family_id), what, |message| {
-                dests.push(Dest::parse(message, family).map_err(decode_error(what))?);
-                Ok(())
-            })?;
-        Ok(dests)
+        self.dump_all(Request::GetDests(key), |m| Dest::parse(m, family))
     }
 
     /// The kernel's connection timeouts.
     pub fn timeouts(&mut self) -> Result<Timeouts, Error> {
-        let request = Request::GetConfig;
-        let what = request.what();
-        let mut timeouts = None;
-        self.sock
-            .request_with(request.encode(self.family_id), what, |message| {
-                timeouts = Some(Timeouts::parse(message).map_err(decode_error(what))?);
-                Ok(())
-            })?;
-        timeouts.ok_or(Error::Protocol {
-            what,
-            detail: "no IPVS_CMD_SET_CONFIG in the answer".into(),
-        })
+        self.get_one(Request::GetConfig, "IPVS_CMD_SET_CONFIG", Timeouts::parse)
     }
 
     /// The running sync daemons.
     pub fn daemons(&mut self) -> Result<Vec<SyncDaemon>, Error> {
-        let request = Request::GetDaemons;
-        let what = request.what();
-        let mut daemons = Vec::new();
-        self.sock
-            .dump(request.encode(self.family_id), what, |message| {
-                daemons.push(SyncDaemon::parse(message).map_err(decode_error(what))?);
-                Ok(())
-            })?;
-        Ok(daemons)
+        self.dump_all(Request::GetDaemons, SyncDaemon::parse)
     }
 
     /// The whole table: every service with its destinations.
