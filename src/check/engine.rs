@@ -190,7 +190,8 @@ struct Server {
 /// All checkers of one configuration; see the module docs.
 #[derive(Debug)]
 pub struct Engine {
-    config: Config,
+    /// The configuration `start` applies (taken there: no second copy).
+    pending_config: Option<Config>,
     servers: Vec<Server>,
     slots: Vec<Slot>,
     free: Vec<usize>,
@@ -256,7 +257,7 @@ impl Engine {
             .as_ref()
             .and_then(|u| resolve_run_as(&u.value));
         Ok(Engine {
-            config: config.clone(),
+            pending_config: Some(config.clone()),
             servers: Vec::new(),
             slots: Vec::new(),
             free: Vec::new(),
@@ -279,8 +280,9 @@ impl Engine {
             return;
         }
         self.started = true;
-        let config = self.config.clone();
-        self.apply(&config, cx, now, false);
+        if let Some(config) = self.pending_config.take() {
+            self.apply(&config, cx, now, false);
+        }
     }
 
     /// Applies a new configuration: checkers whose configuration (and real
@@ -293,9 +295,10 @@ impl Engine {
             .and_then(|u| resolve_run_as(&u.value));
         self.script_user = script_user;
         self.log_all_failures = new.global.checker_log_all_failures.value;
-        self.config = new.clone();
         if self.started {
             self.apply(new, cx, now, true);
+        } else {
+            self.pending_config = Some(new.clone());
         }
     }
 
@@ -477,7 +480,7 @@ impl Engine {
                 let id = RsId::from_config(vs, rs);
                 let mut checkers = Vec::new();
                 for checker in &rs.checkers {
-                    let plan = self.plan(vs, rs, checker, &id);
+                    let plan = self.plan(config, vs, rs, checker, &id);
                     let matched = old.get(&id).and_then(|candidates| {
                         candidates.iter().copied().find(|&i| {
                             !reused.get(i).copied().unwrap_or(true)
@@ -619,7 +622,14 @@ impl Engine {
         })
     }
 
-    fn plan(&self, vs: &VirtualServer, rs: &RealServer, checker: &Checker, id: &RsId) -> Plan {
+    fn plan(
+        &self,
+        config: &Config,
+        vs: &VirtualServer,
+        rs: &RealServer,
+        checker: &Checker,
+        id: &RsId,
+    ) -> Plan {
         let target = &checker.target;
         let ip = target
             .connect_ip
@@ -672,7 +682,7 @@ impl Engine {
                         .as_ref()
                         .map(|h| h.value.clone())
                         .or_else(|| {
-                            self.config
+                            config
                                 .global
                                 .smtp_helo_name
                                 .as_ref()
@@ -717,8 +727,7 @@ impl Engine {
                 }
             },
             CheckerKind::File(f) => {
-                match self
-                    .config
+                match config
                     .track_files
                     .iter()
                     .find(|t| t.name.value == f.track_file.value)
