@@ -853,7 +853,7 @@ impl Rtnl {
         })
     }
 
-    /// The port id notifications caused by this socket's IPv4 requests carry.
+    /// The netlink port id of the command socket (for logs).
     pub fn port_id(&self) -> u32 {
         self.sock.port_id()
     }
