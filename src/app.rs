@@ -115,7 +115,7 @@ fn config_test(path: &Path, options: &Options, report: Option<&Path>) -> i32 {
     }
 }
 
-fn genhash(_args: &[OsString]) -> i32 {
-    eprintln!("genhash: not implemented yet in this build (coming with the health-checker work)");
-    EXIT_CONFIG
+/// `genhash ...` or `keepalived -T ...`.
+fn genhash(args: &[OsString]) -> i32 {
+    crate::check::genhash::main(args)
 }

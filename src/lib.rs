@@ -4,6 +4,7 @@
 //! configuration code is sans-IO; only `daemon/` touches file descriptors.
 
 pub mod app;
+pub mod check;
 pub mod cli;
 pub mod config;
 pub mod daemon;

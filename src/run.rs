@@ -7,7 +7,7 @@ use crate::cli::{self, Options};
 use crate::config::{self, dump::dump, Config, Severity};
 use crate::daemon::{
     daemonize, init_logging, parse_facility, ChildExit, Context, DumpKind, EventLoop, LogTarget,
-    PidFile, Service,
+    PidFile, Service, Subsystem, Tag,
 };
 use log::{error, info, warn};
 use mio::event::Event;
@@ -116,6 +116,7 @@ pub fn run_daemon(options: &Options, path: &Path) -> i32 {
         path: path.to_path_buf(),
         options: options.clone(),
         config: loaded.config,
+        shutting_down: false,
     };
     let result = event_loop.run(&mut service);
     if let Err(e) = pid_file.remove() {
@@ -139,6 +140,7 @@ pub struct KeepalivedService {
     path: PathBuf,
     options: Options,
     config: Config,
+    shutting_down: bool,
 }
 
 impl KeepalivedService {
@@ -187,18 +189,61 @@ impl KeepalivedService {
     }
 }
 
-impl Service for KeepalivedService {
-    fn start(&mut self, _cx: &mut Context<'_>, _now: Instant) {
-        self.log_config();
+impl KeepalivedService {
+    /// The running subsystems, in service order: VRRP first so its adverts
+    /// never wait behind checker or IPVS work.
+    fn subsystems(&mut self) -> Vec<&mut dyn Subsystem> {
+        Vec::new()
     }
 
-    fn handle_io(&mut self, _cx: &mut Context<'_>, _token: Token, _event: &Event, _now: Instant) {}
+    /// Carry events between subsystems (checker verdicts and VRRP state to
+    /// IPVS) after any of them ran.
+    fn pump(&mut self, _cx: &mut Context<'_>, _now: Instant) {}
 
-    fn handle_timer(&mut self, _cx: &mut Context<'_>, _key: u64, _now: Instant) {}
+    /// During shutdown: tell the loop once every subsystem is done.
+    fn check_shutdown_done(&mut self, cx: &mut Context<'_>) {
+        if self.shutting_down && self.subsystems().iter().all(|s| s.shutdown_done()) {
+            cx.shutdown_complete();
+        }
+    }
+}
 
-    fn handle_child_exit(&mut self, _cx: &mut Context<'_>, _exit: ChildExit<u64>, _now: Instant) {}
+impl Service for KeepalivedService {
+    fn start(&mut self, cx: &mut Context<'_>, now: Instant) {
+        self.log_config();
+        for subsystem in self.subsystems() {
+            subsystem.start(cx, now);
+        }
+        self.pump(cx, now);
+    }
 
-    fn reload(&mut self, _cx: &mut Context<'_>, _now: Instant) {
+    fn handle_io(&mut self, cx: &mut Context<'_>, token: Token, event: &Event, now: Instant) {
+        if let Some(subsystem) = self.subsystems().into_iter().find(|s| s.owns(token)) {
+            subsystem.handle_io(cx, token, event, now);
+        }
+        self.pump(cx, now);
+        self.check_shutdown_done(cx);
+    }
+
+    fn handle_timer(&mut self, cx: &mut Context<'_>, key: u64, now: Instant) {
+        let tag = Tag::of(key);
+        if let Some(subsystem) = self.subsystems().into_iter().find(|s| Some(s.tag()) == tag) {
+            subsystem.handle_timer(cx, key, now);
+        }
+        self.pump(cx, now);
+        self.check_shutdown_done(cx);
+    }
+
+    fn handle_child_exit(&mut self, cx: &mut Context<'_>, exit: ChildExit<u64>, now: Instant) {
+        let tag = Tag::of(exit.owner);
+        if let Some(subsystem) = self.subsystems().into_iter().find(|s| Some(s.tag()) == tag) {
+            subsystem.handle_child_exit(cx, exit, now);
+        }
+        self.pump(cx, now);
+        self.check_shutdown_done(cx);
+    }
+
+    fn reload(&mut self, cx: &mut Context<'_>, now: Instant) {
         info!("Reloading configuration file {}", self.path.display());
         match config::load_file(&self.path, &load_options(&self.options)) {
             Err(e) => error!("{e}; keeping the running configuration"),
@@ -212,6 +257,11 @@ impl Service for KeepalivedService {
                 }
                 self.config = loaded.config;
                 self.log_config();
+                let config = self.config.clone();
+                for subsystem in self.subsystems() {
+                    subsystem.reload(cx, &config, now);
+                }
+                self.pump(cx, now);
                 info!("Reload finished");
             }
         }
@@ -219,7 +269,13 @@ impl Service for KeepalivedService {
 
     fn dump(&mut self, _cx: &mut Context<'_>, which: DumpKind, _now: Instant) {
         let (file, text) = match which {
-            DumpKind::Data => (DATA_DUMP_FILE, dump(&self.config)),
+            DumpKind::Data => {
+                let mut text = dump(&self.config);
+                for subsystem in self.subsystems() {
+                    subsystem.dump_state(&mut text);
+                }
+                (DATA_DUMP_FILE, text)
+            }
             DumpKind::Stats => (
                 STATS_DUMP_FILE,
                 format!(
@@ -235,8 +291,14 @@ impl Service for KeepalivedService {
         }
     }
 
-    fn shutdown(&mut self, _cx: &mut Context<'_>, _now: Instant) -> bool {
+    fn shutdown(&mut self, cx: &mut Context<'_>, now: Instant) -> bool {
         info!("Stopping");
-        true
+        self.shutting_down = true;
+        let mut done = true;
+        for subsystem in self.subsystems() {
+            done &= subsystem.shutdown(cx, now);
+        }
+        self.pump(cx, now);
+        done
     }
 }

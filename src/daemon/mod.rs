@@ -8,6 +8,7 @@ pub mod event_loop;
 pub mod log;
 pub mod pidfile;
 pub mod signals;
+pub mod subsystem;
 pub mod timer;
 
 pub use child::{
@@ -19,4 +20,5 @@ pub use event_loop::{Context, DumpKind, EventLoop, LoopError, Priority, Service}
 pub use log::{init_logging, parse_facility, LogError, LogTarget};
 pub use pidfile::{PidFile, PidFileError};
 pub use signals::{reset_signals_for_exec, DaemonSignal, SignalError, SignalFd};
+pub use subsystem::{Subsystem, Tag};
 pub use timer::{TimerId, TimerQueue};

@@ -82,6 +82,8 @@ pub enum Reason {
     TrackRecovered,
     /// A Shutdown event.
     Shutdown,
+    /// Another member of the instance's sync group changed state.
+    SyncGroup,
 }
 
 /// Which notify script to run (keepalived's `notify_master`, ... and the
@@ -508,6 +510,31 @@ impl Instance {
             // The new Skew_Time applies at the next reset of the Master_Down_Timer.
             (State::Backup, false) => {}
         }
+    }
+
+    /// Sync group: another member became Master, so this Backup member
+    /// follows at once (keepalived's sync group semantics).
+    pub fn handle_group_master(&mut self, now: Instant) {
+        if self.state == State::Backup {
+            self.enter_master(now, Reason::SyncGroup);
+        }
+    }
+
+    /// Sync group: another member left Master for Backup, so this Master
+    /// member follows. It listens for the new Master as after a higher
+    /// priority advert.
+    pub fn handle_group_backup(&mut self, now: Instant) {
+        if self.state != State::Master {
+            return;
+        }
+        self.timers.stop(Timer::Advert);
+        self.master_adver_interval = self.config.advert_interval;
+        self.timers
+            .set(Timer::MasterDown, after(now, self.master_down_interval()));
+        self.actions.push_back(Action::DelVips);
+        self.transition(State::Master, State::Backup, Reason::SyncGroup);
+        self.actions
+            .push_back(Action::RunNotify(NotifyEvent::Backup));
     }
 
     /// RFC 5798 6.4.2: an ADVERTISEMENT received in Backup state.

@@ -28,6 +28,7 @@ pseudo-header, the VRRPv2 checksum does not.
 pub mod auth;
 pub mod instance;
 pub mod packet;
+pub mod router;
 pub mod timers;
 
 pub use auth::{AhPacket, AH_LEN};
@@ -38,3 +39,4 @@ pub use packet::{
     emit_ipv4_advert, receive_ipv4, receive_ipv6, Auth, AuthType, Error, Family, Ipv4Packet,
     Ipv4Repr, MessageType, Received, VrrpPacket, VrrpRepr, VrrpVersion,
 };
+pub use router::{Router, RouterAction};

@@ -1,0 +1,271 @@
+//! The sans-IO heart of every checker: when to probe, how failures turn into
+//! retries and retries into a DOWN verdict, and how the verdicts of all
+//! checkers of one real server combine. No socket, no clock: `now` comes in,
+//! deadlines and verdicts go out.
+//!
+//! keepalived's rule (check_tcp.c / check_http.c epilogs, the same for every
+//! checker): a probe that fails is retried `retry` times, `delay_before_retry`
+//! apart; only when the last retry fails too is the checker declared DOWN. A
+//! single success declares it UP. Either way the next round starts
+//! `delay_loop` later. A verdict reached by a checker's very first probe is
+//! reported (and logged) even when it confirms the initial state.
+
+use std::time::{Duration, Instant};
+
+/// The timing one checker runs with (already resolved from the
+/// checker / real server / virtual server / default chain).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timing {
+    pub delay_loop: Duration,
+    pub connect_timeout: Duration,
+    pub retry: u32,
+    pub delay_before_retry: Duration,
+    /// Upper bound of the random delay before the very first probe.
+    pub warmup: Duration,
+}
+
+/// keepalived waits this long after start before the first probe
+/// (BOOTSTRAP_DELAY), then adds the random warmup.
+pub const BOOTSTRAP_DELAY: Duration = Duration::from_secs(1);
+
+/// What the engine must do next for one checker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Start a probe at this instant.
+    WaitingUntil(Instant),
+    /// A probe is in flight; its result goes to [`CheckerCore::handle_result`].
+    Probing,
+}
+
+/// What one probe's result meant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// A success that keepalived reports (the checker was DOWN, or this was
+    /// its first probe): log "... success." / "... succeed ...".
+    ReportedUp,
+    /// The last retry failed and keepalived reports it (the checker was UP,
+    /// or this was its first probe, with `retry 0`). `retries` is how many retries
+    /// preceded it (0 means the message has no "after N retries").
+    ReportedDown { retries: u32 },
+    /// A failure with retries left: probe again after `delay_before_retry`.
+    Retrying { attempt: u32 },
+    /// Nothing to report (success while UP, failure while DOWN).
+    Quiet,
+}
+
+/// One checker's up/down state and schedule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckerCore {
+    timing: Timing,
+    up: bool,
+    has_run: bool,
+    /// Retries already spent in the current round.
+    retries_done: u32,
+    phase: Phase,
+}
+
+impl CheckerCore {
+    /// A checker that starts UP (or DOWN with `alpha`) and probes first at
+    /// `now + BOOTSTRAP_DELAY + warmup_offset`; the caller picks
+    /// `warmup_offset` at random in `[0, timing.warmup]` (see [`warmup_offset`]).
+    pub fn new(timing: Timing, alpha: bool, now: Instant, warmup_offset: Duration) -> Self {
+        CheckerCore {
+            timing,
+            up: !alpha,
+            has_run: false,
+            retries_done: 0,
+            phase: Phase::WaitingUntil(now + BOOTSTRAP_DELAY + warmup_offset.min(timing.warmup)),
+        }
+    }
+
+    pub fn is_up(&self) -> bool {
+        self.up
+    }
+
+    pub fn has_run(&self) -> bool {
+        self.has_run
+    }
+
+    pub fn timing(&self) -> &Timing {
+        &self.timing
+    }
+
+    pub fn phase(&self) -> Phase {
+        self.phase
+    }
+
+    /// When a probe should start, or `None` while one is in flight.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        match self.phase {
+            Phase::WaitingUntil(at) => Some(at),
+            Phase::Probing => None,
+        }
+    }
+
+    /// True when a probe is due; the caller then starts it and calls
+    /// [`CheckerCore::start_probe`].
+    pub fn is_due(&self, now: Instant) -> bool {
+        matches!(self.phase, Phase::WaitingUntil(at) if at <= now)
+    }
+
+    pub fn start_probe(&mut self) {
+        self.phase = Phase::Probing;
+    }
+
+    /// Pushes a due probe back (the engine's per-turn budget was spent).
+    pub fn defer(&mut self, until: Instant) {
+        if let Phase::WaitingUntil(at) = &mut self.phase {
+            *at = (*at).max(until);
+        }
+    }
+
+    /// The probe finished at `now`. Returns what to report; the state
+    /// ([`CheckerCore::is_up`]) and the next probe time are updated.
+    pub fn handle_result(&mut self, now: Instant, success: bool) -> Verdict {
+        let first_verdict = !self.has_run;
+        let verdict = if success || self.retries_done >= self.timing.retry {
+            let retries = self.retries_done;
+            self.retries_done = 0;
+            self.phase = Phase::WaitingUntil(now + self.timing.delay_loop);
+            let report = first_verdict || self.up != success;
+            self.up = success;
+            match (report, success) {
+                (true, true) => Verdict::ReportedUp,
+                (true, false) => Verdict::ReportedDown { retries },
+                (false, _) => Verdict::Quiet,
+            }
+        } else {
+            self.retries_done += 1;
+            self.phase = Phase::WaitingUntil(now + self.timing.delay_before_retry);
+            Verdict::Retrying {
+                attempt: self.retries_done,
+            }
+        };
+        self.has_run = true;
+        verdict
+    }
+
+    /// Carries the state of `old` over to a checker whose timing may have
+    /// changed (reload): state and pending schedule stay, new timing applies
+    /// from the next round.
+    pub fn with_timing(mut self, timing: Timing) -> Self {
+        self.timing = timing;
+        self.retries_done = self.retries_done.min(timing.retry);
+        self
+    }
+}
+
+/// Picks a warmup offset in `[0, warmup]` from a random 64-bit value.
+pub fn warmup_offset(warmup: Duration, random: u64) -> Duration {
+    let millis = u64::try_from(warmup.as_millis()).unwrap_or(u64::MAX);
+    if millis == 0 {
+        return Duration::ZERO;
+    }
+    Duration::from_millis(random % (millis + 1))
+}
+
+/// A change of a real server as a whole, for IPVS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerChange {
+    Up { weight: u32 },
+    Down,
+    Weight { weight: u32 },
+}
+
+/// A real server's combined health: alive only while every checker is UP;
+/// its weight is the configured one unless a `misc_dynamic` checker set one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerHealth {
+    configured_weight: u32,
+    alive: bool,
+    weight: u32,
+}
+
+impl ServerHealth {
+    pub fn new(configured_weight: u32, alive: bool) -> Self {
+        ServerHealth {
+            configured_weight,
+            alive,
+            weight: configured_weight,
+        }
+    }
+
+    pub fn is_alive(&self) -> bool {
+        self.alive
+    }
+
+    pub fn weight(&self) -> u32 {
+        self.weight
+    }
+
+    pub fn configured_weight(&self) -> u32 {
+        self.configured_weight
+    }
+
+    /// Re-evaluates after a checker verdict. `all_up`: every checker of the
+    /// server is UP; `dynamic_weight`: the weight a dynamic checker asked
+    /// for, if any.
+    pub fn evaluate(&mut self, all_up: bool, dynamic_weight: Option<u32>) -> Option<ServerChange> {
+        let weight = dynamic_weight.unwrap_or(self.configured_weight);
+        let change = match (self.alive, all_up) {
+            (false, true) => Some(ServerChange::Up { weight }),
+            (true, false) => Some(ServerChange::Down),
+            (true, true) if weight != self.weight => Some(ServerChange::Weight { weight }),
+            _ => None,
+        };
+        self.alive = all_up;
+        self.weight = weight;
+        change
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn timing(retry: u32) -> Timing {
+        Timing {
+            delay_loop: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(2),
+            retry,
+            delay_before_retry: Duration::from_secs(3),
+            warmup: Duration::ZERO,
+        }
+    }
+
+    #[test]
+    fn warmup_offset_stays_in_range() {
+        let w = Duration::from_secs(5);
+        for r in [0, 1, 4999, 5000, 5001, u64::MAX] {
+            assert!(warmup_offset(w, r) <= w);
+        }
+        assert_eq!(warmup_offset(w, 5000), w);
+        assert_eq!(warmup_offset(Duration::ZERO, 12345), Duration::ZERO);
+    }
+
+    #[test]
+    fn first_probe_after_bootstrap_and_warmup() {
+        let t0 = Instant::now();
+        let mut t = timing(1);
+        t.warmup = Duration::from_secs(4);
+        let c = CheckerCore::new(t, false, t0, Duration::from_secs(3));
+        assert_eq!(c.poll_timeout(), Some(t0 + Duration::from_secs(4)));
+        // An offset beyond warmup is clamped.
+        let c = CheckerCore::new(t, false, t0, Duration::from_secs(30));
+        assert_eq!(c.poll_timeout(), Some(t0 + Duration::from_secs(5)));
+    }
+
+    #[test]
+    fn weight_changes_only_while_alive() {
+        let mut s = ServerHealth::new(5, true);
+        assert_eq!(s.evaluate(true, None), None);
+        assert_eq!(
+            s.evaluate(true, Some(3)),
+            Some(ServerChange::Weight { weight: 3 })
+        );
+        assert_eq!(s.evaluate(false, Some(3)), Some(ServerChange::Down));
+        assert_eq!(s.evaluate(false, Some(7)), None);
+        assert_eq!(s.evaluate(true, None), Some(ServerChange::Up { weight: 5 }));
+        assert_eq!(s.weight(), 5);
+    }
+}

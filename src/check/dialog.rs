@@ -1,0 +1,167 @@
+//! One probe's conversation with a server, as data: what to send, how to
+//! judge what comes back. Stream dialogs (TCP, HTTP, SMTP) run over one TCP
+//! connection; datagram dialogs (UDP, DNS, PING) over one connected datagram
+//! socket. The engine owns the sockets and deadlines.
+
+use std::fmt;
+use std::io;
+
+use super::dns::DnsQuery;
+use super::http::{HttpError, Progress, ResponseReader};
+use super::ping::EchoRequest;
+use super::smtp::SmtpDialog;
+use super::udp::UdpExchange;
+
+/// Why one probe failed. Logged when keepalived would (log_all_failures).
+#[derive(Debug)]
+pub enum ProbeError {
+    /// The socket could not be created, bound or connected at once.
+    Socket(io::Error),
+    ConnectTimeout,
+    /// The connection was refused or failed.
+    Connect(io::Error),
+    /// No (complete) answer within connect_timeout.
+    ReadTimeout,
+    WriteTimeout,
+    Io(io::Error),
+    Http(HttpError),
+    /// A protocol-level rejection (SMTP reply, DNS answer, UDP payload, ...).
+    Protocol(String),
+    /// ICMP unreachable for a UDP probe.
+    Refused,
+    /// The check script failed, timed out or could not start.
+    Script(String),
+    /// The tracked file could not be read or its value means down.
+    File(String),
+}
+
+impl fmt::Display for ProbeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ProbeError::Socket(e) => write!(f, "cannot open socket: {e}"),
+            ProbeError::ConnectTimeout => write!(f, "Timeout connecting"),
+            ProbeError::Connect(e) => write!(f, "Error connecting: {e}"),
+            ProbeError::ReadTimeout => write!(f, "Timeout reading"),
+            ProbeError::WriteTimeout => write!(f, "Timeout writing"),
+            ProbeError::Io(e) => write!(f, "I/O error: {e}"),
+            ProbeError::Http(e) => write!(f, "{e}"),
+            ProbeError::Protocol(why) => write!(f, "{why}"),
+            ProbeError::Refused => write!(f, "port unreachable"),
+            ProbeError::Script(why) => write!(f, "{why}"),
+            ProbeError::File(why) => write!(f, "{why}"),
+        }
+    }
+}
+
+impl std::error::Error for ProbeError {}
+
+/// A successful probe; `weight` is set by dynamic checkers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ProbeSuccess {
+    pub weight: Option<u32>,
+}
+
+pub type Outcome = Result<ProbeSuccess, ProbeError>;
+
+/// What a stream dialog wants next.
+#[derive(Debug)]
+pub enum Step {
+    /// Send these bytes, then wait for data.
+    Send(Vec<u8>),
+    /// Wait for (more) data.
+    Recv,
+    /// Send these bytes best-effort and finish with the outcome (SMTP QUIT).
+    SendAndFinish(Vec<u8>, Outcome),
+    Finish(Outcome),
+}
+
+/// A conversation over one TCP connection.
+#[derive(Debug)]
+pub enum StreamDialog {
+    /// TCP_CHECK: connected is all we need.
+    Connect,
+    Http {
+        request: Vec<u8>,
+        reader: ResponseReader,
+    },
+    Smtp(SmtpDialog),
+}
+
+impl StreamDialog {
+    /// The connection is established.
+    pub fn start(&mut self) -> Step {
+        match self {
+            StreamDialog::Connect => Step::Finish(Ok(ProbeSuccess::default())),
+            StreamDialog::Http { request, .. } => Step::Send(std::mem::take(request)),
+            StreamDialog::Smtp(_) => Step::Recv,
+        }
+    }
+
+    pub fn on_data(&mut self, data: &[u8]) -> Step {
+        match self {
+            StreamDialog::Connect => Step::Finish(Ok(ProbeSuccess::default())),
+            StreamDialog::Http { reader, .. } => http_step(reader.feed(data)),
+            StreamDialog::Smtp(smtp) => smtp.on_data(data),
+        }
+    }
+
+    /// The server closed its side.
+    pub fn on_eof(&mut self) -> Step {
+        match self {
+            StreamDialog::Connect => Step::Finish(Ok(ProbeSuccess::default())),
+            StreamDialog::Http { reader, .. } => http_step(reader.finish()),
+            StreamDialog::Smtp(_) => Step::Finish(Err(ProbeError::Protocol(
+                "SMTP server closed the connection".into(),
+            ))),
+        }
+    }
+}
+
+fn http_step(result: Result<Progress, HttpError>) -> Step {
+    match result {
+        Ok(Progress::NeedMore) => Step::Recv,
+        Ok(Progress::Done(_)) => Step::Finish(Ok(ProbeSuccess::default())),
+        Err(e) => Step::Finish(Err(ProbeError::Http(e))),
+    }
+}
+
+/// A request/reply exchange over one connected datagram socket.
+#[derive(Debug)]
+pub enum DatagramDialog {
+    Udp(UdpExchange),
+    Dns(DnsQuery),
+    Ping(EchoRequest),
+}
+
+impl DatagramDialog {
+    /// The datagram to send.
+    pub fn request(&self) -> Vec<u8> {
+        match self {
+            DatagramDialog::Udp(u) => u.request(),
+            DatagramDialog::Dns(d) => d.request(),
+            DatagramDialog::Ping(p) => p.request(),
+        }
+    }
+
+    /// A datagram arrived: `None` to keep waiting (not ours).
+    pub fn on_datagram(&mut self, data: &[u8]) -> Option<Outcome> {
+        match self {
+            DatagramDialog::Udp(u) => Some(u.on_reply(data)),
+            DatagramDialog::Dns(d) => d.on_reply(data),
+            DatagramDialog::Ping(p) => p.on_reply(data),
+        }
+    }
+
+    /// ICMP port unreachable came back (ECONNREFUSED on the socket).
+    pub fn on_refused(&mut self) -> Outcome {
+        Err(ProbeError::Refused)
+    }
+
+    /// No verdict within the timeout.
+    pub fn on_timeout(&mut self) -> Outcome {
+        match self {
+            DatagramDialog::Udp(u) => u.on_timeout(),
+            DatagramDialog::Dns(_) | DatagramDialog::Ping(_) => Err(ProbeError::ReadTimeout),
+        }
+    }
+}

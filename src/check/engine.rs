@@ -1,0 +1,1424 @@
+//! The checker engine: every checker of a configuration on the daemon's
+//! event loop. The schedule and verdict rules live in [`super::core`] and
+//! the protocols in the dialog modules; this file owns sockets, timers,
+//! children and the per-turn budget, and turns verdicts into
+//! [`CheckEvent`]s for IPVS.
+//!
+//! Each checker has at most one armed timer (its next probe, or the
+//! deadline of the probe in flight) and at most one socket or child. Keys
+//! carry [`CHECK_KEY_TAG`] in the top byte, then a 24-bit slot generation and
+//! a 32-bit slot index, so a late timer or child exit never reaches a
+//! checker that reused a slot.
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use log::{debug, error, info, warn};
+use mio::event::Event;
+use mio::unix::SourceFd;
+use mio::{Interest, Token};
+use std::os::fd::AsRawFd;
+
+use super::core::{warmup_offset, CheckerCore, ServerChange, ServerHealth, Timing, Verdict};
+use super::dialog::{DatagramDialog, Outcome, ProbeError, ProbeSuccess, Step, StreamDialog};
+use super::dns::DnsQuery;
+use super::file::{FileRule, MAX_FILE_BYTES};
+use super::http::{build_request, host_for_addr, Expect, ResponseReader};
+use super::net::{icmp_connect, tcp_connect, udp_connect, ConnectOptions};
+use super::ping::EchoRequest;
+use super::smtp::SmtpDialog;
+use super::udp::UdpExchange;
+use super::{RsId, CHECK_KEY_TAG};
+use crate::config::model::{
+    Checker, CheckerKind, Config, HttpCheck, HttpProtocol, RealServer, Script, VirtualServer,
+};
+use crate::daemon::{split_command, ChildExit, ChildId, ChildSpec, Context, RunAs, TimerId};
+
+/// Probes started per loop turn; the rest wait a millisecond, so a
+/// thousand checkers due together never make one long turn.
+pub const MAX_PROBE_STARTS_PER_TURN: usize = 16;
+const DEFER: Duration = Duration::from_millis(1);
+/// Reads (of [`READ_CHUNK`] bytes) per readiness event before yielding.
+const READS_PER_EVENT: usize = 8;
+const READ_CHUNK: usize = 16 * 1024;
+/// Datagrams examined per readiness event before yielding.
+const DATAGRAMS_PER_EVENT: usize = 16;
+/// A stream probe may make progress slowly, but never for longer than this
+/// many connect_timeouts in total (connect, send, head, body).
+const HARD_DEADLINE_FACTOR: u32 = 4;
+/// notify_up / notify_down scripts are killed after this long.
+pub const NOTIFY_TIMEOUT: Duration = Duration::from_secs(60);
+/// Slot index reserved for notify script children.
+const NOTIFY_INDEX: u32 = u32::MAX;
+
+/// A real server changed as a whole: feed it to IPVS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckEvent {
+    pub rs: RsId,
+    pub change: ServerChange,
+    /// `inhibit_on_failure`: on Down set weight 0 instead of removing.
+    pub inhibit_on_failure: bool,
+}
+
+/// A real server's current health, for building the desired IPVS state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RsStatus {
+    pub rs: RsId,
+    pub alive: bool,
+    pub weight: u32,
+}
+
+#[derive(Debug)]
+pub enum EngineError {
+    /// Two real servers of one virtual server have the same address and port.
+    DuplicateRealServer(RsId),
+}
+
+impl fmt::Display for EngineError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EngineError::DuplicateRealServer(rs) => {
+                write!(f, "real server {rs} is defined twice in VS {}", rs.vs)
+            }
+        }
+    }
+}
+
+impl std::error::Error for EngineError {}
+
+/// What a checker does each round, resolved from the configuration.
+#[derive(Debug, Clone)]
+enum Plan {
+    Tcp(ConnectOptions),
+    Http {
+        opts: ConnectOptions,
+        urls: Vec<(Vec<u8>, Expect)>,
+    },
+    Smtp {
+        opts: ConnectOptions,
+        helo: String,
+    },
+    Udp {
+        opts: ConnectOptions,
+        exchange: UdpExchange,
+    },
+    Dns {
+        opts: ConnectOptions,
+        name: String,
+        qtype: crate::config::model::DnsType,
+    },
+    Ping(ConnectOptions),
+    Misc {
+        argv: Vec<String>,
+        run_as: Option<RunAs>,
+        timeout: Duration,
+        dynamic: bool,
+    },
+    File {
+        path: String,
+        rule: FileRule,
+    },
+    /// Cannot run here (SSL_GET without TLS, no port to connect to, ...);
+    /// the real server's other checkers decide.
+    Disabled,
+}
+
+#[derive(Debug)]
+struct StreamProbe {
+    stream: std::net::TcpStream,
+    token: Token,
+    dialog: StreamDialog,
+    connected: bool,
+    outbox: Vec<u8>,
+    sent: usize,
+    deadline: Instant,
+    hard_deadline: Instant,
+    /// Which URL of an HTTP checker this connection fetches.
+    url_index: usize,
+}
+
+#[derive(Debug)]
+struct DatagramProbe {
+    socket: std::net::UdpSocket,
+    token: Token,
+    dialog: DatagramDialog,
+    deadline: Instant,
+}
+
+#[derive(Debug)]
+enum Probe {
+    Stream(Box<StreamProbe>),
+    Datagram(DatagramProbe),
+    Child(ChildId),
+}
+
+#[derive(Debug)]
+struct CheckerRun {
+    server: usize,
+    config: Checker,
+    plan: Plan,
+    core: CheckerCore,
+    /// Weight the last success of a dynamic checker asked for.
+    dynamic_weight: Option<u32>,
+    probe: Option<Probe>,
+    timer: Option<TimerId>,
+    log_all_failures: bool,
+    /// What the log lines call the script (MISC_CHECK).
+    script_name: String,
+}
+
+#[derive(Debug, Default)]
+struct Slot {
+    generation: u32,
+    run: Option<CheckerRun>,
+}
+
+#[derive(Debug)]
+struct Server {
+    id: RsId,
+    health: ServerHealth,
+    checkers: Vec<usize>,
+    notify_up: Option<Script>,
+    notify_down: Option<Script>,
+    inhibit_on_failure: bool,
+    omega: bool,
+}
+
+/// All checkers of one configuration; see the module docs.
+#[derive(Debug)]
+pub struct Engine {
+    config: Config,
+    servers: Vec<Server>,
+    slots: Vec<Slot>,
+    free: Vec<usize>,
+    tokens: HashMap<Token, usize>,
+    events: VecDeque<CheckEvent>,
+    rng: u64,
+    turn: Option<Instant>,
+    starts_this_turn: usize,
+    script_user: Option<RunAs>,
+    log_all_failures: bool,
+    pending_notifies: usize,
+    started: bool,
+}
+
+fn encode_key(index: u32, generation: u32) -> u64 {
+    CHECK_KEY_TAG << 56 | (u64::from(generation) & 0xff_ffff) << 32 | u64::from(index)
+}
+
+fn decode_key(key: u64) -> Option<(u32, u32)> {
+    (key >> 56 == CHECK_KEY_TAG).then_some((key as u32, ((key >> 32) & 0xff_ffff) as u32))
+}
+
+fn random_seed() -> u64 {
+    let mut buf = [0u8; 8];
+    // SAFETY: getrandom writes at most buf.len() bytes into buf.
+    let n = unsafe { libc::getrandom(buf.as_mut_ptr().cast(), buf.len(), libc::GRND_NONBLOCK) };
+    let seed = u64::from_ne_bytes(buf);
+    if n == 8 && seed != 0 {
+        seed
+    } else {
+        0x9e37_79b9_7f4a_7c15 ^ u64::from(std::process::id())
+    }
+}
+
+fn resolve_run_as(who: &crate::config::model::RunAs) -> Option<RunAs> {
+    match RunAs::from_names(&who.user, who.group.as_deref()) {
+        Ok(r) => Some(r),
+        Err(e) => {
+            error!(
+                "script user {}: {e}; running the script as this process's user",
+                who.user
+            );
+            None
+        }
+    }
+}
+
+impl Engine {
+    /// Prepares the checkers of `config`; nothing runs before [`Engine::start`].
+    pub fn new(config: &Config) -> Result<Self, EngineError> {
+        let mut seen = std::collections::HashSet::new();
+        for vs in &config.virtual_servers {
+            for rs in &vs.real_servers {
+                let id = RsId::from_config(vs, rs);
+                if !seen.insert(id.clone()) {
+                    return Err(EngineError::DuplicateRealServer(id));
+                }
+            }
+        }
+        let script_user = config
+            .global
+            .script_user
+            .as_ref()
+            .and_then(|u| resolve_run_as(&u.value));
+        Ok(Engine {
+            config: config.clone(),
+            servers: Vec::new(),
+            slots: Vec::new(),
+            free: Vec::new(),
+            tokens: HashMap::new(),
+            events: VecDeque::new(),
+            rng: random_seed(),
+            turn: None,
+            starts_this_turn: 0,
+            script_user,
+            log_all_failures: config.global.checker_log_all_failures.value,
+            pending_notifies: 0,
+            started: false,
+        })
+    }
+
+    /// Schedules every checker (first probes after keepalived's bootstrap
+    /// delay plus a random warmup).
+    pub fn start(&mut self, cx: &mut Context<'_>, now: Instant) {
+        if self.started {
+            return;
+        }
+        self.started = true;
+        let config = self.config.clone();
+        self.apply(&config, cx, now, false);
+    }
+
+    /// Applies a new configuration: checkers whose configuration (and real
+    /// server) did not change keep their state, schedule and probe in flight.
+    pub fn reload(&mut self, new: &Config, cx: &mut Context<'_>, now: Instant) {
+        let script_user = new
+            .global
+            .script_user
+            .as_ref()
+            .and_then(|u| resolve_run_as(&u.value));
+        self.script_user = script_user;
+        self.log_all_failures = new.global.checker_log_all_failures.value;
+        self.config = new.clone();
+        if self.started {
+            self.apply(new, cx, now, true);
+        }
+    }
+
+    /// True when `token` is one of the checkers' sockets.
+    pub fn owns(&self, token: Token) -> bool {
+        self.tokens.contains_key(&token)
+    }
+
+    /// The next change of a real server, if any; call until `None` after
+    /// every callback.
+    pub fn poll_event(&mut self) -> Option<CheckEvent> {
+        self.events.pop_front()
+    }
+
+    /// Current health of every real server (the initial state before any
+    /// check: UP unless alpha).
+    pub fn real_servers(&self) -> Vec<RsStatus> {
+        self.servers
+            .iter()
+            .map(|s| RsStatus {
+                rs: s.id.clone(),
+                alive: s.health.is_alive(),
+                weight: s.health.weight(),
+            })
+            .collect()
+    }
+
+    /// Health of one real server.
+    pub fn real_server(&self, rs: &RsId) -> Option<RsStatus> {
+        self.servers.iter().find(|s| &s.id == rs).map(|s| RsStatus {
+            rs: s.id.clone(),
+            alive: s.health.is_alive(),
+            weight: s.health.weight(),
+        })
+    }
+
+    /// A text summary for the SIGUSR1 dump.
+    pub fn dump(&self) -> String {
+        let mut out = String::new();
+        for s in &self.servers {
+            out.push_str(&format!(
+                " Real server {} in VS {}: {}, weight {}\n",
+                s.id,
+                s.id.vs,
+                if s.health.is_alive() { "UP" } else { "DOWN" },
+                s.health.weight()
+            ));
+            for &i in &s.checkers {
+                if let Some(run) = self.slots.get(i).and_then(|slot| slot.run.as_ref()) {
+                    out.push_str(&format!(
+                        "   {}: {}{}\n",
+                        run.config.kind.keyword(),
+                        if run.core.is_up() { "UP" } else { "DOWN" },
+                        if matches!(run.plan, Plan::Disabled) {
+                            " (disabled)"
+                        } else {
+                            ""
+                        }
+                    ));
+                }
+            }
+        }
+        out
+    }
+
+    /// Stops every probe. With `omega`, notify_down runs for each live real
+    /// server. Returns true when nothing is left running; otherwise the
+    /// notify children are still running, see [`Engine::is_shut_down`].
+    pub fn shutdown(&mut self, cx: &mut Context<'_>, now: Instant) -> bool {
+        let _ = now;
+        for index in 0..self.slots.len() {
+            self.drop_probe(cx, index);
+            if let Some(run) = self.slots[index].run.as_mut() {
+                if let Some(t) = run.timer.take() {
+                    cx.cancel_timer(t);
+                }
+            }
+        }
+        for s in 0..self.servers.len() {
+            let server = &self.servers[s];
+            if server.omega && server.health.is_alive() {
+                if let Some(script) = server.notify_down.clone() {
+                    self.run_notify(cx, s, &script);
+                }
+            }
+        }
+        self.started = false;
+        self.pending_notifies == 0
+    }
+
+    /// After [`Engine::shutdown`]: true once the omega notify scripts exited.
+    pub fn is_shut_down(&self) -> bool {
+        !self.started && self.pending_notifies == 0
+    }
+
+    // ===== scheduling =====
+
+    fn next_random(&mut self) -> u64 {
+        // xorshift64*: plenty for spreading warmups.
+        let mut x = self.rng;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.rng = x;
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn alloc_slot(&mut self) -> usize {
+        if let Some(i) = self.free.pop() {
+            return i;
+        }
+        self.slots.push(Slot::default());
+        self.slots.len() - 1
+    }
+
+    fn release_slot(&mut self, cx: &mut Context<'_>, index: usize) {
+        self.drop_probe(cx, index);
+        if let Some(slot) = self.slots.get_mut(index) {
+            if let Some(mut run) = slot.run.take() {
+                if let Some(t) = run.timer.take() {
+                    cx.cancel_timer(t);
+                }
+            }
+            slot.generation = slot.generation.wrapping_add(1) & 0xff_ffff;
+            self.free.push(index);
+        }
+    }
+
+    fn key_of(&self, index: usize) -> u64 {
+        let generation = self.slots.get(index).map_or(0, |s| s.generation);
+        encode_key(index as u32, generation)
+    }
+
+    fn run_of(&mut self, key: u64) -> Option<usize> {
+        let (index, generation) = decode_key(key)?;
+        let slot = self.slots.get(index as usize)?;
+        (slot.generation == generation && slot.run.is_some()).then_some(index as usize)
+    }
+
+    /// Arms the checker's single timer at its next wake-up.
+    fn rearm(&mut self, cx: &mut Context<'_>, index: usize) {
+        let key = self.key_of(index);
+        let Some(run) = self.slots.get_mut(index).and_then(|s| s.run.as_mut()) else {
+            return;
+        };
+        if let Some(t) = run.timer.take() {
+            cx.cancel_timer(t);
+        }
+        let wake = match &run.probe {
+            Some(Probe::Stream(p)) => Some(p.deadline.min(p.hard_deadline)),
+            Some(Probe::Datagram(p)) => Some(p.deadline),
+            // The child runner enforces misc_timeout.
+            Some(Probe::Child(_)) => None,
+            None if matches!(run.plan, Plan::Disabled) => None,
+            None => run.core.poll_timeout(),
+        };
+        if let Some(at) = wake {
+            run.timer = Some(cx.add_timer(at, key));
+        }
+    }
+
+    /// Builds servers and checkers for `config`. With `keep`, checkers that
+    /// match one already running (same real server, same configuration)
+    /// keep their state.
+    fn apply(&mut self, config: &Config, cx: &mut Context<'_>, now: Instant, keep: bool) {
+        // Old checkers by (real server, configuration), in order.
+        let mut old: HashMap<RsId, Vec<usize>> = HashMap::new();
+        let mut old_health: HashMap<RsId, ServerHealth> = HashMap::new();
+        if keep {
+            for server in std::mem::take(&mut self.servers) {
+                old.insert(server.id.clone(), server.checkers);
+                old_health.insert(server.id, server.health);
+            }
+        }
+        let mut reused = vec![false; self.slots.len()];
+        let mut servers = Vec::new();
+        for vs in &config.virtual_servers {
+            for rs in &vs.real_servers {
+                let id = RsId::from_config(vs, rs);
+                let mut checkers = Vec::new();
+                for checker in &rs.checkers {
+                    let plan = self.plan(vs, rs, checker, &id);
+                    let matched = old.get(&id).and_then(|candidates| {
+                        candidates.iter().copied().find(|&i| {
+                            !reused.get(i).copied().unwrap_or(true)
+                                && self.slots[i]
+                                    .run
+                                    .as_ref()
+                                    .is_some_and(|r| r.config == *checker)
+                        })
+                    });
+                    let index = match matched {
+                        Some(i) => {
+                            reused[i] = true;
+                            if let Some(run) = self.slots[i].run.as_mut() {
+                                run.server = servers.len();
+                                run.plan = plan;
+                            }
+                            i
+                        }
+                        None => {
+                            let alpha = checker.alpha.as_ref().map_or(rs.alpha.value, |a| a.value);
+                            let timing = Timing {
+                                delay_loop: checker.timing.delay_loop.value,
+                                connect_timeout: checker.timing.connect_timeout.value,
+                                retry: checker.timing.retry.value,
+                                delay_before_retry: checker.timing.delay_before_retry.value,
+                                warmup: checker.timing.warmup.value,
+                            };
+                            let offset = warmup_offset(timing.warmup, self.next_random());
+                            let i = self.alloc_slot();
+                            let script_name = match &checker.kind {
+                                CheckerKind::Misc(m) => split_command(&m.path.command.value)
+                                    .ok()
+                                    .and_then(|a| a.into_iter().next())
+                                    .unwrap_or_else(|| m.path.command.value.clone()),
+                                _ => String::new(),
+                            };
+                            self.slots[i].run = Some(CheckerRun {
+                                server: servers.len(),
+                                config: checker.clone(),
+                                plan,
+                                core: CheckerCore::new(timing, alpha, now, offset),
+                                dynamic_weight: None,
+                                probe: None,
+                                timer: None,
+                                log_all_failures: checker.log_all_failures.value,
+                                script_name,
+                            });
+                            if reused.len() <= i {
+                                reused.resize(i + 1, false);
+                            }
+                            reused[i] = true;
+                            i
+                        }
+                    };
+                    checkers.push(index);
+                }
+                let all_up = checkers.iter().all(|&i| self.checker_counts_up(i));
+                let health = match old_health.remove(&id) {
+                    Some(previous) => {
+                        // Keep the live state; take the new configured weight.
+                        let mut health = ServerHealth::new(rs.weight.value, previous.is_alive());
+                        health.evaluate(all_up, self.dynamic_weight_of(&checkers));
+                        if let Some(change) = change_between(&previous, &health) {
+                            self.events.push_back(CheckEvent {
+                                rs: id.clone(),
+                                change,
+                                inhibit_on_failure: rs.inhibit_on_failure.value,
+                            });
+                        }
+                        health
+                    }
+                    None => ServerHealth::new(rs.weight.value, all_up),
+                };
+                if !keep || !old.contains_key(&id) {
+                    debug!("Activating healthchecker for service {id} for VS {}", id.vs);
+                }
+                servers.push(Server {
+                    id,
+                    health,
+                    checkers,
+                    notify_up: rs.notify_up.clone(),
+                    notify_down: rs.notify_down.clone(),
+                    inhibit_on_failure: rs.inhibit_on_failure.value,
+                    omega: vs.omega.value,
+                });
+            }
+        }
+        self.servers = servers;
+        // Checkers of removed or changed configuration stop now.
+        for i in 0..self.slots.len() {
+            if self.slots[i].run.is_some() && !reused.get(i).copied().unwrap_or(false) {
+                self.release_slot(cx, i);
+            }
+        }
+        for i in 0..self.slots.len() {
+            if self.slots[i].run.is_some() {
+                self.rearm(cx, i);
+            }
+        }
+    }
+
+    /// A disabled checker never holds its real server down.
+    fn checker_counts_up(&self, index: usize) -> bool {
+        self.slots
+            .get(index)
+            .and_then(|s| s.run.as_ref())
+            .map_or(true, |r| matches!(r.plan, Plan::Disabled) || r.core.is_up())
+    }
+
+    fn dynamic_weight_of(&self, checkers: &[usize]) -> Option<u32> {
+        checkers.iter().find_map(|&i| {
+            self.slots
+                .get(i)
+                .and_then(|s| s.run.as_ref())
+                .and_then(|r| r.dynamic_weight)
+        })
+    }
+
+    fn plan(&self, vs: &VirtualServer, rs: &RealServer, checker: &Checker, id: &RsId) -> Plan {
+        let target = &checker.target;
+        let ip = target
+            .connect_ip
+            .as_ref()
+            .map_or(rs.addr.value, |a| a.value);
+        let port = target
+            .connect_port
+            .as_ref()
+            .map(|p| p.value)
+            .or_else(|| rs.port.as_ref().map(|p| p.value));
+        let opts = |port: u16| ConnectOptions {
+            dst: SocketAddr::new(ip, port),
+            bind_addr: target.bindto.as_ref().map(|a| a.value),
+            bind_port: target.bind_port.as_ref().map(|p| p.value),
+            bind_if: target.bind_if.as_ref().map(|i| i.value.clone()),
+            fwmark: target.fwmark.as_ref().map(|m| m.value),
+        };
+        let kind = checker.kind.keyword();
+        let need_port = |default: Option<u16>| match port.or(default) {
+            Some(p) if p != 0 => Some(p),
+            _ => {
+                error!(
+                    "{kind} for service {id} in VS {}: no port to connect to (set connect_port); checker disabled",
+                    id.vs
+                );
+                None
+            }
+        };
+        match &checker.kind {
+            CheckerKind::Tcp => need_port(None).map_or(Plan::Disabled, |p| Plan::Tcp(opts(p))),
+            CheckerKind::Http(h) => match need_port(Some(80)) {
+                Some(p) => Plan::Http {
+                    opts: opts(p),
+                    urls: http_requests(h, vs, rs, ip, p),
+                },
+                None => Plan::Disabled,
+            },
+            CheckerKind::Ssl(_) => {
+                error!(
+                    "SSL_GET for service {id} in VS {}: this build has no TLS support (built without the 'tls' feature); checker disabled, the real server's other checkers decide",
+                    id.vs
+                );
+                Plan::Disabled
+            }
+            CheckerKind::Smtp(s) => match need_port(Some(25)) {
+                Some(p) => Plan::Smtp {
+                    opts: opts(p),
+                    helo: s
+                        .helo_name
+                        .as_ref()
+                        .map(|h| h.value.clone())
+                        .or_else(|| {
+                            self.config
+                                .global
+                                .smtp_helo_name
+                                .as_ref()
+                                .map(|h| h.value.clone())
+                        })
+                        .unwrap_or_else(local_hostname),
+                },
+                None => Plan::Disabled,
+            },
+            CheckerKind::Dns(d) => match need_port(Some(53)) {
+                Some(p) => Plan::Dns {
+                    opts: opts(p),
+                    name: d.name.value.clone(),
+                    qtype: d.query_type.value,
+                },
+                None => Plan::Disabled,
+            },
+            CheckerKind::Udp(u) => match need_port(None) {
+                Some(p) => Plan::Udp {
+                    opts: opts(p),
+                    exchange: UdpExchange::from_config(u),
+                },
+                None => Plan::Disabled,
+            },
+            CheckerKind::Ping => Plan::Ping(opts(0)),
+            CheckerKind::Misc(m) => match split_command(&m.path.command.value) {
+                Ok(argv) if !argv.is_empty() => Plan::Misc {
+                    argv,
+                    run_as: m
+                        .path
+                        .run_as
+                        .as_ref()
+                        .and_then(resolve_run_as)
+                        .or(self.script_user),
+                    timeout: m.timeout.value,
+                    dynamic: m.dynamic.value,
+                },
+                Ok(_) => Plan::Disabled,
+                Err(e) => {
+                    error!("MISC_CHECK for service {id}: misc_path: {e}; checker disabled");
+                    Plan::Disabled
+                }
+            },
+            CheckerKind::File(f) => {
+                match self
+                    .config
+                    .track_files
+                    .iter()
+                    .find(|t| t.name.value == f.track_file.value)
+                {
+                    Some(t) => Plan::File {
+                        path: t.file.value.clone(),
+                        rule: FileRule {
+                            weight: i64::from(
+                                f.weight.as_ref().map_or(t.weight.value, |w| w.value),
+                            ),
+                            reverse: f.weight_reverse.value || t.weight_reverse.value,
+                            dynamic: f.dynamic.value,
+                            base_weight: rs.weight.value,
+                        },
+                    },
+                    None => {
+                        error!(
+                            "FILE_CHECK for service {id}: no track_file '{}'; checker disabled",
+                            f.track_file.value
+                        );
+                        Plan::Disabled
+                    }
+                }
+            }
+        }
+    }
+
+    // ===== loop callbacks =====
+
+    /// A timer with a key this engine armed is due.
+    pub fn handle_timer(&mut self, cx: &mut Context<'_>, key: u64, now: Instant) {
+        let Some(index) = self.run_of(key) else {
+            return;
+        };
+        let Some(run) = self.slots[index].run.as_mut() else {
+            return;
+        };
+        run.timer = None;
+        let expired = match &mut run.probe {
+            Some(Probe::Stream(p)) if now >= p.deadline || now >= p.hard_deadline => {
+                Some(Err(if p.connected {
+                    if p.sent < p.outbox.len() {
+                        ProbeError::WriteTimeout
+                    } else {
+                        ProbeError::ReadTimeout
+                    }
+                } else {
+                    ProbeError::ConnectTimeout
+                }))
+            }
+            Some(Probe::Datagram(p)) if now >= p.deadline => Some(p.dialog.on_timeout()),
+            _ => None,
+        };
+        if let Some(outcome) = expired {
+            self.complete(cx, index, now, outcome);
+            return;
+        }
+        let due = run.probe.is_none() && run.core.is_due(now);
+        if due {
+            self.try_start(cx, index, now);
+        }
+        self.rearm(cx, index);
+    }
+
+    fn try_start(&mut self, cx: &mut Context<'_>, index: usize, now: Instant) {
+        if self.turn != Some(now) {
+            self.turn = Some(now);
+            self.starts_this_turn = 0;
+        }
+        let Some(run) = self.slots[index].run.as_mut() else {
+            return;
+        };
+        if self.starts_this_turn >= MAX_PROBE_STARTS_PER_TURN {
+            run.core.defer(now + DEFER);
+            return;
+        }
+        self.starts_this_turn += 1;
+        run.core.start_probe();
+        if let Err(outcome) = self.start_probe(cx, index, now, 0) {
+            self.complete(cx, index, now, outcome);
+        }
+    }
+
+    /// Opens the probe's socket or child. `Err` carries an immediate outcome.
+    fn start_probe(
+        &mut self,
+        cx: &mut Context<'_>,
+        index: usize,
+        now: Instant,
+        url_index: usize,
+    ) -> Result<(), Outcome> {
+        let key = self.key_of(index);
+        let next_seq = self.next_random() as u16;
+        let Some(run) = self.slots[index].run.as_mut() else {
+            return Ok(());
+        };
+        let timeout = run.core.timing().connect_timeout;
+        let hard = now + timeout * HARD_DEADLINE_FACTOR;
+        let stream =
+            |opts: &ConnectOptions, dialog: StreamDialog| -> Result<StreamProbe, Outcome> {
+                let stream = tcp_connect(opts).map_err(|e| Err(connect_error(e)))?;
+                Ok(StreamProbe {
+                    stream,
+                    token: Token(0),
+                    dialog,
+                    connected: false,
+                    outbox: Vec::new(),
+                    sent: 0,
+                    deadline: now + timeout,
+                    hard_deadline: hard,
+                    url_index,
+                })
+            };
+        let datagram = |socket: std::net::UdpSocket, dialog: DatagramDialog| DatagramProbe {
+            socket,
+            token: Token(0),
+            dialog,
+            deadline: now + timeout,
+        };
+        let probe = match &run.plan {
+            Plan::Disabled => return Ok(()),
+            Plan::Tcp(opts) => Probe::Stream(Box::new(stream(opts, StreamDialog::Connect)?)),
+            Plan::Http { opts, urls } => {
+                let Some((request, expect)) = urls.get(url_index) else {
+                    return Err(Ok(ProbeSuccess::default()));
+                };
+                Probe::Stream(Box::new(stream(
+                    opts,
+                    StreamDialog::Http {
+                        request: request.clone(),
+                        reader: ResponseReader::new(expect.clone()),
+                    },
+                )?))
+            }
+            Plan::Smtp { opts, helo } => Probe::Stream(Box::new(stream(
+                opts,
+                StreamDialog::Smtp(SmtpDialog::new(helo)),
+            )?)),
+            Plan::Udp { opts, exchange } => {
+                let socket = udp_connect(opts).map_err(|e| Err(ProbeError::Socket(e)))?;
+                Probe::Datagram(datagram(socket, DatagramDialog::Udp(exchange.clone())))
+            }
+            Plan::Dns { opts, name, qtype } => {
+                let Some(query) = DnsQuery::new(next_seq, name, *qtype) else {
+                    return Err(Err(ProbeError::Protocol(format!(
+                        "cannot encode DNS name '{name}'"
+                    ))));
+                };
+                let socket = udp_connect(opts).map_err(|e| Err(ProbeError::Socket(e)))?;
+                Probe::Datagram(datagram(socket, DatagramDialog::Dns(query)))
+            }
+            Plan::Ping(opts) => {
+                let (socket, raw) = icmp_connect(opts).map_err(|e| Err(ProbeError::Socket(e)))?;
+                let id = (next_seq ^ 0x5a5a) | 1;
+                let echo = EchoRequest::new(opts.dst.is_ipv6(), raw, id, next_seq);
+                Probe::Datagram(datagram(socket, DatagramDialog::Ping(echo)))
+            }
+            Plan::Misc {
+                argv,
+                run_as,
+                timeout,
+                ..
+            } => {
+                let mut spec = ChildSpec::new(argv.clone(), key);
+                spec.run_as = *run_as;
+                spec.timeout = Some(*timeout);
+                match cx.spawn(spec) {
+                    Ok(id) => Probe::Child(id),
+                    Err(e) => return Err(Err(ProbeError::Script(format!("cannot run: {e}")))),
+                }
+            }
+            Plan::File { path, rule } => {
+                let mut text = String::new();
+                let read = std::fs::File::open(path)
+                    .and_then(|f| f.take(MAX_FILE_BYTES).read_to_string(&mut text));
+                return Err(match read {
+                    Ok(_) => super::file::verdict(*rule, &text),
+                    Err(e) => Err(ProbeError::File(format!("cannot read {path}: {e}"))),
+                });
+            }
+        };
+        run.probe = Some(probe);
+        self.register_probe(cx, index)
+    }
+
+    fn register_probe(&mut self, cx: &mut Context<'_>, index: usize) -> Result<(), Outcome> {
+        let Some(run) = self.slots[index].run.as_mut() else {
+            return Ok(());
+        };
+        let registered = match &mut run.probe {
+            Some(Probe::Stream(p)) => cx
+                .register(
+                    &mut SourceFd(&p.stream.as_raw_fd()),
+                    Interest::READABLE | Interest::WRITABLE,
+                )
+                .inspect(|&t| p.token = t),
+            Some(Probe::Datagram(p)) => {
+                let request = p.dialog.request();
+                match p.socket.send(&request) {
+                    Ok(_) => {}
+                    Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+                        return Err(p.dialog.on_refused());
+                    }
+                    Err(e) => return Err(Err(ProbeError::Io(e))),
+                }
+                cx.register(&mut SourceFd(&p.socket.as_raw_fd()), Interest::READABLE)
+                    .inspect(|&t| p.token = t)
+            }
+            _ => return Ok(()),
+        };
+        match registered {
+            Ok(token) => {
+                self.tokens.insert(token, index);
+                Ok(())
+            }
+            Err(e) => {
+                run.probe = None;
+                Err(Err(ProbeError::Socket(io::Error::other(e.to_string()))))
+            }
+        }
+    }
+
+    fn drop_probe(&mut self, cx: &mut Context<'_>, index: usize) {
+        let Some(run) = self.slots.get_mut(index).and_then(|s| s.run.as_mut()) else {
+            return;
+        };
+        match run.probe.take() {
+            Some(Probe::Stream(p)) => {
+                self.tokens.remove(&p.token);
+                let _ = cx.deregister(&mut SourceFd(&p.stream.as_raw_fd()), p.token);
+            }
+            Some(Probe::Datagram(p)) => {
+                self.tokens.remove(&p.token);
+                let _ = cx.deregister(&mut SourceFd(&p.socket.as_raw_fd()), p.token);
+            }
+            // A child that outlives its checker is still timed out by the
+            // runner; its exit no longer matches and is ignored.
+            Some(Probe::Child(_)) | None => {}
+        }
+    }
+
+    /// A checker socket is ready.
+    pub fn handle_io(&mut self, cx: &mut Context<'_>, token: Token, event: &Event, now: Instant) {
+        let Some(&index) = self.tokens.get(&token) else {
+            return;
+        };
+        let Some(run) = self.slots.get_mut(index).and_then(|s| s.run.as_mut()) else {
+            return;
+        };
+        let timeout = run.core.timing().connect_timeout;
+        let result = match &mut run.probe {
+            Some(Probe::Stream(p)) => drive_stream(p, cx, event, now, timeout),
+            Some(Probe::Datagram(p)) => drive_datagram(p, cx),
+            _ => None,
+        };
+        if let Some(outcome) = result {
+            self.complete(cx, index, now, outcome);
+        }
+    }
+
+    /// A child this engine spawned exited.
+    pub fn handle_child_exit(&mut self, cx: &mut Context<'_>, exit: ChildExit<u64>, now: Instant) {
+        if let Some((NOTIFY_INDEX, _)) = decode_key(exit.owner) {
+            self.pending_notifies = self.pending_notifies.saturating_sub(1);
+            if !exit.status.success() {
+                warn!(
+                    "notify script (pid {}) ended with {:?}",
+                    exit.pid, exit.status
+                );
+            }
+            return;
+        }
+        let Some(index) = self.run_of(exit.owner) else {
+            return;
+        };
+        let Some(run) = self.slots[index].run.as_mut() else {
+            return;
+        };
+        if !matches!(run.probe, Some(Probe::Child(id)) if id == exit.id) {
+            return;
+        }
+        run.probe = None;
+        let dynamic = matches!(run.plan, Plan::Misc { dynamic: true, .. });
+        let outcome = super::misc::verdict(exit.status, dynamic);
+        self.complete(cx, index, now, outcome);
+    }
+
+    // ===== verdicts =====
+
+    /// The probe in flight ended with `outcome`.
+    fn complete(&mut self, cx: &mut Context<'_>, index: usize, now: Instant, outcome: Outcome) {
+        let next_url = match self.slots[index].run.as_ref().map(|r| (&r.probe, &r.plan)) {
+            Some((Some(Probe::Stream(p)), Plan::Http { urls, .. })) if outcome.is_ok() => {
+                (p.url_index + 1 < urls.len()).then_some(p.url_index + 1)
+            }
+            _ => None,
+        };
+        self.drop_probe(cx, index);
+        if let Some(url_index) = next_url {
+            // The next URL of the same round, on a fresh connection.
+            match self.start_probe(cx, index, now, url_index) {
+                Ok(()) => {
+                    self.rearm(cx, index);
+                    return;
+                }
+                Err(outcome) => return self.complete(cx, index, now, outcome),
+            }
+        }
+        let log_all = self.log_all_failures;
+        let Some(run) = self.slots[index].run.as_mut() else {
+            return;
+        };
+        let server_index = run.server;
+        let Some(server) = self.servers.get(server_index) else {
+            return;
+        };
+        let rs = &server.id;
+        let verdict = run.core.handle_result(now, outcome.is_ok());
+        match &outcome {
+            Ok(success) => run.dynamic_weight = success.weight,
+            Err(e) => {
+                if log_all || run.log_all_failures {
+                    info!("{} server {rs}: {e}.", run.config.kind.keyword());
+                } else {
+                    debug!("{} server {rs}: {e}.", run.config.kind.keyword());
+                }
+            }
+        }
+        log_verdict(run, rs, verdict, &outcome);
+        self.evaluate_server(cx, server_index);
+        self.rearm(cx, index);
+    }
+
+    fn evaluate_server(&mut self, cx: &mut Context<'_>, server_index: usize) {
+        let Some(server) = self.servers.get(server_index) else {
+            return;
+        };
+        let all_up = server.checkers.iter().all(|&i| self.checker_counts_up(i));
+        let dynamic = self.dynamic_weight_of(&server.checkers);
+        let Some(server) = self.servers.get_mut(server_index) else {
+            return;
+        };
+        let old_weight = server.health.weight();
+        let Some(change) = server.health.evaluate(all_up, dynamic) else {
+            return;
+        };
+        let id = server.id.clone();
+        let inhibit = server.inhibit_on_failure;
+        match change {
+            ServerChange::Up { .. } => info!(
+                "{} service {id} to VS {}",
+                if inhibit { "Enabling" } else { "Adding" },
+                id.vs
+            ),
+            ServerChange::Down => info!(
+                "{} service {id} from VS {}",
+                if inhibit { "Disabling" } else { "Removing" },
+                id.vs
+            ),
+            ServerChange::Weight { weight } => info!(
+                "Changing weight from {old_weight} to {weight} for active service {id} of VS {}",
+                id.vs
+            ),
+        }
+        let script = match change {
+            ServerChange::Up { .. } => server.notify_up.clone(),
+            ServerChange::Down => server.notify_down.clone(),
+            ServerChange::Weight { .. } => None,
+        };
+        self.events.push_back(CheckEvent {
+            rs: id,
+            change,
+            inhibit_on_failure: inhibit,
+        });
+        if let Some(script) = script {
+            self.run_notify(cx, server_index, &script);
+        }
+    }
+
+    fn run_notify(&mut self, cx: &mut Context<'_>, server_index: usize, script: &Script) {
+        let Some(server) = self.servers.get(server_index) else {
+            return;
+        };
+        info!(
+            "Executing [{}] for service {} in VS {}",
+            script.command.value, server.id, server.id.vs
+        );
+        let argv = match split_command(&script.command.value) {
+            Ok(a) if !a.is_empty() => a,
+            Ok(_) => return,
+            Err(e) => {
+                error!("notify script [{}]: {e}", script.command.value);
+                return;
+            }
+        };
+        let mut spec = ChildSpec::new(argv, encode_key(NOTIFY_INDEX, 0));
+        spec.run_as = script
+            .run_as
+            .as_ref()
+            .and_then(resolve_run_as)
+            .or(self.script_user);
+        spec.timeout = Some(NOTIFY_TIMEOUT);
+        match cx.spawn(spec) {
+            Ok(_) => self.pending_notifies += 1,
+            Err(e) => error!("cannot run notify script [{}]: {e}", script.command.value),
+        }
+    }
+}
+
+/// What IPVS must change to go from `old` to `new`.
+fn change_between(old: &ServerHealth, new: &ServerHealth) -> Option<ServerChange> {
+    match (old.is_alive(), new.is_alive()) {
+        (false, true) => Some(ServerChange::Up {
+            weight: new.weight(),
+        }),
+        (true, false) => Some(ServerChange::Down),
+        (true, true) if old.weight() != new.weight() => Some(ServerChange::Weight {
+            weight: new.weight(),
+        }),
+        _ => None,
+    }
+}
+
+/// keepalived's transition messages, per checker type.
+fn log_verdict(run: &CheckerRun, rs: &RsId, verdict: Verdict, outcome: &Outcome) {
+    let kind = &run.config.kind;
+    match verdict {
+        Verdict::Quiet => {}
+        Verdict::Retrying { attempt } => {
+            debug!(
+                "{} on service {rs}: retry {attempt} of {}",
+                kind.keyword(),
+                run.core.timing().retry
+            );
+        }
+        Verdict::ReportedUp => match kind {
+            CheckerKind::Tcp => info!("TCP connection to {rs} success."),
+            CheckerKind::Http(_) | CheckerKind::Ssl(_) => {
+                info!("Remote Web server {rs} succeed on service.")
+            }
+            CheckerKind::Smtp(_) => info!("Remote SMTP server {rs} succeed on service."),
+            CheckerKind::Misc(_) => info!(
+                "Misc check for [{rs} VS {}] by [{}] succeeded.",
+                rs.vs, run.script_name
+            ),
+            other => info!("{} on service {rs} success.", other.keyword()),
+        },
+        Verdict::ReportedDown { retries } => {
+            let reason = match outcome {
+                Err(e) => e.to_string(),
+                Ok(_) => String::new(),
+            };
+            match kind {
+                CheckerKind::Tcp if retries > 0 => {
+                    info!("TCP_CHECK on service {rs} failed after {retries} retries.")
+                }
+                CheckerKind::Tcp => info!("TCP_CHECK on service {rs} failed."),
+                CheckerKind::Http(_) | CheckerKind::Ssl(_) | CheckerKind::Smtp(_)
+                    if retries > 0 =>
+                {
+                    info!("Check on service {rs} failed after {retries} retry.")
+                }
+                CheckerKind::Http(_) | CheckerKind::Ssl(_) | CheckerKind::Smtp(_) => {
+                    info!("Check on service {rs} failed.")
+                }
+                CheckerKind::Misc(_) => {
+                    let after = if retries > 0 {
+                        format!(" after {retries} retries")
+                    } else {
+                        String::new()
+                    };
+                    info!(
+                        "Misc check for [{rs} VS {}] by [{}] failed{after} ({reason}).",
+                        rs.vs, run.script_name
+                    )
+                }
+                other if retries > 0 => info!(
+                    "{} on service {rs} failed after {retries} retries ({reason}).",
+                    other.keyword()
+                ),
+                other => info!("{} on service {rs} failed ({reason}).", other.keyword()),
+            }
+        }
+    }
+}
+
+/// Moves a stream probe forward; `Some` when it is over.
+fn drive_stream(
+    p: &mut StreamProbe,
+    cx: &mut Context<'_>,
+    event: &Event,
+    now: Instant,
+    timeout: Duration,
+) -> Option<Outcome> {
+    let _ = event;
+    if !p.connected {
+        match p.stream.take_error() {
+            Ok(Some(e)) | Err(e) => return Some(Err(ProbeError::Connect(e))),
+            Ok(None) => {}
+        }
+        match p.stream.peer_addr() {
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotConnected => return None,
+            Err(e) => return Some(Err(ProbeError::Connect(e))),
+        }
+        p.connected = true;
+        p.deadline = now + timeout;
+        let step = p.dialog.start();
+        return run_steps(p, cx, step, now, timeout);
+    }
+    if p.sent < p.outbox.len() {
+        return run_steps(p, cx, Step::Send(Vec::new()), now, timeout);
+    }
+    run_steps(p, cx, Step::Recv, now, timeout)
+}
+
+/// Executes dialog steps until one has to wait for the socket.
+fn run_steps(
+    p: &mut StreamProbe,
+    cx: &mut Context<'_>,
+    mut step: Step,
+    now: Instant,
+    timeout: Duration,
+) -> Option<Outcome> {
+    // Each pass either waits, finishes, or consumes a read; bounded by the
+    // read budget below.
+    for _ in 0..=READS_PER_EVENT + 2 {
+        step = match step {
+            Step::Finish(outcome) => return Some(outcome),
+            Step::SendAndFinish(bytes, outcome) => {
+                let _ = p.stream.write(&bytes);
+                return Some(outcome);
+            }
+            Step::Send(bytes) => {
+                if !bytes.is_empty() {
+                    p.outbox = bytes;
+                    p.sent = 0;
+                }
+                while p.sent < p.outbox.len() {
+                    match p.stream.write(&p.outbox[p.sent..]) {
+                        Ok(0) => return Some(Err(ProbeError::Io(io::ErrorKind::WriteZero.into()))),
+                        Ok(n) => {
+                            p.sent += n;
+                            p.deadline = now + timeout;
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(e) => return Some(Err(ProbeError::Io(e))),
+                    }
+                }
+                Step::Recv
+            }
+            Step::Recv => match read_some(p) {
+                ReadResult::Data(n, buf) => {
+                    p.deadline = now + timeout;
+                    let _ = n;
+                    p.dialog.on_data(&buf)
+                }
+                ReadResult::Eof => p.dialog.on_eof(),
+                ReadResult::WouldBlock => return None,
+                ReadResult::BudgetSpent => {
+                    // Not drained: ask the poller for another event.
+                    let token = p.token;
+                    if let Err(e) = cx.reregister(
+                        &mut SourceFd(&p.stream.as_raw_fd()),
+                        token,
+                        Interest::READABLE | Interest::WRITABLE,
+                    ) {
+                        return Some(Err(ProbeError::Io(io::Error::other(e.to_string()))));
+                    }
+                    return None;
+                }
+                ReadResult::Error(e) => return Some(Err(ProbeError::Io(e))),
+            },
+        };
+    }
+    // The dialog keeps asking for more without finishing: yield to the loop.
+    let token = p.token;
+    let _ = cx.reregister(
+        &mut SourceFd(&p.stream.as_raw_fd()),
+        token,
+        Interest::READABLE | Interest::WRITABLE,
+    );
+    None
+}
+
+enum ReadResult {
+    Data(usize, Vec<u8>),
+    Eof,
+    WouldBlock,
+    BudgetSpent,
+    Error(io::Error),
+}
+
+/// Reads up to READS_PER_EVENT chunks, returning what arrived as one block
+/// (or EOF / would-block when nothing did).
+fn read_some(p: &mut StreamProbe) -> ReadResult {
+    let mut data = Vec::new();
+    let mut chunk = vec![0u8; READ_CHUNK];
+    for _ in 0..READS_PER_EVENT {
+        match p.stream.read(&mut chunk) {
+            Ok(0) if data.is_empty() => return ReadResult::Eof,
+            // EOF after data: hand over the data first; the next read sees EOF.
+            Ok(0) => return ReadResult::Data(data.len(), data),
+            Ok(n) => data.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                return if data.is_empty() {
+                    ReadResult::WouldBlock
+                } else {
+                    ReadResult::Data(data.len(), data)
+                };
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if data.is_empty() => return ReadResult::Error(e),
+            Err(_) => return ReadResult::Data(data.len(), data),
+        }
+    }
+    if data.is_empty() {
+        ReadResult::BudgetSpent
+    } else {
+        ReadResult::Data(data.len(), data)
+    }
+}
+
+/// Reads datagrams of a datagram probe; `Some` when it is over.
+fn drive_datagram(p: &mut DatagramProbe, cx: &mut Context<'_>) -> Option<Outcome> {
+    let mut buf = vec![0u8; 65536];
+    for _ in 0..DATAGRAMS_PER_EVENT {
+        match p.socket.recv(&mut buf) {
+            Ok(n) => {
+                if let Some(outcome) = p.dialog.on_datagram(&buf[..n]) {
+                    return Some(outcome);
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+                return Some(p.dialog.on_refused())
+            }
+            Err(e) => return Some(Err(ProbeError::Io(e))),
+        }
+    }
+    let token = p.token;
+    let _ = cx.reregister(
+        &mut SourceFd(&p.socket.as_raw_fd()),
+        token,
+        Interest::READABLE,
+    );
+    None
+}
+
+/// One request per URL; the Host header is the url's virtualhost, else the
+/// checker's, the real server's, the virtual server's, else the address.
+fn http_requests(
+    h: &HttpCheck,
+    vs: &VirtualServer,
+    rs: &RealServer,
+    ip: IpAddr,
+    port: u16,
+) -> Vec<(Vec<u8>, Expect)> {
+    h.urls
+        .iter()
+        .map(|u| {
+            let host = u
+                .virtualhost
+                .as_ref()
+                .or(h.virtualhost.as_ref())
+                .or(rs.virtualhost.as_ref())
+                .or(vs.virtualhost.as_ref())
+                .map(|v| v.value.clone());
+            let (host, port_for_header) = match host {
+                Some(v) => (v, 80),
+                None => (host_for_addr(ip), port),
+            };
+            let protocol: HttpProtocol = h.http_protocol.value;
+            (
+                build_request(&u.path.value, &host, port_for_header, protocol),
+                Expect {
+                    status: u.status_code.iter().map(|s| s.value).collect(),
+                    digest: u.digest.as_ref().map(|d| d.value),
+                    always_hash: false,
+                },
+            )
+        })
+        .collect()
+}
+
+/// A connect that fails at once (loopback refusals, no route) is a
+/// connection failure, not a local socket problem.
+fn connect_error(e: io::Error) -> ProbeError {
+    match e.kind() {
+        io::ErrorKind::ConnectionRefused
+        | io::ErrorKind::ConnectionReset
+        | io::ErrorKind::AddrNotAvailable => ProbeError::Connect(e),
+        _ if matches!(
+            e.raw_os_error(),
+            Some(libc::ENETUNREACH | libc::EHOSTUNREACH)
+        ) =>
+        {
+            ProbeError::Connect(e)
+        }
+        _ => ProbeError::Socket(e),
+    }
+}
+
+fn local_hostname() -> String {
+    nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_else(|| "localhost".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_round_trip_and_carry_the_tag() {
+        let k = encode_key(123_456, 0xabcdef);
+        assert_eq!(k >> 56, CHECK_KEY_TAG);
+        assert_eq!(decode_key(k), Some((123_456, 0xabcdef)));
+        assert_eq!(decode_key(1 << 56), None);
+        // Generations wrap within 24 bits without touching the tag.
+        assert_eq!(encode_key(0, 0x1ff_ffff) >> 56, CHECK_KEY_TAG);
+    }
+}

@@ -1,0 +1,459 @@
+//! `genhash` (and `keepalived -T`): fetch a URL once and print the MD5 of
+//! its body, the value HTTP_GET's `digest` expects. A one-shot command, so
+//! blocking I/O, but every wait is bounded by the timeout (`-t`, default 5 s,
+//! also bounding the whole fetch).
+
+use std::ffi::OsString;
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use super::http::{build_request, hex, host_for_addr, Expect, HttpError, Progress, ResponseReader};
+use crate::config::model::{HttpProtocol, StatusRange};
+
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+
+pub const USAGE: &str = "Usage: genhash COMMAND [OPTIONS]
+Commands:
+   -s server-address -p port -u url
+   -S -s server-address -p port -u url
+   -h
+
+Options:
+Either long or short options are allowed.
+   --use-ssl         -S       Use SSL connection to remote server.
+   --server          -s       Use the specified remote server address.
+   --port            -p       Use the specified remote server port.
+   --url             -u       Use the specified remote server url.
+   --use-virtualhost -V       Use the specified virtualhost in GET query.
+   --verbose         -v       Use verbose mode output.
+   --help            -h       Display this short inlined help screen.
+   --protocol        -P       Use the specified HTTP protocol - '1.0', 1.0c', '1.1'.
+                                1.0c means 1.0 with 'Connection: close'
+   --timeout         -t       Timeout in seconds
+";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    pub server: IpAddr,
+    pub port: u16,
+    pub url: String,
+    pub virtualhost: Option<String>,
+    pub ssl: bool,
+    pub verbose: bool,
+    pub protocol: HttpProtocol,
+    pub timeout: Duration,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum UsageError {
+    Help,
+    Missing(&'static str),
+    Invalid { option: String, value: String },
+    UnknownOption(String),
+    MissingValue(String),
+    Unexpected(String),
+}
+
+impl fmt::Display for UsageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            UsageError::Help => write!(f, "help requested"),
+            UsageError::Missing(what) => write!(f, "missing mandatory option {what}"),
+            UsageError::Invalid { option, value } => write!(f, "invalid {option} '{value}'"),
+            UsageError::UnknownOption(o) => write!(f, "unknown option '{o}'"),
+            UsageError::MissingValue(o) => write!(f, "option '{o}' requires a value"),
+            UsageError::Unexpected(a) => write!(f, "Unexpected argument(s): {a}"),
+        }
+    }
+}
+
+/// Parses genhash's command line (getopt_long style: `-s X`, `-sX`,
+/// `--server X`, `--server=X`; `-T` / `--genhash` are accepted and ignored).
+pub fn parse(args: &[OsString]) -> Result<Options, UsageError> {
+    let mut server = None;
+    let mut port = None;
+    let mut url = None;
+    let mut o = Options {
+        server: IpAddr::from([0u8; 4]),
+        port: 0,
+        url: String::new(),
+        virtualhost: None,
+        ssl: false,
+        verbose: false,
+        protocol: HttpProtocol::V1_0,
+        timeout: DEFAULT_TIMEOUT,
+    };
+    let args: Vec<String> = args
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let mut i = 0;
+    while i < args.len() {
+        let arg = &args[i];
+        i += 1;
+        let (name, inline): (String, Option<String>) = if let Some(long) = arg.strip_prefix("--") {
+            match long.split_once('=') {
+                Some((n, v)) => (n.to_string(), Some(v.to_string())),
+                None => (long.to_string(), None),
+            }
+        } else if let Some(short) = arg.strip_prefix('-').filter(|s| !s.is_empty()) {
+            let mut chars = short.chars();
+            let c = chars.next().unwrap_or('?');
+            let rest: String = chars.collect();
+            let long = match c {
+                's' => "server",
+                'p' => "port",
+                'u' => "url",
+                'V' => "use-virtualhost",
+                'S' => "use-ssl",
+                'v' => "verbose",
+                'h' => "help",
+                'T' => "genhash",
+                'P' => "protocol",
+                't' => "timeout",
+                _ => return Err(UsageError::UnknownOption(arg.clone())),
+            };
+            (long.to_string(), (!rest.is_empty()).then_some(rest))
+        } else {
+            return Err(UsageError::Unexpected(args[i - 1..].join(" ")));
+        };
+        let takes_value = matches!(
+            name.as_str(),
+            "server" | "port" | "url" | "use-virtualhost" | "protocol" | "timeout"
+        );
+        let value = if takes_value {
+            match inline {
+                Some(v) => v,
+                None => {
+                    let v = args
+                        .get(i)
+                        .cloned()
+                        .ok_or_else(|| UsageError::MissingValue(arg.clone()))?;
+                    i += 1;
+                    v
+                }
+            }
+        } else {
+            if inline.is_some() && arg.starts_with("--") {
+                return Err(UsageError::Invalid {
+                    option: name,
+                    value: inline.unwrap_or_default(),
+                });
+            }
+            String::new()
+        };
+        let invalid = |option: &str, value: &str| UsageError::Invalid {
+            option: option.to_string(),
+            value: value.to_string(),
+        };
+        match name.as_str() {
+            "server" => {
+                server = Some(
+                    value
+                        .parse::<IpAddr>()
+                        .map_err(|_| invalid("server (should be an IP)", &value))?,
+                )
+            }
+            "port" => {
+                port = Some(
+                    value
+                        .parse::<u16>()
+                        .ok()
+                        .filter(|p| *p != 0)
+                        .ok_or_else(|| invalid("port number", &value))?,
+                )
+            }
+            "url" => url = Some(value),
+            "use-virtualhost" => o.virtualhost = Some(value),
+            "use-ssl" => o.ssl = true,
+            "verbose" => o.verbose = true,
+            "help" => return Err(UsageError::Help),
+            "genhash" => {}
+            "protocol" => {
+                o.protocol = match value.as_str() {
+                    "1.0" => HttpProtocol::V1_0,
+                    "1.0c" | "1.0C" => HttpProtocol::V1_0C,
+                    "1.1" => HttpProtocol::V1_1,
+                    _ => return Err(invalid("HTTP protocol version", &value)),
+                }
+            }
+            "timeout" => {
+                let secs = value
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|s| *s > 0)
+                    .ok_or_else(|| invalid("timeout", &value))?;
+                o.timeout = Duration::from_secs(secs);
+            }
+            _ => return Err(UsageError::UnknownOption(arg.clone())),
+        }
+    }
+    o.server = server.ok_or(UsageError::Missing("-s server-address"))?;
+    o.port = port.ok_or(UsageError::Missing("-p port"))?;
+    o.url = url.ok_or(UsageError::Missing("-u url"))?;
+    Ok(o)
+}
+
+#[derive(Debug)]
+pub enum FetchError {
+    NoTls,
+    Connect(io::Error),
+    Timeout,
+    Io(io::Error),
+    Http(HttpError),
+}
+
+impl fmt::Display for FetchError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FetchError::NoTls => write!(
+                f,
+                "SSL (-S) is not supported: this build has no TLS (built without the 'tls' feature)"
+            ),
+            FetchError::Connect(e) => write!(f, "cannot connect: {e}"),
+            FetchError::Timeout => write!(f, "timed out"),
+            FetchError::Io(e) => write!(f, "{e}"),
+            FetchError::Http(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for FetchError {}
+
+/// The fetched page: head, raw bytes after the head, body MD5.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fetched {
+    pub head: Vec<u8>,
+    pub raw_body: Vec<u8>,
+    pub digest: [u8; 16],
+}
+
+/// Raw bytes kept for `-v` output; hashing continues past this.
+const MAX_VERBOSE_BYTES: usize = 1024 * 1024;
+
+pub fn fetch(o: &Options) -> Result<Fetched, FetchError> {
+    if o.ssl {
+        return Err(FetchError::NoTls);
+    }
+    let start = Instant::now();
+    let deadline = start + o.timeout;
+    let remaining = || {
+        deadline
+            .checked_duration_since(Instant::now())
+            .filter(|d| !d.is_zero())
+    };
+    let addr = SocketAddr::new(o.server, o.port);
+    let mut stream = TcpStream::connect_timeout(&addr, o.timeout).map_err(|e| {
+        if e.kind() == io::ErrorKind::TimedOut {
+            FetchError::Timeout
+        } else {
+            FetchError::Connect(e)
+        }
+    })?;
+    let (host, port) = match &o.virtualhost {
+        Some(v) => (v.clone(), 80),
+        None => (host_for_addr(o.server), o.port),
+    };
+    let request = build_request(&o.url, &host, port, o.protocol);
+    stream
+        .set_write_timeout(Some(remaining().ok_or(FetchError::Timeout)?))
+        .map_err(FetchError::Io)?;
+    stream.write_all(&request).map_err(timeout_or_io)?;
+    let mut reader = ResponseReader::new(Expect {
+        status: vec![StatusRange {
+            first: 100,
+            last: 999,
+        }],
+        digest: None,
+        always_hash: true,
+    });
+    let mut raw = Vec::new();
+    let mut buf = vec![0u8; 16 * 1024];
+    // Bounded by the deadline: each read waits at most the time left.
+    loop {
+        let left = remaining().ok_or(FetchError::Timeout)?;
+        stream
+            .set_read_timeout(Some(left))
+            .map_err(FetchError::Io)?;
+        let progress = match stream.read(&mut buf) {
+            Ok(0) => reader.finish(),
+            Ok(n) => {
+                if raw.len() < MAX_VERBOSE_BYTES {
+                    raw.extend_from_slice(&buf[..n.min(MAX_VERBOSE_BYTES - raw.len())]);
+                }
+                reader.feed(&buf[..n])
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(timeout_or_io(e)),
+        };
+        match progress.map_err(FetchError::Http)? {
+            Progress::NeedMore => continue,
+            Progress::Done(response) => {
+                let raw_body = raw.get(response.head.len()..).unwrap_or_default().to_vec();
+                return Ok(Fetched {
+                    head: response.head,
+                    raw_body,
+                    digest: response.digest.unwrap_or_default(),
+                });
+            }
+        }
+    }
+}
+
+fn timeout_or_io(e: io::Error) -> FetchError {
+    match e.kind() {
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => FetchError::Timeout,
+        _ => FetchError::Io(e),
+    }
+}
+
+const DELIM_BEGIN: &str = "-----------------------[";
+const DELIM_END: &str = "]-----------------------";
+
+fn section(out: &mut String, title: &str) {
+    out.push_str(&format!("{DELIM_BEGIN}{title}{DELIM_END}\n"));
+}
+
+/// Hex dump, 16 bytes a line with an ASCII column.
+fn hexdump(out: &mut String, bytes: &[u8]) {
+    for (n, line) in bytes.chunks(16).enumerate() {
+        let hexes: Vec<String> = line.iter().map(|b| format!("{b:02x}")).collect();
+        let ascii: String = line
+            .iter()
+            .map(|&b| {
+                if (0x20..0x7f).contains(&b) {
+                    b as char
+                } else {
+                    '.'
+                }
+            })
+            .collect();
+        out.push_str(&format!(
+            "{:08x}  {:<47}  {ascii}\n",
+            n * 16,
+            hexes.join(" ")
+        ));
+    }
+}
+
+/// What genhash prints for a fetched page.
+pub fn render(f: &Fetched, verbose: bool) -> String {
+    let mut out = String::new();
+    if verbose {
+        section(&mut out, "    HTTP Header Buffer    ");
+        hexdump(&mut out, &f.head);
+        section(&mut out, " HTTP Header Ascii Buffer ");
+        out.push_str(&String::from_utf8_lossy(&f.head));
+        out.push('\n');
+        section(&mut out, "       HTML Buffer        ");
+        hexdump(&mut out, &f.raw_body);
+        out.push('\n');
+        section(&mut out, "    HTML MD5 resulting    ");
+        hexdump(&mut out, &f.digest);
+        section(&mut out, " HTML MD5 final resulting ");
+    }
+    out.push_str(&format!("MD5SUM = {}\n", hex(&f.digest)));
+    out
+}
+
+/// Runs genhash; returns the exit code.
+pub fn main(args: &[OsString]) -> i32 {
+    let options = match parse(args) {
+        Ok(o) => o,
+        Err(UsageError::Help) => {
+            eprint!("{USAGE}");
+            return 0;
+        }
+        Err(e) => {
+            eprintln!("genhash: {e}");
+            eprint!("{USAGE}");
+            return 1;
+        }
+    };
+    match fetch(&options) {
+        Ok(fetched) => {
+            print!("{}", render(&fetched, options.verbose));
+            0
+        }
+        Err(e) => {
+            eprintln!(
+                "genhash: {}:{}{}: {e}",
+                host_for_addr(options.server),
+                options.port,
+                options.url
+            );
+            1
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(line: &str) -> Vec<OsString> {
+        line.split_whitespace().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn parses_keepalived_style_options() {
+        let o = parse(&args("-s 192.168.230.13 -p 80 -u /index.html")).expect("valid");
+        assert_eq!(o.server, "192.168.230.13".parse::<IpAddr>().expect("ip"));
+        assert_eq!((o.port, o.url.as_str()), (80, "/index.html"));
+        assert!(!o.verbose && !o.ssl);
+        let o = parse(&args(
+            "--server=::1 --port 8080 -u/x -V www.example -v -P 1.1 -t 2 -T",
+        ))
+        .expect("valid");
+        assert_eq!(o.virtualhost.as_deref(), Some("www.example"));
+        assert_eq!(
+            (o.port, o.protocol, o.verbose),
+            (8080, HttpProtocol::V1_1, true)
+        );
+        assert_eq!(o.timeout, Duration::from_secs(2));
+        assert_eq!(parse(&args("-h")), Err(UsageError::Help));
+        assert_eq!(
+            parse(&args("-s 1.2.3.4 -p 80")),
+            Err(UsageError::Missing("-u url"))
+        );
+        assert!(matches!(
+            parse(&args("-s host.example -p 80 -u /")),
+            Err(UsageError::Invalid { .. })
+        ));
+        assert!(matches!(
+            parse(&args("-s 1.2.3.4 -p 0 -u /")),
+            Err(UsageError::Invalid { .. })
+        ));
+        assert!(matches!(
+            parse(&args("-x")),
+            Err(UsageError::UnknownOption(_))
+        ));
+        assert!(matches!(
+            parse(&args("-s")),
+            Err(UsageError::MissingValue(_))
+        ));
+        assert!(matches!(
+            parse(&args("-s 1.2.3.4 -p 80 -u / extra")),
+            Err(UsageError::Unexpected(_))
+        ));
+    }
+
+    #[test]
+    fn renders_like_keepalived() {
+        let f = Fetched {
+            head: b"HTTP/1.0 200 OK\r\n\r\n".to_vec(),
+            raw_body: b"hi".to_vec(),
+            digest: [0xab; 16],
+        };
+        assert_eq!(
+            render(&f, false),
+            "MD5SUM = abababababababababababababababab\n"
+        );
+        let verbose = render(&f, true);
+        assert!(verbose.contains("-----------------------[ HTML MD5 final resulting ]-----------------------\nMD5SUM = abab"));
+        assert!(verbose.contains("HTTP/1.0 200 OK"));
+    }
+}

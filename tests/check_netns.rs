@@ -1,0 +1,639 @@
+//! Checkers against real servers in a private network namespace.
+//!
+//! Needs root (namespaces). Under plain `cargo test` as a normal user the
+//! tests print why they skip; with KEEPALIVED_RS_FULL_TEST=1 a missing
+//! prerequisite fails them instead.
+//!
+//! The engine runs on the real `daemon::EventLoop` in a forked,
+//! single-threaded child that joined the namespace (the loop blocks signals
+//! for its signalfd, which only works without other threads). The parent
+//! kills and restarts the servers on a timeline; the child records every
+//! real-server event and log line with its time offset.
+
+use std::fs;
+use std::io::Write;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use keepalived_rs::check::core::ServerChange;
+use keepalived_rs::check::{owns_key, Engine};
+use keepalived_rs::daemon::{ChildExit, Context, DumpKind, EventLoop, Service};
+use mio::event::Event;
+use mio::Token;
+use nix::sys::signal::{kill, Signal};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::{fork, ForkResult, Pid};
+
+/// Setup steps run one test at a time (namespaces and ports are shared).
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn full_test() -> bool {
+    std::env::var("KEEPALIVED_RS_FULL_TEST").is_ok_and(|v| v == "1")
+}
+
+/// `Some(reason)` when the test cannot run here.
+fn missing_prerequisite() -> Option<String> {
+    if !nix::unistd::geteuid().is_root() {
+        return Some("not root (network namespaces need root)".into());
+    }
+    for tool in ["ip", "python3", "md5sum"] {
+        let found = Command::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !found {
+            return Some(format!("'{tool}' not found"));
+        }
+    }
+    None
+}
+
+/// Returns false (after saying why) when the test must skip.
+fn prerequisites_met(test: &str) -> bool {
+    match missing_prerequisite() {
+        None => true,
+        Some(reason) if full_test() => panic!("{test}: KEEPALIVED_RS_FULL_TEST=1 but {reason}"),
+        Some(reason) => {
+            eprintln!("skipping {test}: {reason}");
+            false
+        }
+    }
+}
+
+fn sh(cmd: &str) {
+    let status = Command::new("sh")
+        .args(["-c", cmd])
+        .status()
+        .expect("run sh");
+    assert!(status.success(), "command failed: {cmd}");
+}
+
+/// A network namespace with a veth pair; removed on drop, together
+/// with the server processes started in it.
+struct Netns {
+    name: String,
+    servers: Vec<Child>,
+    dir: PathBuf,
+}
+
+impl Netns {
+    fn new(tag: &str, addrs: &[&str]) -> Netns {
+        let name = format!("kars-{tag}-{}", std::process::id());
+        let dir = std::env::temp_dir().join(&name);
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).expect("temp dir");
+        let ns = Netns {
+            name,
+            servers: Vec::new(),
+            dir,
+        };
+        let n = &ns.name;
+        sh(&format!("ip netns add {n}"));
+        sh(&format!("ip -n {n} link set lo up"));
+        // A veth pair (the dummy driver is not always there): addresses live
+        // on d0; ARP for others goes unanswered, so they time out.
+        sh(&format!("ip -n {n} link add d0 type veth peer name d1"));
+        sh(&format!("ip -n {n} link set d1 up"));
+        for a in addrs {
+            sh(&format!("ip -n {n} addr add {a}/24 dev d0"));
+        }
+        sh(&format!("ip -n {n} link set d0 up"));
+        ns
+    }
+
+    fn spawn(&mut self, args: &[&str]) -> usize {
+        let child = Command::new("ip")
+            .args(["netns", "exec", &self.name])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn server");
+        self.servers.push(child);
+        self.servers.len() - 1
+    }
+
+    /// Kills a server we started, by its pid, and reaps it.
+    fn stop(&mut self, index: usize) {
+        let child = &mut self.servers[index];
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+
+    /// Waits until `addr:port` accepts TCP connections inside the namespace.
+    fn wait_tcp(&self, addr: &str, port: u16) {
+        let probe = format!(
+            "import socket,sys\ns=socket.socket()\ns.settimeout(0.5)\nsys.exit(s.connect_ex(('{addr}',{port})))"
+        );
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(10) {
+            let ok = Command::new("ip")
+                .args(["netns", "exec", &self.name, "python3", "-c", &probe])
+                .status()
+                .is_ok_and(|s| s.success());
+            if ok {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("{addr}:{port} never came up");
+    }
+
+    fn ip(&self, args: &str) {
+        sh(&format!("ip -n {} {args}", self.name));
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        for child in &mut self.servers {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+const HTTP_SERVER: &str = "python3";
+
+fn http_server_args(dir: &Path) -> Vec<String> {
+    vec![
+        HTTP_SERVER.into(),
+        "-m".into(),
+        "http.server".into(),
+        "8080".into(),
+        "--bind".into(),
+        "192.0.2.1".into(),
+        "--directory".into(),
+        dir.display().to_string(),
+    ]
+}
+
+const TCP_SERVER: &str = "import socket,time
+s=socket.socket()
+s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)
+s.bind(('192.0.2.2',9000))
+s.listen(64)
+while True:
+    c,_=s.accept()
+    c.close()
+";
+
+const UDP_SERVER: &str = "import socket
+s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)
+s.bind(('192.0.2.5',5005))
+while True:
+    d,a=s.recvfrom(2048)
+    s.sendto(b'pong'+d,a)
+";
+
+/// The service the loop drives in the child: the engine plus a recorder.
+struct Harness {
+    engine: Engine,
+    t0: Instant,
+    run_for: Duration,
+    out: fs::File,
+}
+
+const END_KEY: u64 = 9 << 56;
+
+impl Harness {
+    fn drain(&mut self, now: Instant) {
+        while let Some(event) = self.engine.poll_event() {
+            let ms = (now - self.t0).as_millis();
+            let change = match event.change {
+                ServerChange::Up { weight } => format!("UP {weight}"),
+                ServerChange::Down => "DOWN".into(),
+                ServerChange::Weight { weight } => format!("WEIGHT {weight}"),
+            };
+            let _ = writeln!(self.out, "EVENT {ms} {} {change}", event.rs);
+        }
+    }
+}
+
+impl Service for Harness {
+    fn start(&mut self, cx: &mut Context<'_>, now: Instant) {
+        self.t0 = now;
+        self.engine.start(cx, now);
+        cx.add_timer(now + self.run_for, END_KEY);
+        for status in self.engine.real_servers() {
+            let _ = writeln!(self.out, "INITIAL {} {}", status.rs, status.alive);
+        }
+    }
+
+    fn handle_io(&mut self, cx: &mut Context<'_>, token: Token, event: &Event, now: Instant) {
+        if self.engine.owns(token) {
+            self.engine.handle_io(cx, token, event, now);
+        }
+        self.drain(now);
+    }
+
+    fn handle_timer(&mut self, cx: &mut Context<'_>, key: u64, now: Instant) {
+        if key == END_KEY {
+            cx.request_shutdown();
+        } else if owns_key(key) {
+            self.engine.handle_timer(cx, key, now);
+        }
+        self.drain(now);
+    }
+
+    fn handle_child_exit(&mut self, cx: &mut Context<'_>, exit: ChildExit<u64>, now: Instant) {
+        if owns_key(exit.owner) {
+            self.engine.handle_child_exit(cx, exit, now);
+        }
+        self.drain(now);
+    }
+
+    fn reload(&mut self, _cx: &mut Context<'_>, _now: Instant) {}
+
+    fn dump(&mut self, _cx: &mut Context<'_>, _which: DumpKind, _now: Instant) {}
+
+    fn shutdown(&mut self, cx: &mut Context<'_>, now: Instant) -> bool {
+        self.engine.shutdown(cx, now)
+    }
+}
+
+/// Log lines go to the result file with their time offset.
+struct FileLogger {
+    out: Mutex<fs::File>,
+    t0: Instant,
+}
+
+impl log::Log for FileLogger {
+    fn enabled(&self, m: &log::Metadata) -> bool {
+        m.level() <= log::Level::Info
+    }
+    fn log(&self, record: &log::Record) {
+        if self.enabled(record.metadata()) {
+            if let Ok(mut f) = self.out.lock() {
+                let ms = self.t0.elapsed().as_millis();
+                let _ = writeln!(f, "LOG {ms} {}", record.args());
+            }
+        }
+    }
+    fn flush(&self) {}
+}
+
+/// Runs the engine for `run_for` inside the namespace, in a forked child.
+/// Returns the child's pid; its results go to `results`.
+fn spawn_engine(ns: &str, config_text: &str, results: &Path, run_for: Duration) -> Pid {
+    let ns_path = format!("/run/netns/{ns}");
+    let config_text = config_text.to_string();
+    let results = results.to_path_buf();
+    // SAFETY: the child only runs this closure's code and then _exits.
+    match unsafe { fork() }.expect("fork") {
+        ForkResult::Parent { child } => child,
+        ForkResult::Child => {
+            let code = (|| -> Result<(), String> {
+                let ns_file = fs::File::open(&ns_path).map_err(|e| e.to_string())?;
+                // SAFETY: setns on a valid namespace fd in a single-threaded child.
+                if unsafe { libc::setns(ns_file.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+                    return Err(format!("setns: {}", std::io::Error::last_os_error()));
+                }
+                let out = fs::File::create(&results).map_err(|e| e.to_string())?;
+                let logger = Box::leak(Box::new(FileLogger {
+                    out: Mutex::new(out.try_clone().map_err(|e| e.to_string())?),
+                    t0: Instant::now(),
+                }));
+                log::set_logger(logger).map_err(|e| e.to_string())?;
+                log::set_max_level(log::LevelFilter::Info);
+                let loaded =
+                    keepalived_rs::config::load_str("test.conf", &config_text, &Default::default());
+                if loaded.has_errors() {
+                    return Err(format!("config errors: {:?}", loaded.diagnostics.items));
+                }
+                let engine = Engine::new(&loaded.config).map_err(|e| e.to_string())?;
+                let mut event_loop = EventLoop::new().map_err(|e| e.to_string())?;
+                let mut harness = Harness {
+                    engine,
+                    t0: Instant::now(),
+                    run_for,
+                    out,
+                };
+                event_loop.run(&mut harness).map_err(|e| e.to_string())?;
+                Ok(())
+            })();
+            if let Err(e) = code {
+                let _ = fs::write(format!("{}.err", results.display()), e);
+                // SAFETY: terminate the forked child without unwinding.
+                unsafe { libc::_exit(1) };
+            }
+            // SAFETY: as above.
+            unsafe { libc::_exit(0) }
+        }
+    }
+}
+
+fn wait_bounded(pid: Pid, limit: Duration) -> Option<WaitStatus> {
+    let start = Instant::now();
+    loop {
+        match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::StillAlive) | Err(nix::errno::Errno::EINTR) => {}
+            Ok(status) => return Some(status),
+            Err(_) => return None,
+        }
+        if start.elapsed() > limit {
+            let _ = kill(pid, Signal::SIGKILL);
+            let _ = waitpid(pid, None);
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Sleeps until `offset` after `t0`.
+fn at(t0: Instant, offset: Duration) {
+    if let Some(d) = (t0 + offset).checked_duration_since(Instant::now()) {
+        std::thread::sleep(d);
+    }
+}
+
+fn md5sum(path: &Path) -> String {
+    let out = Command::new("md5sum").arg(path).output().expect("md5sum");
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[test]
+fn checkers_follow_servers_down_and_up() {
+    if !prerequisites_met("checkers_follow_servers_down_and_up") {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut ns = Netns::new(
+        "chk",
+        &[
+            "192.0.2.1",
+            "192.0.2.2",
+            "192.0.2.3",
+            "192.0.2.4",
+            "192.0.2.5",
+        ],
+    );
+    let www = ns.dir.join("www");
+    fs::create_dir_all(&www).expect("www");
+    let page: Vec<u8> = (0..50_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    fs::write(www.join("page.bin"), &page).expect("page");
+    let digest = md5sum(&www.join("page.bin"));
+    let code_file = ns.dir.join("code");
+    fs::write(&code_file, "0").expect("code");
+    let script = ns.dir.join("misc.sh");
+    fs::write(
+        &script,
+        format!("#!/bin/sh\nexit $(cat {})\n", code_file.display()),
+    )
+    .expect("script");
+    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).expect("chmod");
+    let notify_file = ns.dir.join("notify");
+    let results = ns.dir.join("results");
+
+    let http_args = http_server_args(&www);
+    let http_refs: Vec<&str> = http_args.iter().map(String::as_str).collect();
+    let http = ns.spawn(&http_refs);
+    let tcp = ns.spawn(&["python3", "-c", TCP_SERVER]);
+    let udp = ns.spawn(&["python3", "-c", UDP_SERVER]);
+    ns.wait_tcp("192.0.2.1", 8080);
+    ns.wait_tcp("192.0.2.2", 9000);
+
+    let timing = "connect_timeout 1\n retry 1\n delay_before_retry 1\n warmup 0";
+    let config = format!(
+        r#"
+virtual_server 192.0.2.100 80 {{
+    delay_loop 1
+    protocol TCP
+    real_server 192.0.2.1 8080 {{
+        HTTP_GET {{
+            url {{
+                path /page.bin
+                digest {digest}
+            }}
+            {timing}
+        }}
+    }}
+    real_server 192.0.2.2 9000 {{
+        notify_up "/bin/sh -c 'echo up >> {notify}'"
+        notify_down "/bin/sh -c 'echo down >> {notify}'"
+        TCP_CHECK {{
+            {timing}
+        }}
+    }}
+    real_server 192.0.2.3 7000 {{
+        weight 2
+        MISC_CHECK {{
+            misc_path "{script}"
+            misc_timeout 2
+            misc_dynamic
+            {timing}
+        }}
+    }}
+    real_server 192.0.2.4 0 {{
+        PING_CHECK {{
+            {timing}
+        }}
+    }}
+    real_server 192.0.2.5 5005 {{
+        UDP_CHECK {{
+            payload 70696e67
+            require_reply 706f6e67
+            {timing}
+        }}
+    }}
+}}
+"#,
+        notify = notify_file.display(),
+        script = script.display(),
+    );
+
+    // Timeline: all healthy; at 3 s every server dies; at 8 s all return.
+    let kill_at = Duration::from_secs(3);
+    let return_at = Duration::from_secs(8);
+    let run_for = Duration::from_secs(14);
+    let t0 = Instant::now();
+    let child = spawn_engine(&ns.name, &config, &results, run_for);
+    at(t0, kill_at);
+    ns.stop(http);
+    ns.stop(tcp);
+    ns.stop(udp);
+    fs::write(&code_file, "1").expect("code");
+    ns.ip("addr del 192.0.2.4/24 dev d0");
+    at(t0, return_at);
+    ns.spawn(&http_refs);
+    ns.spawn(&["python3", "-c", TCP_SERVER]);
+    ns.spawn(&["python3", "-c", UDP_SERVER]);
+    // Dynamic: exit 5 means up with weight 5 - 2.
+    fs::write(&code_file, "5").expect("code");
+    ns.ip("addr add 192.0.2.4/24 dev d0");
+    let status = wait_bounded(child, run_for + Duration::from_secs(15));
+    let text = fs::read_to_string(&results).unwrap_or_default();
+    let err = fs::read_to_string(format!("{}.err", results.display())).unwrap_or_default();
+    assert_eq!(
+        status,
+        Some(WaitStatus::Exited(child, 0)),
+        "engine child failed: {err}\n{text}"
+    );
+
+    // Bound from the issue: delay_loop + retry * delay_before_retry +
+    // connect_timeout, plus the start offset of our timeline and slack.
+    let bound = Duration::from_millis(1000 + 1000 + 1000 + 1500);
+    let events: Vec<(u128, String, String)> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("EVENT "))
+        .filter_map(|l| {
+            let mut parts = l.splitn(3, ' ');
+            Some((
+                parts.next()?.parse().ok()?,
+                parts.next()?.to_string(),
+                parts.next()?.to_string(),
+            ))
+        })
+        .collect();
+    for rs in [
+        "[192.0.2.1]:tcp:8080",
+        "[192.0.2.2]:tcp:9000",
+        "[192.0.2.3]:tcp:7000",
+        "[192.0.2.4]:tcp:0",
+        "[192.0.2.5]:tcp:5005",
+    ] {
+        assert!(
+            text.contains(&format!("INITIAL {rs} true")),
+            "{rs} starts UP\n{text}"
+        );
+        let mine: Vec<&(u128, String, String)> =
+            events.iter().filter(|(_, r, _)| r == rs).collect();
+        let down = mine
+            .iter()
+            .find(|(_, _, c)| c == "DOWN")
+            .unwrap_or_else(|| panic!("{rs} never went down\n{text}"));
+        let up = mine
+            .iter()
+            .find(|(_, _, c)| c.starts_with("UP"))
+            .unwrap_or_else(|| panic!("{rs} never came back\n{text}"));
+        assert!(
+            down.0 > kill_at.as_millis() && down.0 <= (kill_at + bound).as_millis(),
+            "{rs} down at {} ms\n{text}",
+            down.0
+        );
+        assert!(
+            up.0 > return_at.as_millis() && up.0 <= (return_at + bound).as_millis(),
+            "{rs} up at {} ms\n{text}",
+            up.0
+        );
+        assert_eq!(mine.len(), 2, "{rs}: exactly one down and one up\n{text}");
+    }
+    assert!(
+        events
+            .iter()
+            .any(|(_, r, c)| r == "[192.0.2.3]:tcp:7000" && c == "UP 3"),
+        "misc_dynamic exit 5 sets weight 3\n{text}"
+    );
+    // keepalived's wording, once per transition.
+    for line in [
+        "TCP connection to [192.0.2.2]:tcp:9000 success.",
+        "TCP_CHECK on service [192.0.2.2]:tcp:9000 failed after 1 retries.",
+        "Remote Web server [192.0.2.1]:tcp:8080 succeed on service.",
+        "Check on service [192.0.2.1]:tcp:8080 failed after 1 retry.",
+        "Removing service [192.0.2.2]:tcp:9000 from VS [192.0.2.100]:tcp:80",
+        "Adding service [192.0.2.2]:tcp:9000 to VS [192.0.2.100]:tcp:80",
+        "Misc check for [[192.0.2.3]:tcp:7000 VS [192.0.2.100]:tcp:80] by [",
+    ] {
+        assert!(text.contains(line), "missing log line {line:?}\n{text}");
+    }
+    assert_eq!(
+        text.matches("Removing service [192.0.2.1]:tcp:8080")
+            .count(),
+        1,
+        "logged on the transition only\n{text}"
+    );
+    eprintln!("{text}");
+    let notified = fs::read_to_string(&notify_file).unwrap_or_default();
+    assert_eq!(notified, "down\nup\n", "notify_down then notify_up ran");
+}
+
+#[test]
+fn genhash_matches_md5sum() {
+    if !prerequisites_met("genhash_matches_md5sum") {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut ns = Netns::new("gh", &["192.0.2.1"]);
+    let www = ns.dir.join("www");
+    fs::create_dir_all(&www).expect("www");
+    let page: Vec<u8> = (0..200_000u32).map(|i| (i * 13 % 253) as u8).collect();
+    fs::write(www.join("index.html"), &page).expect("page");
+    let expected = md5sum(&www.join("index.html"));
+    let http_args = http_server_args(&www);
+    let http_refs: Vec<&str> = http_args.iter().map(String::as_str).collect();
+    ns.spawn(&http_refs);
+    ns.wait_tcp("192.0.2.1", 8080);
+
+    let binary = env!("CARGO_BIN_EXE_keepalived");
+    let link = ns.dir.join("genhash");
+    std::os::unix::fs::symlink(binary, &link).expect("symlink");
+    for program in [
+        vec![binary.to_string(), "-T".to_string()],
+        vec![link.display().to_string()],
+        vec![link.display().to_string(), "-v".to_string()],
+    ] {
+        let out = Command::new("ip")
+            .args(["netns", "exec", &ns.name])
+            .args(&program)
+            .args([
+                "-s",
+                "192.0.2.1",
+                "-p",
+                "8080",
+                "-u",
+                "/index.html",
+                "-t",
+                "5",
+            ])
+            .output()
+            .expect("run genhash");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{program:?}: {stdout} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            stdout.ends_with(&format!("MD5SUM = {expected}\n")),
+            "{program:?} printed {stdout}"
+        );
+    }
+    // Nothing listening: a clear error and exit 1, within the timeout.
+    let start = Instant::now();
+    let out = Command::new("ip")
+        .args(["netns", "exec", &ns.name, binary, "-T"])
+        .args(["-s", "192.0.2.1", "-p", "8081", "-u", "/", "-t", "2"])
+        .output()
+        .expect("run genhash");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot connect"));
+    assert!(start.elapsed() < Duration::from_secs(5));
+    // An address nobody answers for: the timeout ends it.
+    let start = Instant::now();
+    let out = Command::new("ip")
+        .args(["netns", "exec", &ns.name, binary, "-T"])
+        .args(["-s", "192.0.2.77", "-p", "80", "-u", "/", "-t", "1"])
+        .output()
+        .expect("run genhash");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        start.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        start.elapsed()
+    );
+}
