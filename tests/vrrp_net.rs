@@ -634,6 +634,31 @@ fn vmac_macvlan_created_adopted_and_deleted() {
     // addrgenmode none: the kernel gave the VMAC no link-local address.
     let text = ns.ip(&["-6", "-o", "addr", "show", "dev", "vrrp.52"]);
     assert!(!text.contains("fe80"), "{text}");
+    // The parent's link-local goes on the IPv6 VMAC, as keepalived puts it.
+    let v6_ifindex = v6.ifindex;
+    let link_local = ns.run(move || {
+        let mut rtnl = Rtnl::open().unwrap();
+        let mut found = None;
+        eventually("a link-local address on krsa0", || {
+            let addrs = rtnl.addresses(Some(parent)).unwrap();
+            found = select_source(None, Family::V6, &addrs, &[]);
+            found.is_some()
+        });
+        let Some(IpAddr::V6(link_local)) = found else {
+            unreachable!()
+        };
+        let spec = AddressSpec::vmac_link_local(v6_ifindex, link_local);
+        assert_eq!(rtnl.add_address(&spec).unwrap(), Added::Added);
+        link_local
+    });
+    let text = ns.ip(&["-6", "-o", "addr", "show", "dev", "vrrp.52"]);
+    let line = text
+        .lines()
+        .find(|l| l.contains(&format!("inet6 {link_local}/64")))
+        .unwrap_or_else(|| panic!("no {link_local} on vrrp.52: {text}"));
+    for want in ["scope link", "nodad", "deprecated"] {
+        assert!(line.contains(want), "{want:?} not in {line}");
+    }
 
     // The sysctls keepalived sets for a VMAC, read back through /proc.
     let restore = ns.run(|| {
