@@ -12,7 +12,7 @@
 //! frames captured by tcpdump (parsed from its pcap file, and decoded by
 //! tcpdump itself).
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
@@ -23,14 +23,15 @@ use std::time::{Duration, Instant};
 
 use keepalived_rs::net::vrrp_socket::build_ipv4_advert;
 use keepalived_rs::net::{
-    garp_frame, select_source, sysctl, unsolicited_na_frame, FrameSender, VrrpSocket,
+    garp_frame, select_source, sysctl, unsolicited_na_frame, AhParams, FrameSender, VrrpSocket,
     VrrpSocketConfig,
 };
 use keepalived_rs::netlink::rtnl::{
     ipv4_broadcast, vmac_address, Added, AddressSpec, Deleted, RouteKind, RouteSpec, Rtnl,
     RtnlEvent, RtnlEvents, Scope, VmacSpec, IFA_F_NODAD, IFA_F_SECONDARY, MACVLAN_MODE_PRIVATE,
 };
-use keepalived_rs::vrrp::packet::{MCAST_GROUP4, MCAST_GROUP6};
+use keepalived_rs::vrrp::auth;
+use keepalived_rs::vrrp::packet::{IPPROTO_AH, MCAST_GROUP4, MCAST_GROUP6};
 use keepalived_rs::vrrp::{Auth, Family, VrrpRepr, VrrpVersion};
 
 // ===== prerequisites =====
@@ -69,7 +70,9 @@ fn prerequisites(test: &str, tcpdump: bool) -> bool {
     if full_test() {
         panic!("KEEPALIVED_RS_FULL_TEST=1 but {reason}");
     }
-    eprintln!("skipped: {reason}");
+    // Straight to stderr: the harness captures eprintln! of passing tests,
+    // and a skip should be visible.
+    let _ = writeln!(std::io::stderr(), "skipped: {reason}");
     false
 }
 
@@ -275,7 +278,12 @@ impl Capture {
     }
 
     /// Wait (at most 5 s) for tcpdump to have its count, then read the frames.
-    fn frames(mut self) -> Vec<Vec<u8>> {
+    fn frames(self) -> Vec<Vec<u8>> {
+        self.finish().0
+    }
+
+    /// The frames and tcpdump's own decoding of them (`-n -e -vv`).
+    fn finish(mut self) -> (Vec<Vec<u8>>, String) {
         let deadline = Instant::now() + Duration::from_secs(5);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
@@ -285,15 +293,10 @@ impl Capture {
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
-        parse_pcap(&std::fs::read(&self.path).expect("pcap file"))
-    }
-
-    /// tcpdump's own decoding of the file (`-n -e -vv`).
-    fn decoded(&self) -> String {
-        run(
-            "tcpdump",
-            &["-n", "-e", "-vv", "-r", self.path.to_str().unwrap()],
-        )
+        let frames = parse_pcap(&std::fs::read(&self.path).expect("pcap file"));
+        let path = self.path.to_str().expect("UTF-8 temp path");
+        let decoded = run("tcpdump", &["-n", "-e", "-vv", "-r", path]);
+        (frames, decoded)
     }
 }
 
@@ -631,6 +634,31 @@ fn vmac_macvlan_created_adopted_and_deleted() {
     // addrgenmode none: the kernel gave the VMAC no link-local address.
     let text = ns.ip(&["-6", "-o", "addr", "show", "dev", "vrrp.52"]);
     assert!(!text.contains("fe80"), "{text}");
+    // The parent's link-local goes on the IPv6 VMAC, as keepalived puts it.
+    let v6_ifindex = v6.ifindex;
+    let link_local = ns.run(move || {
+        let mut rtnl = Rtnl::open().unwrap();
+        let mut found = None;
+        eventually("a link-local address on krsa0", || {
+            let addrs = rtnl.addresses(Some(parent)).unwrap();
+            found = select_source(None, Family::V6, &addrs, &[]);
+            found.is_some()
+        });
+        let Some(IpAddr::V6(link_local)) = found else {
+            unreachable!()
+        };
+        let spec = AddressSpec::vmac_link_local(v6_ifindex, link_local);
+        assert_eq!(rtnl.add_address(&spec).unwrap(), Added::Added);
+        link_local
+    });
+    let text = ns.ip(&["-6", "-o", "addr", "show", "dev", "vrrp.52"]);
+    let line = text
+        .lines()
+        .find(|l| l.contains(&format!("inet6 {link_local}/64")))
+        .unwrap_or_else(|| panic!("no {link_local} on vrrp.52: {text}"));
+    for want in ["scope link", "nodad", "deprecated"] {
+        assert!(line.contains(want), "{want:?} not in {line}");
+    }
 
     // The sysctls keepalived sets for a VMAC, read back through /proc.
     let restore = ns.run(|| {
@@ -803,11 +831,22 @@ fn receiver(
     family: Family,
     count: usize,
 ) -> (mpsc::Receiver<()>, std::thread::JoinHandle<Got>) {
+    receiver_with(ns, count, move |ifindex| {
+        VrrpSocketConfig::multicast(ifindex, family)
+    })
+}
+
+/// [`receiver`] with any socket configuration.
+fn receiver_with(
+    ns: &Netns,
+    count: usize,
+    config: impl FnOnce(u32) -> VrrpSocketConfig + Send + 'static,
+) -> (mpsc::Receiver<()>, std::thread::JoinHandle<Got>) {
     let (ready_tx, ready_rx) = mpsc::channel();
     let handle = ns.spawn(move || {
         let mut rtnl = Rtnl::open().unwrap();
         let ifindex = rtnl.link_by_name("krsb0").unwrap().unwrap().ifindex;
-        let mut socket = VrrpSocket::open(&VrrpSocketConfig::multicast(ifindex, family)).unwrap();
+        let mut socket = VrrpSocket::open(&config(ifindex)).unwrap();
         let mut poll = mio::Poll::new().unwrap();
         poll.registry()
             .register(&mut socket, mio::Token(1), mio::Interest::READABLE)
@@ -976,6 +1015,112 @@ fn ipv6_adverts_multicast_and_unicast() {
     }
 }
 
+/// VRRPv2 with AH authentication, unicast to a peer whose socket (protocol
+/// 51) joined no group: the ICV computed over the header we built verifies
+/// on the bytes that arrived, and tcpdump decodes AH carrying VRRP.
+#[test]
+fn ipv4_ah_advert_unicast() {
+    if !prerequisites("ipv4_ah_advert_unicast", true) {
+        return;
+    }
+    let pair = Pair::new("ah");
+    let capture = Capture::start(&pair.b, "krsb0", 1, "ip proto 51");
+    let (ready, handle) = receiver_with(&pair.b, 1, |ifindex| VrrpSocketConfig {
+        ifindex,
+        family: Family::V4,
+        protocol: IPPROTO_AH,
+        multicast_group: None,
+    });
+    ready.recv_timeout(Duration::from_secs(5)).unwrap();
+    let repr = VrrpRepr {
+        auth: Auth::Ah,
+        ..repr_v2()
+    };
+    let sent = repr.clone();
+    pair.a.run(move || {
+        let mut rtnl = Rtnl::open().unwrap();
+        let ifindex = rtnl.link_by_name("krsa0").unwrap().unwrap().ifindex;
+        let mut socket = VrrpSocket::open(&VrrpSocketConfig {
+            ifindex,
+            family: Family::V4,
+            protocol: IPPROTO_AH,
+            multicast_group: None,
+        })
+        .unwrap();
+        let ah = AhParams {
+            key: b"secret12",
+            seq: 7,
+        };
+        socket
+            .send_advert(IpAddr::V4(ADDR_A), IpAddr::V4(ADDR_B), &sent, Some(&ah))
+            .unwrap();
+    });
+    let got = handle.join().unwrap();
+    let (frames, decoded) = capture.finish();
+    assert_eq!(frames.len(), 1, "{frames:?}");
+    assert_eq!(got.len(), 1, "{got:?}");
+    let (src, _, hop, bytes, got_repr) = &got[0];
+    assert_eq!(*src, IpAddr::V4(ADDR_A));
+    assert_eq!(*hop, Some(255));
+    assert_eq!(&frames[0][14..], &bytes[..], "socket and wire agree");
+    assert_eq!(*got_repr, repr);
+    assert_eq!(auth::verify_ah(bytes, b"secret12"), Ok(7));
+    assert!(auth::verify_ah(bytes, b"secret13").is_err());
+    assert!(decoded.contains("spi=0x0a630001,seq=0x7,"), "{decoded}");
+    assert!(
+        decoded.contains("VRRPv2, Advertisement, vrid 51, prio 150, authtype ah"),
+        "{decoded}"
+    );
+    assert!(decoded.contains("ttl 255"), "{decoded}");
+}
+
+/// With `use_vmac`, adverts leave through the VMAC: the peer sees the
+/// virtual router MAC as the Ethernet source. The sending socket joins no
+/// group (the parent's socket receives), and its source address is the
+/// parent's primary address.
+#[test]
+fn advert_sent_through_vmac() {
+    if !prerequisites("advert_sent_through_vmac", true) {
+        return;
+    }
+    let pair = Pair::new("vmacadv");
+    let capture = Capture::start(&pair.b, "krsb0", 1, "ip proto 112");
+    let (ready, handle) = receiver(&pair.b, Family::V4, 1);
+    ready.recv_timeout(Duration::from_secs(5)).unwrap();
+    pair.a.run(|| {
+        let mut rtnl = Rtnl::open().unwrap();
+        let parent = rtnl.link_by_name("krsa0").unwrap().unwrap().ifindex;
+        let vmac = rtnl
+            .create_vmac(&VmacSpec {
+                name: "vrrp.51".into(),
+                parent_ifindex: parent,
+                mac: vmac_address(false, 51),
+            })
+            .unwrap();
+        let mut socket = VrrpSocket::open(&VrrpSocketConfig {
+            multicast_group: None,
+            ..VrrpSocketConfig::multicast(vmac.ifindex, Family::V4)
+        })
+        .unwrap();
+        let src = select_source(
+            None,
+            Family::V4,
+            &rtnl.addresses(Some(parent)).unwrap(),
+            &[],
+        );
+        socket
+            .send_advert(src.unwrap(), IpAddr::V4(MCAST_GROUP4), &repr_v2(), None)
+            .unwrap();
+    });
+    let got = handle.join().unwrap();
+    let frames = capture.frames();
+    assert_eq!(frames.len(), 1, "{frames:?}");
+    assert_eq!(&frames[0][6..12], &[0, 0, 0x5e, 0, 1, 51], "VMAC as source");
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].0, IpAddr::V4(ADDR_A));
+    assert_eq!(got[0].4, repr_v2());
+}
+
 // ===== GARP and NA =====
 
 #[test]
@@ -1033,20 +1178,7 @@ fn gratuitous_arp_and_unsolicited_na() {
         sender.send_garp(link.ifindex, mac, vip4).unwrap();
         sender.send_na(link.ifindex, mac, vip6, false).unwrap();
     });
-    let decoded = {
-        // Let tcpdump finish before asking it to decode the file.
-        let deadline = Instant::now() + Duration::from_secs(5);
-        let mut text = String::new();
-        while Instant::now() < deadline {
-            text = capture.decoded();
-            if text.lines().count() >= 2 {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        text
-    };
-    let frames = capture.frames();
+    let (frames, decoded) = capture.finish();
     assert_eq!(frames.len(), 2, "{frames:?}");
     assert_eq!(frames[0], garp_frame(mac_a, vip4).to_vec());
     assert_eq!(frames[1], unsolicited_na_frame(mac_a, vip6, false).to_vec());

@@ -119,11 +119,27 @@ pub(crate) fn open_socket(
 /// Bind a socket to an interface: SO_BINDTOIFINDEX (Linux 5.0), else
 /// SO_BINDTODEVICE with the interface's name.
 pub(crate) fn bind_to_ifindex(fd: RawFd, ifindex: u32) -> io::Result<()> {
-    const SO_BINDTOIFINDEX: libc::c_int = 62;
-    match set_int(fd, libc::SOL_SOCKET, SO_BINDTOIFINDEX, ifindex as i32) {
-        Ok(()) => return Ok(()),
-        Err(err) if err.raw_os_error() != Some(libc::ENOPROTOOPT) => return Err(err),
-        Err(_) => {}
+    // asm-generic/socket.h value, shared by the architectures listed; the
+    // others (sparc, parisc, alpha) number it differently and use the name.
+    #[cfg(any(
+        target_arch = "x86_64",
+        target_arch = "x86",
+        target_arch = "aarch64",
+        target_arch = "arm",
+        target_arch = "mips",
+        target_arch = "mips64",
+        target_arch = "powerpc",
+        target_arch = "powerpc64",
+        target_arch = "riscv64",
+        target_arch = "loongarch64"
+    ))]
+    {
+        const SO_BINDTOIFINDEX: libc::c_int = 62;
+        match set_int(fd, libc::SOL_SOCKET, SO_BINDTOIFINDEX, ifindex as i32) {
+            Ok(()) => return Ok(()),
+            Err(err) if err.raw_os_error() != Some(libc::ENOPROTOOPT) => return Err(err),
+            Err(_) => {}
+        }
     }
     let mut name = [0 as libc::c_char; libc::IF_NAMESIZE];
     // SAFETY: name has IF_NAMESIZE bytes as if_indextoname requires.

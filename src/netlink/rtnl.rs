@@ -233,6 +233,19 @@ impl AddressSpec {
         }
     }
 
+    /// The parent's IPv6 link-local address copied onto an IPv6 VMAC, as
+    /// keepalived does (the VMAC itself gets none, see [`Rtnl::create_vmac`]):
+    /// adverts then leave the VMAC with the parent's link-local source.
+    /// Scope link, /64, NODAD, and deprecated (preferred lifetime 0) so the
+    /// kernel never picks it as a source for other traffic.
+    pub fn vmac_link_local(vmac_ifindex: u32, link_local: Ipv6Addr) -> AddressSpec {
+        AddressSpec {
+            scope: Scope::Link,
+            preferred_lft: Some(0),
+            ..AddressSpec::vip(vmac_ifindex, IpAddr::V6(link_local), 64)
+        }
+    }
+
     /// From a `virtual_ipaddress` / `virtual_ipaddress_excluded` line; the
     /// caller resolved `dev` (or the instance's interface) to `ifindex`.
     pub fn from_virtual_address(va: &VirtualAddress, ifindex: u32) -> AddressSpec {
@@ -854,7 +867,7 @@ impl Rtnl {
         })
     }
 
-    /// The port id notifications caused by this socket's IPv4 requests carry.
+    /// The netlink port id of the command socket (for logs).
     pub fn port_id(&self) -> u32 {
         self.sock.port_id()
     }
