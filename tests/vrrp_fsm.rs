@@ -49,6 +49,7 @@ fn config(version: VrrpVersion, priority: u8, interval: Duration) -> InstanceCon
         primary_address: ip(LOCAL),
         lower_prio_no_advert: false,
         higher_prio_send_advert: false,
+        strict: false,
     }
 }
 
@@ -633,4 +634,96 @@ vrrp_instance VI_8 {
     assert_eq!(c8.version, VrrpVersion::V3);
     assert_eq!(c8.advert_interval, Duration::from_millis(250));
     assert_eq!(c8.initial_state, InitialState::Backup);
+}
+
+#[test]
+fn preempt_delay_runs_again_after_a_fault() {
+    let mut cfg = v2(150);
+    cfg.preempt_delay = Duration::from_secs(5);
+    let mut inst = started_backup(cfg);
+    let fault = TrackStatus {
+        priority_delta: 0,
+        fault: true,
+    };
+    // Long after the startup delay: fault at 20 s, recovered at 30 s.
+    inst.handle_track_change(t(20_000), fault);
+    inst.handle_track_change(t(30_000), TrackStatus::default());
+    drain(&mut inst);
+    assert_eq!(inst.state(), S::Backup);
+    // A lower-priority Master within 5 s of the recovery resets the timer
+    // (held); after that its adverts are discarded and we preempt.
+    assert_eq!(rx!(inst, 34_500, "10.0.0.9", 100), Ok(()));
+    assert_eq!(
+        inst.poll_timeout(),
+        Some(t(34_500) + Duration::from_nanos(3_414_062_500))
+    );
+    assert_eq!(rx!(inst, 35_500, "10.0.0.9", 100), Ok(()));
+    // Not reset by the advert at 35.5 s.
+    assert_eq!(
+        inst.poll_timeout(),
+        Some(t(34_500) + Duration::from_nanos(3_414_062_500))
+    );
+}
+
+fn advert_with(priority: u8, addresses: &[&str]) -> VrrpRepr {
+    VrrpRepr {
+        addresses: addresses.iter().map(|a| ip(a)).collect(),
+        ..advert(VrrpVersion::V2, priority, 100)
+    }
+}
+
+#[test]
+fn strict_mode_drops_adverts_with_other_addresses_unless_from_the_owner() {
+    let mut cfg = v2(100);
+    cfg.strict = true;
+    cfg.virtual_addresses = vec![ip("10.0.0.100"), ip("10.0.0.101")];
+    let mut inst = started_backup(cfg);
+    // Same set in another order: accepted, the timer is reset.
+    let reordered = advert_with(200, &["10.0.0.101", "10.0.0.100"]);
+    assert_eq!(
+        inst.handle_advert(t(100), ip("10.0.0.9"), &reordered),
+        Ok(())
+    );
+    let reset = Some(t(100) + Duration::from_nanos(3_609_375_000));
+    assert_eq!(inst.poll_timeout(), reset);
+    // A missing address, an extra one, another one: dropped, timer untouched.
+    for list in [
+        &["10.0.0.100"][..],
+        &["10.0.0.100", "10.0.0.101", "10.0.0.102"],
+        &["10.0.0.100", "10.0.0.199"],
+    ] {
+        let a = advert_with(200, list);
+        assert_eq!(
+            inst.handle_advert(t(200), ip("10.0.0.9"), &a),
+            Err(Discard::AddressListMismatch),
+            "{list:?}"
+        );
+        assert_eq!(inst.poll_timeout(), reset);
+        assert!(!inst.address_list_matches(&a));
+    }
+    // The address owner and a priority 0 advert are processed whatever they carry.
+    let owner = advert_with(255, &["10.0.0.1"]);
+    assert_eq!(inst.handle_advert(t(300), ip("10.0.0.9"), &owner), Ok(()));
+    assert_eq!(
+        inst.poll_timeout(),
+        Some(t(300) + Duration::from_nanos(3_609_375_000))
+    );
+    let stop = advert_with(0, &[]);
+    assert_eq!(inst.handle_advert(t(400), ip("10.0.0.9"), &stop), Ok(()));
+    assert_eq!(
+        inst.poll_timeout(),
+        Some(t(400) + Duration::from_nanos(609_375_000))
+    );
+}
+
+#[test]
+fn without_strict_mode_adverts_with_other_addresses_are_processed() {
+    let mut inst = started_backup(v2(100));
+    let other = advert_with(200, &["10.0.0.199"]);
+    assert!(!inst.address_list_matches(&other));
+    assert_eq!(inst.handle_advert(t(100), ip("10.0.0.9"), &other), Ok(()));
+    assert_eq!(
+        inst.poll_timeout(),
+        Some(t(100) + Duration::from_nanos(3_609_375_000))
+    );
 }

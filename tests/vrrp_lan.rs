@@ -65,6 +65,7 @@ fn instance_config(spec: Spec) -> InstanceConfig {
         primary_address: IpAddr::from([10, 0, 0, spec.last_octet]),
         lower_prio_no_advert: false,
         higher_prio_send_advert: false,
+        strict: false,
     }
 }
 

@@ -862,7 +862,10 @@ fn receiver_with(
                 let Some(d) = socket.recv().unwrap() else {
                     break;
                 };
-                let repr = d.decode().expect("a valid advert").repr;
+                let repr = d
+                    .decode(keepalived_rs::vrrp::TtlRule::Unchecked)
+                    .expect("a valid advert")
+                    .repr;
                 got.push((d.src, d.dst, d.hop_limit, d.bytes.to_vec(), repr));
             }
         }
@@ -877,8 +880,8 @@ fn ipv4_adverts_multicast_and_unicast() {
         return;
     }
     let pair = Pair::new("adv4");
-    let capture = Capture::start(&pair.b, "krsb0", 2, "ip proto 112");
-    let (ready, handle) = receiver(&pair.b, Family::V4, 2);
+    let capture = Capture::start(&pair.b, "krsb0", 3, "ip proto 112");
+    let (ready, handle) = receiver(&pair.b, Family::V4, 3);
     ready.recv_timeout(Duration::from_secs(5)).unwrap();
     pair.a.run(|| {
         let mut rtnl = Rtnl::open().unwrap();
@@ -889,45 +892,63 @@ fn ipv4_adverts_multicast_and_unicast() {
         let mut socket =
             VrrpSocket::open(&VrrpSocketConfig::multicast(ifindex, Family::V4)).unwrap();
         socket
-            .send_advert(src, IpAddr::V4(MCAST_GROUP4), &repr_v2(), None)
+            .send_advert(src, IpAddr::V4(MCAST_GROUP4), 255, &repr_v2(), None)
             .unwrap();
         socket
-            .send_advert(src, IpAddr::V4(ADDR_B), &repr_v2(), None)
+            .send_advert(src, IpAddr::V4(ADDR_B), 255, &repr_v2(), None)
+            .unwrap();
+        // keepalived's unicast_ttl.
+        socket
+            .send_advert(src, IpAddr::V4(ADDR_B), 64, &repr_v2(), None)
             .unwrap();
     });
     let got = handle.join().unwrap();
     let frames = capture.frames();
 
-    // What should be on the wire: keepalived's header, IDs 1 and 2.
+    // What should be on the wire: keepalived's header, IDs 1, 2 and 3.
     let mut buf = [0u8; 256];
     let mut expected = Vec::new();
-    for (ident, dst) in [(1, MCAST_GROUP4), (2, ADDR_B)] {
+    let ttls = [255, 255, 64];
+    for ((ident, dst), ttl) in [(1, MCAST_GROUP4), (2, ADDR_B), (3, ADDR_B)]
+        .into_iter()
+        .zip(ttls)
+    {
         let len = build_ipv4_advert(&mut buf, ADDR_A, dst, ident, &repr_v2(), None).unwrap();
+        if ttl != 255 {
+            keepalived_rs::vrrp::packet::set_ipv4_ttl(&mut buf, ttl).unwrap();
+            assert!(keepalived_rs::vrrp::Ipv4Packet::new_checked(&buf[..len])
+                .unwrap()
+                .verify_checksum());
+        }
         expected.push(buf[..len].to_vec());
     }
 
     // tcpdump saw exactly those bytes after the Ethernet header.
-    assert_eq!(frames.len(), 2, "captured {frames:?}");
+    assert_eq!(frames.len(), 3, "captured {frames:?}");
     assert_eq!(
         &frames[0][..6],
         &[0x01, 0x00, 0x5e, 0x00, 0x00, 0x12],
         "multicast MAC"
     );
-    for (frame, want) in frames.iter().zip(&expected) {
+    for ((frame, want), ttl) in frames.iter().zip(&expected).zip(ttls) {
         assert_eq!(&frame[14..], &want[..]);
-        assert_eq!(frame[14 + 8], 255, "TTL");
+        assert_eq!(frame[14 + 8], ttl, "TTL");
         assert_eq!(frame[14 + 1], 0xc0, "TOS");
         assert_eq!(frame[14 + 6] & 0x40, 0, "DF clear");
     }
     // The peer socket received the same bytes, with the right addresses.
-    assert_eq!(got.len(), 2, "{got:?}");
-    let dsts = [IpAddr::V4(MCAST_GROUP4), IpAddr::V4(ADDR_B)];
-    for ((src, dst, hop, bytes, repr), (want, want_dst)) in
-        got.iter().zip(expected.iter().zip(dsts))
+    assert_eq!(got.len(), 3, "{got:?}");
+    let dsts = [
+        IpAddr::V4(MCAST_GROUP4),
+        IpAddr::V4(ADDR_B),
+        IpAddr::V4(ADDR_B),
+    ];
+    for (((src, dst, hop, bytes, repr), (want, want_dst)), ttl) in
+        got.iter().zip(expected.iter().zip(dsts)).zip(ttls)
     {
         assert_eq!(*src, IpAddr::V4(ADDR_A));
         assert_eq!(*dst, Some(want_dst));
-        assert_eq!(*hop, Some(255));
+        assert_eq!(*hop, Some(ttl));
         assert_eq!(bytes, want);
         assert_eq!(*repr, repr_v2());
     }
@@ -950,8 +971,8 @@ fn ipv6_adverts_multicast_and_unicast() {
         });
         found.unwrap()
     });
-    let capture = Capture::start(&pair.b, "krsb0", 2, "ip6 proto 112");
-    let (ready, handle) = receiver(&pair.b, Family::V6, 2);
+    let capture = Capture::start(&pair.b, "krsb0", 3, "ip6 proto 112");
+    let (ready, handle) = receiver(&pair.b, Family::V6, 3);
     ready.recv_timeout(Duration::from_secs(5)).unwrap();
     let fd99_2: Ipv6Addr = "fd99::2".parse().unwrap();
     pair.a.run(move || {
@@ -959,16 +980,26 @@ fn ipv6_adverts_multicast_and_unicast() {
         let ifindex = rtnl.link_by_name("krsa0").unwrap().unwrap().ifindex;
         let mut socket =
             VrrpSocket::open(&VrrpSocketConfig::multicast(ifindex, Family::V6)).unwrap();
-        for dst in [IpAddr::V6(MCAST_GROUP6), IpAddr::V6(fd99_2)] {
+        // The last one with keepalived's unicast_ttl.
+        for (dst, hop) in [
+            (IpAddr::V6(MCAST_GROUP6), 255),
+            (IpAddr::V6(fd99_2), 255),
+            (IpAddr::V6(fd99_2), 64),
+        ] {
             socket
-                .send_advert(link_local_a, dst, &repr_v3_ipv6(), None)
+                .send_advert(link_local_a, dst, hop, &repr_v3_ipv6(), None)
                 .unwrap();
         }
     });
     let got = handle.join().unwrap();
     let frames = capture.frames();
 
-    let dsts = [IpAddr::V6(MCAST_GROUP6), IpAddr::V6(fd99_2)];
+    let dsts = [
+        IpAddr::V6(MCAST_GROUP6),
+        IpAddr::V6(fd99_2),
+        IpAddr::V6(fd99_2),
+    ];
+    let hops = [255, 255, 64];
     let expected: Vec<Vec<u8>> = dsts
         .iter()
         .map(|dst| {
@@ -977,18 +1008,18 @@ fn ipv6_adverts_multicast_and_unicast() {
             buf[..len].to_vec()
         })
         .collect();
-    assert_eq!(frames.len(), 2, "captured {frames:?}");
+    assert_eq!(frames.len(), 3, "captured {frames:?}");
     assert_eq!(
         &frames[0][..6],
         &[0x33, 0x33, 0, 0, 0, 0x12],
         "multicast MAC"
     );
-    for ((frame, want), dst) in frames.iter().zip(&expected).zip(dsts) {
+    for (((frame, want), dst), hop) in frames.iter().zip(&expected).zip(dsts).zip(hops) {
         let ip = &frame[14..];
         assert_eq!(ip[0], 0x6c, "version 6, traffic class 0xc0 (high nibble)");
         assert_eq!(ip[1] >> 4, 0x0, "traffic class 0xc0 (low nibble)");
         assert_eq!(ip[6], 112, "next header VRRP");
-        assert_eq!(ip[7], 255, "hop limit");
+        assert_eq!(ip[7], hop, "hop limit");
         assert_eq!(
             &ip[8..24],
             &match link_local_a {
@@ -1003,13 +1034,13 @@ fn ipv6_adverts_multicast_and_unicast() {
         // The kernel's checksum (IPV6_CHECKSUM) equals the codec's.
         assert_eq!(&ip[40..], &want[..]);
     }
-    assert_eq!(got.len(), 2, "{got:?}");
-    for ((src, dst, hop, bytes, repr), (want, want_dst)) in
-        got.iter().zip(expected.iter().zip(dsts))
+    assert_eq!(got.len(), 3, "{got:?}");
+    for (((src, dst, hop, bytes, repr), (want, want_dst)), want_hop) in
+        got.iter().zip(expected.iter().zip(dsts)).zip(hops)
     {
         assert_eq!(*src, link_local_a);
         assert_eq!(*dst, Some(want_dst));
-        assert_eq!(*hop, Some(255));
+        assert_eq!(*hop, Some(want_hop));
         assert_eq!(bytes, want);
         assert_eq!(*repr, repr_v3_ipv6());
     }
@@ -1052,7 +1083,13 @@ fn ipv4_ah_advert_unicast() {
             seq: 7,
         };
         socket
-            .send_advert(IpAddr::V4(ADDR_A), IpAddr::V4(ADDR_B), &sent, Some(&ah))
+            .send_advert(
+                IpAddr::V4(ADDR_A),
+                IpAddr::V4(ADDR_B),
+                255,
+                &sent,
+                Some(&ah),
+            )
             .unwrap();
     });
     let got = handle.join().unwrap();
@@ -1109,7 +1146,13 @@ fn advert_sent_through_vmac() {
             &[],
         );
         socket
-            .send_advert(src.unwrap(), IpAddr::V4(MCAST_GROUP4), &repr_v2(), None)
+            .send_advert(
+                src.unwrap(),
+                IpAddr::V4(MCAST_GROUP4),
+                255,
+                &repr_v2(),
+                None,
+            )
             .unwrap();
     });
     let got = handle.join().unwrap();

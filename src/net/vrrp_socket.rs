@@ -32,8 +32,8 @@ use super::{bind_to_ifindex, io_error, open_socket, set_int, set_opt, Error};
 use crate::netlink::rtnl::AddressInfo;
 use crate::vrrp::auth::{fill_ah_icv, AhRepr, AH_LEN};
 use crate::vrrp::packet::{
-    receive_ipv4, receive_ipv6, Family, Ipv4Packet, Ipv4Repr, Received, VrrpRepr, IPPROTO_AH,
-    IPPROTO_VRRP, IPV4_HEADER_LEN, VRRP_TTL,
+    receive_ipv4_with, receive_ipv6_with, set_ipv4_ttl, Family, Ipv4Packet, Ipv4Repr, Received,
+    TtlRule, VrrpRepr, IPPROTO_AH, IPPROTO_VRRP, IPV4_HEADER_LEN, VRRP_TTL,
 };
 
 /// keepalived sends adverts with TOS / traffic class 0xc0 (DSCP CS6,
@@ -143,15 +143,17 @@ pub struct Datagram<'a> {
 
 impl Datagram<'_> {
     /// Apply the per-packet receive checks and decode the advertisement.
-    pub fn decode(&self) -> Result<Received, crate::vrrp::Error> {
+    /// The TTL is checked by `ttl_rule`: the socket is shared by multicast
+    /// and unicast instances, which check it differently.
+    pub fn decode(&self, ttl_rule: TtlRule) -> Result<Received, crate::vrrp::Error> {
         match self.family {
-            Family::V4 => receive_ipv4(self.bytes),
+            Family::V4 => receive_ipv4_with(self.bytes, ttl_rule),
             Family::V6 => {
                 let (IpAddr::V6(src), Some(IpAddr::V6(dst))) = (self.src, self.dst) else {
                     return Err(crate::vrrp::Error::FamilyMismatch);
                 };
                 let hop_limit = self.hop_limit.ok_or(crate::vrrp::Error::BadTtl)?;
-                receive_ipv6(src, dst, hop_limit, self.bytes)
+                receive_ipv6_with(src, dst, hop_limit, self.bytes, ttl_rule)
             }
         }
     }
@@ -393,8 +395,14 @@ impl VrrpSocket {
     }
 
     /// Send a VRRP payload over IPv6 from `src` (a local address, normally
-    /// the interface's link-local one) to `dst`.
-    pub fn send_ipv6(&self, src: Ipv6Addr, dst: Ipv6Addr, payload: &[u8]) -> Result<(), Error> {
+    /// the interface's link-local one) to `dst` with hop limit `hop_limit`.
+    pub fn send_ipv6(
+        &self,
+        src: Ipv6Addr,
+        dst: Ipv6Addr,
+        hop_limit: u8,
+        payload: &[u8],
+    ) -> Result<(), Error> {
         let ifindex = self.config.ifindex;
         if self.config.family != Family::V6 {
             return Err(Error::Invalid {
@@ -412,8 +420,9 @@ impl VrrpSocket {
         // u64 array: cmsghdr alignment.
         let mut control = [0u64; 8];
         let pktinfo_len = std::mem::size_of::<libc::in6_pktinfo>() as libc::c_uint;
+        let hop_len = std::mem::size_of::<libc::c_int>() as libc::c_uint;
         // SAFETY: CMSG_SPACE is a pure size computation.
-        let space = unsafe { libc::CMSG_SPACE(pktinfo_len) } as usize;
+        let space = unsafe { libc::CMSG_SPACE(pktinfo_len) + libc::CMSG_SPACE(hop_len) } as usize;
         let mut iov = libc::iovec {
             iov_base: payload.as_ptr() as *mut libc::c_void,
             iov_len: payload.len(),
@@ -426,8 +435,9 @@ impl VrrpSocket {
         msg.msg_iovlen = 1;
         msg.msg_control = control.as_mut_ptr().cast();
         msg.msg_controllen = space.min(std::mem::size_of_val(&control)) as _;
-        // SAFETY: msg describes `control`, which has room for one cmsg of
-        // `space` bytes (64 >= CMSG_SPACE(20)); CMSG_FIRSTHDR is then non-null.
+        // SAFETY: msg describes `control`, which has room for the two cmsgs
+        // (64 >= CMSG_SPACE(20) + CMSG_SPACE(4)); each header pointer is
+        // checked for null before use.
         unsafe {
             let cmsg = libc::CMSG_FIRSTHDR(&msg);
             if cmsg.is_null() {
@@ -440,6 +450,20 @@ impl VrrpSocket {
             (*cmsg).cmsg_type = libc::IPV6_PKTINFO;
             (*cmsg).cmsg_len = libc::CMSG_LEN(pktinfo_len) as _;
             std::ptr::write_unaligned(libc::CMSG_DATA(cmsg).cast::<libc::in6_pktinfo>(), pktinfo);
+            let hop = libc::CMSG_NXTHDR(&msg, cmsg);
+            if hop.is_null() {
+                return Err(Error::Invalid {
+                    what: "send IPv6 advert",
+                    detail: "no room for IPV6_HOPLIMIT".into(),
+                });
+            }
+            (*hop).cmsg_level = libc::IPPROTO_IPV6;
+            (*hop).cmsg_type = libc::IPV6_HOPLIMIT;
+            (*hop).cmsg_len = libc::CMSG_LEN(hop_len) as _;
+            std::ptr::write_unaligned(
+                libc::CMSG_DATA(hop).cast::<libc::c_int>(),
+                libc::c_int::from(hop_limit),
+            );
         }
         retry_eintr(|| {
             // SAFETY: msg and everything it points to live across the call.
@@ -450,12 +474,14 @@ impl VrrpSocket {
     }
 
     /// Build and send an advertisement from `src` to `dst` (the group or a
-    /// unicast peer). IPv4 packets get the next Identification; `ah` is
+    /// unicast peer) with TTL / hop limit `ttl` (255 but for keepalived's
+    /// `unicast_ttl`). IPv4 packets get the next Identification; `ah` is
     /// IPv4 only.
     pub fn send_advert(
         &mut self,
         src: IpAddr,
         dst: IpAddr,
+        ttl: u8,
         repr: &VrrpRepr,
         ah: Option<&AhParams<'_>>,
     ) -> Result<(), Error> {
@@ -465,13 +491,16 @@ impl VrrpSocket {
                 // 0 would make the kernel pick one; keepalived wraps to 1.
                 self.next_ident = self.next_ident.checked_add(1).unwrap_or(1);
                 let len = build_ipv4_advert(&mut self.send_buf, src, dst, ident, repr, ah)?;
+                if ttl != VRRP_TTL {
+                    set_ipv4_ttl(&mut self.send_buf, ttl)?;
+                }
                 let packet = self.send_buf.get(..len).unwrap_or_default();
                 self.send_ipv4(packet)
             }
             (IpAddr::V6(src6), IpAddr::V6(dst6)) if ah.is_none() => {
                 let len = repr.emit(&mut self.send_buf, &src, &dst)?;
                 let payload = self.send_buf.get(..len).unwrap_or_default();
-                self.send_ipv6(src6, dst6, payload)
+                self.send_ipv6(src6, dst6, ttl, payload)
             }
             _ => Err(Error::Invalid {
                 what: "send VRRP advert",

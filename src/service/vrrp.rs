@@ -16,7 +16,7 @@ use log::{debug, error, info, warn};
 use mio::event::Event;
 use mio::Token;
 
-use crate::config::model::{AuthType as ConfAuthType, Notify, Script};
+use crate::config::model::{AuthType as ConfAuthType, Notify, Script, VrrpInstance};
 use crate::config::Config;
 use crate::daemon::{ChildExit, Context, Priority, Subsystem, Tag, TimerId};
 use crate::net::{nd, select_source, AhParams, FrameSender, VrrpSocket, VrrpSocketConfig};
@@ -27,7 +27,7 @@ use crate::service::script::child_spec;
 use crate::vrrp::auth::{check_auth, pass_key, verify_ah};
 use crate::vrrp::packet::{Family, IPPROTO_AH, IPPROTO_VRRP};
 use crate::vrrp::{
-    Action, Auth, NotifyEvent, Reason, Received, Router, RouterAction, State, VrrpVersion,
+    Action, Auth, NotifyEvent, Reason, Received, Router, RouterAction, State, TtlRule, VrrpVersion,
 };
 
 /// Datagrams read from one socket per readiness event, so one busy socket
@@ -96,6 +96,7 @@ struct InstanceIo {
     drops: HashMap<&'static str, u64>,
     drops_since_log: u64,
     last_drop_log: Option<Instant>,
+    last_mismatch_log: Option<Instant>,
 }
 
 /// An instance entered or left MASTER (for IPVS `ha_suspend` and
@@ -212,6 +213,7 @@ impl VrrpService {
                     drops: HashMap::new(),
                     drops_since_log: 0,
                     last_drop_log: None,
+                    last_mismatch_log: None,
                 }
             })
             .collect();
@@ -614,6 +616,11 @@ impl VrrpService {
         if priority == 0 {
             info!("({}) sent 0 priority", io.name);
         }
+        let ttl = if io.unicast {
+            self.config.instances[index].unicast_ttl.value
+        } else {
+            crate::vrrp::packet::VRRP_TTL
+        };
         for dst in &io.destinations {
             let ah = io.ah_key.as_deref().map(|key| {
                 // RFC 2402 2.5: the sequence number counts up from 1.
@@ -623,9 +630,10 @@ impl VrrpService {
                     seq: io.ah_seq,
                 }
             });
-            if let Err(e) = self.sockets[socket]
-                .socket
-                .send_advert(src, *dst, &repr, ah.as_ref())
+            if let Err(e) =
+                self.sockets[socket]
+                    .socket
+                    .send_advert(src, *dst, ttl, &repr, ah.as_ref())
             {
                 warn!("({}) cannot send advert to {dst}: {e}", io.name);
             }
@@ -807,7 +815,7 @@ impl VrrpService {
                     return;
                 }
             };
-            let decoded = datagram.decode();
+            let decoded = datagram.decode(TtlRule::Unchecked);
             let vrid = match &decoded {
                 Ok(r) => Some(r.repr.vrid),
                 Err(_) => vrid_hint(datagram.bytes, entry.ipv6),
@@ -828,15 +836,11 @@ impl VrrpService {
                 })
                 .map_err(|e| e.counter().1);
             let checked = checked.and_then(|r| {
-                if io.unicast
-                    && self.config.instances[index].check_unicast_src.value
-                    && !io.destinations.contains(&r.src)
-                {
-                    Err("unicast_src_err")
-                } else {
-                    Ok(r)
-                }
+                check_sender(&self.config.instances[index], io.unicast, &r).map(|()| r)
             });
+            if let Ok(r) = &checked {
+                self.note_address_mismatch(now, index, r);
+            }
             let outcome = checked.and_then(|r| {
                 self.router
                     .handle_advert(now, index, r.src, &r.repr)
@@ -845,6 +849,38 @@ impl VrrpService {
             if let Err(counter) = outcome {
                 self.count_drop(now, index, counter);
             }
+        }
+    }
+
+    /// Outside strict mode an advert with other addresses than ours is
+    /// still processed (RFC 3768 7.1: SHOULD log); count and report it,
+    /// rate-limited. In strict mode the instance drops it instead.
+    fn note_address_mismatch(&mut self, now: Instant, index: usize, r: &Received) {
+        let instance = self.router.instance(index);
+        if instance.config().strict
+            || r.repr.priority == 0
+            || instance.address_list_matches(&r.repr)
+        {
+            return;
+        }
+        let io = &mut self.instances[index];
+        *io.drops.entry("addr_list_err").or_default() += 1;
+        let due = io.last_mismatch_log.map_or(true, |t| {
+            now.saturating_duration_since(t) >= DROP_LOG_INTERVAL
+        });
+        if due {
+            warn!(
+                "({}) advert from {} carries other addresses than ours ({}); check virtual_ipaddress on both routers",
+                io.name,
+                r.src,
+                r.repr
+                    .addresses
+                    .iter()
+                    .map(IpAddr::to_string)
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            );
+            io.last_mismatch_log = Some(now);
         }
     }
 
@@ -916,6 +952,39 @@ fn initial_ah_sequence() -> u32 {
         })
 }
 
+/// The sender rules that depend on the instance: multicast adverts must
+/// arrive with TTL 255 (RFC 5798 7.1); unicast ones only within a peer's
+/// `min_ttl` / `max_ttl`, and only from a configured peer when
+/// `check_unicast_src` (or a TTL range, as in keepalived) asks for it.
+fn check_sender(model: &VrrpInstance, unicast: bool, r: &Received) -> Result<(), &'static str> {
+    if !unicast {
+        return if r.ttl == crate::vrrp::packet::VRRP_TTL {
+            Ok(())
+        } else {
+            Err("ip_ttl_err")
+        };
+    }
+    let peer = model.unicast_peer.iter().find(|p| p.addr.value == r.src);
+    let ranged = model
+        .unicast_peer
+        .iter()
+        .any(|p| p.min_ttl.is_some() || p.max_ttl.is_some());
+    let Some(peer) = peer else {
+        return if model.check_unicast_src.value || ranged {
+            Err("unicast_src_err")
+        } else {
+            Ok(())
+        };
+    };
+    let min = peer.min_ttl.unwrap_or(0);
+    let max = peer.max_ttl.unwrap_or(u8::MAX);
+    if (min..=max).contains(&r.ttl) {
+        Ok(())
+    } else {
+        Err("ip_ttl_err")
+    }
+}
+
 fn notify_state(event: NotifyEvent) -> &'static str {
     match event {
         NotifyEvent::Master => "MASTER",
@@ -931,6 +1000,7 @@ fn discard_name(d: crate::vrrp::Discard) -> &'static str {
         crate::vrrp::Discard::VersionMismatch => "version_err",
         crate::vrrp::Discard::AdvertIntervalMismatch => "advert_interval_err",
         crate::vrrp::Discard::NotParticipating => "not_participating",
+        crate::vrrp::Discard::AddressListMismatch => "addr_list_err",
     }
 }
 
@@ -1099,5 +1169,92 @@ impl Subsystem for VrrpService {
             cx.cancel_timer(id);
         }
         true
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+    use crate::config::{load_str, LoadOptions};
+    use crate::vrrp::VrrpRepr;
+
+    fn instance(peers: &str, extra: &str) -> VrrpInstance {
+        let text = format!(
+            "vrrp_instance VI_1 {{\n interface eth0\n virtual_router_id 51\n priority 100\n \
+             unicast_peer {{\n{peers}\n }}\n {extra}\n virtual_ipaddress {{\n 10.0.0.100\n }}\n}}\n"
+        );
+        let loaded = load_str("t.conf", &text, &LoadOptions::default());
+        let errors: Vec<String> = loaded.diagnostics.errors().map(|d| d.to_string()).collect();
+        assert!(errors.is_empty(), "{errors:#?}");
+        loaded.config.instances[0].clone()
+    }
+
+    fn received(src: &str, ttl: u8) -> Received {
+        let src: IpAddr = src.parse().unwrap();
+        Received {
+            src,
+            dst: src,
+            ah_seq: None,
+            ttl,
+            repr: VrrpRepr {
+                version: VrrpVersion::V2,
+                vrid: 51,
+                priority: 100,
+                max_advert_int: 100,
+                addresses: vec![],
+                auth: Auth::None,
+            },
+        }
+    }
+
+    #[test]
+    fn multicast_adverts_need_ttl_255() {
+        let model = instance("", "");
+        assert_eq!(
+            check_sender(&model, false, &received("10.0.0.9", 255)),
+            Ok(())
+        );
+        assert_eq!(
+            check_sender(&model, false, &received("10.0.0.9", 254)),
+            Err("ip_ttl_err")
+        );
+    }
+
+    #[test]
+    fn unicast_adverts_are_checked_against_the_peer_ttl_range() {
+        // No range: any TTL from anyone (keepalived without check_unicast_src).
+        let open = instance("10.0.0.9", "");
+        assert_eq!(check_sender(&open, true, &received("10.0.0.9", 64)), Ok(()));
+        assert_eq!(check_sender(&open, true, &received("10.0.0.7", 1)), Ok(()));
+        let checked = instance("10.0.0.9", "check_unicast_src");
+        assert_eq!(
+            check_sender(&checked, true, &received("10.0.0.7", 255)),
+            Err("unicast_src_err")
+        );
+        // A range checks the TTL and, as in keepalived, the source.
+        let ranged = instance("10.0.0.9 min_ttl 250 max_ttl 254\n 10.0.0.8", "");
+        assert_eq!(
+            check_sender(&ranged, true, &received("10.0.0.9", 250)),
+            Ok(())
+        );
+        assert_eq!(
+            check_sender(&ranged, true, &received("10.0.0.9", 254)),
+            Ok(())
+        );
+        for ttl in [1, 249, 255] {
+            assert_eq!(
+                check_sender(&ranged, true, &received("10.0.0.9", ttl)),
+                Err("ip_ttl_err"),
+                "ttl {ttl}"
+            );
+        }
+        assert_eq!(
+            check_sender(&ranged, true, &received("10.0.0.8", 3)),
+            Ok(())
+        );
+        assert_eq!(
+            check_sender(&ranged, true, &received("10.0.0.7", 255)),
+            Err("unicast_src_err")
+        );
     }
 }

@@ -36,7 +36,8 @@ pub use instance::{
     Action, Discard, Instance, InstanceConfig, NotifyEvent, Reason, State, TrackStatus,
 };
 pub use packet::{
-    emit_ipv4_advert, receive_ipv4, receive_ipv6, Auth, AuthType, Error, Family, Ipv4Packet,
-    Ipv4Repr, MessageType, Received, VrrpPacket, VrrpRepr, VrrpVersion,
+    emit_ipv4_advert, receive_ipv4, receive_ipv4_with, receive_ipv6, receive_ipv6_with, Auth,
+    AuthType, Error, Family, Ipv4Packet, Ipv4Repr, MessageType, Received, TtlRule, VrrpPacket,
+    VrrpRepr, VrrpVersion,
 };
 pub use router::{Router, RouterAction};

@@ -972,6 +972,22 @@ impl Ipv4Repr {
     }
 }
 
+/// Rewrite the TTL of a 20-byte IPv4 header built by [`Ipv4Repr::emit`]
+/// and refresh its checksum: keepalived's `unicast_ttl` for unicast adverts.
+/// (The AH ICV treats the TTL as mutable, so an AH packet stays valid.)
+pub fn set_ipv4_ttl(packet: &mut [u8], ttl: u8) -> Result<(), Error> {
+    let h = packet
+        .get_mut(..IPV4_HEADER_LEN)
+        .ok_or(Error::BufferTooSmall)?;
+    put_u8(h, ipv4::TTL, ttl);
+    put_u16(h, ipv4::CHECKSUM, 0);
+    let mut c = Checksum::default();
+    c.add(h);
+    let sum = c.finish();
+    put_u16(h, ipv4::CHECKSUM, sum);
+    Ok(())
+}
+
 /// Write a whole IPv4 advertisement (20-byte header + VRRP message) into
 /// `buf`; returns its length. Not for AH (see [`crate::vrrp::auth`]).
 pub fn emit_ipv4_advert(
@@ -1006,18 +1022,42 @@ pub struct Received {
     /// AH sequence number if the packet came inside an AH header (ICV not yet
     /// verified: see [`crate::vrrp::auth::verify_ah`]).
     pub ah_seq: Option<u32>,
+    /// IPv4 TTL or IPv6 hop limit the packet arrived with.
+    pub ttl: u8,
     /// The advertisement.
     pub repr: VrrpRepr,
+}
+
+/// Which TTL / hop limit a received advertisement must carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TtlRule {
+    /// RFC 5798 7.1 / RFC 3768 7.1: exactly 255 (multicast adverts).
+    Exactly255,
+    /// Not checked here: keepalived checks unicast adverts only against a
+    /// peer's `min_ttl` / `max_ttl`, which the caller knows.
+    Unchecked,
+}
+
+impl TtlRule {
+    fn check(self, ttl: u8) -> Result<(), Error> {
+        match self {
+            TtlRule::Exactly255 if ttl != VRRP_TTL => Err(Error::BadTtl),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// Receive checks for an IPv4 packet (header included) from a raw socket:
 /// TTL, protocol, optional AH header, then [`VrrpRepr::parse`].
 pub fn receive_ipv4(bytes: &[u8]) -> Result<Received, Error> {
+    receive_ipv4_with(bytes, TtlRule::Exactly255)
+}
+
+/// [`receive_ipv4`] with the TTL checked by `ttl_rule`.
+pub fn receive_ipv4_with(bytes: &[u8], ttl_rule: TtlRule) -> Result<Received, Error> {
     let ip = Ipv4Packet::new_checked(bytes)?;
     // RFC 5798 7.1 / RFC 3768 7.1: MUST verify that the IP TTL is 255.
-    if ip.ttl() != VRRP_TTL {
-        return Err(Error::BadTtl);
-    }
+    ttl_rule.check(ip.ttl())?;
     let src = IpAddr::V4(ip.src_addr());
     let dst = IpAddr::V4(ip.dst_addr());
     let (payload, ah_seq) = match ip.protocol() {
@@ -1044,6 +1084,7 @@ pub fn receive_ipv4(bytes: &[u8]) -> Result<Received, Error> {
         src,
         dst,
         ah_seq,
+        ttl: ip.ttl(),
         repr,
     })
 }
@@ -1056,10 +1097,19 @@ pub fn receive_ipv6(
     hop_limit: u8,
     payload: &[u8],
 ) -> Result<Received, Error> {
+    receive_ipv6_with(src, dst, hop_limit, payload, TtlRule::Exactly255)
+}
+
+/// [`receive_ipv6`] with the hop limit checked by `ttl_rule`.
+pub fn receive_ipv6_with(
+    src: Ipv6Addr,
+    dst: Ipv6Addr,
+    hop_limit: u8,
+    payload: &[u8],
+    ttl_rule: TtlRule,
+) -> Result<Received, Error> {
     // RFC 5798 7.1: MUST verify that the IPv6 Hop Limit is 255.
-    if hop_limit != VRRP_TTL {
-        return Err(Error::BadTtl);
-    }
+    ttl_rule.check(hop_limit)?;
     let src = IpAddr::V6(src);
     let dst = IpAddr::V6(dst);
     let packet = VrrpPacket::new_checked(payload, Family::V6)?;
@@ -1068,6 +1118,7 @@ pub fn receive_ipv6(
         src,
         dst,
         ah_seq: None,
+        ttl: hop_limit,
         repr,
     })
 }
