@@ -240,7 +240,9 @@ impl KeepalivedService {
         // and lvs_sync_daemon follows its instance.
         if let (Some(vrrp), Some(ipvs)) = (self.vrrp.as_mut(), self.ipvs.as_mut()) {
             while let Some(change) = vrrp.poll_master_change() {
-                ipvs.set_vrrp_instance_master(&change.instance, change.master);
+                if let Some(instance) = &change.instance {
+                    ipvs.set_vrrp_instance_master(instance, change.master);
+                }
                 for vip in change.vips {
                     ipvs.set_vip_master(cx, vip, change.master, now);
                 }
@@ -328,10 +330,26 @@ impl Service for KeepalivedService {
                 for subsystem in self.subsystems() {
                     subsystem.reload(cx, &config, now);
                 }
+                // Subsystems the old configuration did not need start now.
                 if self.ipvs.is_none() {
                     self.ipvs = ipvs_manager(&config, &self.options);
                     if let Some(ipvs) = self.ipvs.as_mut() {
                         Subsystem::start(ipvs, cx, now);
+                    }
+                }
+                if self.vrrp.is_none() {
+                    self.vrrp = VrrpService::new(&config);
+                    if let Some(vrrp) = self.vrrp.as_mut() {
+                        Subsystem::start(vrrp, cx, now);
+                    }
+                }
+                if self.checkers.is_none() && !config.virtual_servers.is_empty() {
+                    match check::Engine::new(&config) {
+                        Ok(mut engine) => {
+                            Subsystem::start(&mut engine, cx, now);
+                            self.checkers = Some(engine);
+                        }
+                        Err(e) => error!("{e}; health checkers not started"),
                     }
                 }
                 self.pump(cx, now);

@@ -727,3 +727,46 @@ fn without_strict_mode_adverts_with_other_addresses_are_processed() {
         Some(t(100) + Duration::from_nanos(3_609_375_000))
     );
 }
+
+#[test]
+fn resume_after_reload_keeps_the_state_without_reporting_a_change() {
+    // A Master keeps advertising at once and (re)installs its addresses.
+    let mut master = Instance::new(v2(100));
+    master.handle_resume(t(0), S::Master);
+    assert_eq!(master.state(), S::Master);
+    expect_actions!(
+        master,
+        [advert_action(100), Action::AddVips, Action::SendGratuitous]
+    );
+    assert_eq!(master.poll_timeout(), Some(t(1000)));
+    // A Backup waits a whole Master_Down_Interval.
+    let mut backup = Instance::new(v2(100));
+    backup.handle_resume(t(0), S::Backup);
+    assert_eq!(backup.state(), S::Backup);
+    expect_actions!(backup, []);
+    assert_eq!(
+        backup.poll_timeout(),
+        Some(t(0) + Duration::from_nanos(3_609_375_000))
+    );
+    // A tracker fault wins over the previous state.
+    let mut faulty = Instance::new(v2(100));
+    faulty.handle_track_change(
+        t(0),
+        TrackStatus {
+            priority_delta: 0,
+            fault: true,
+        },
+    );
+    faulty.handle_resume(t(0), S::Master);
+    assert_eq!(faulty.state(), S::Fault);
+    // Out of Fault: a normal startup.
+    let mut was_faulty = Instance::new(v2(100));
+    was_faulty.handle_resume(t(0), S::Fault);
+    expect_actions!(
+        was_faulty,
+        [
+            changed(S::Initialize, S::Backup, Reason::Startup),
+            Action::RunNotify(Notify::Backup)
+        ]
+    );
+}

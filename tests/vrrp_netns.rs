@@ -635,3 +635,106 @@ fn three_routers_elect_the_highest_and_fail_over_to_the_next() {
         "the lowest priority router took the VIP too"
     );
 }
+
+/// SIGHUP with VRRP changes, as keepalived reloads: the Master stays Master
+/// (its adverts go on without a gap, with the new priority), VIPs it no
+/// longer has leave the interface, new ones arrive, a new instance starts
+/// and a removed one sends priority 0 and releases its VIP. The Backup never
+/// takes over.
+#[test]
+fn sighup_applies_vrrp_changes_and_keeps_the_master() {
+    if !can_run(
+        "sighup_applies_vrrp_changes_and_keeps_the_master",
+        &["tcpdump"],
+    ) {
+        return;
+    }
+    const VIP3: &str = "10.77.0.103";
+    const VIP4: &str = "10.77.0.104";
+    let mut lab = Lab::new("hup", 2, 1);
+    let a_conf = |priority: u8, vip: &str, second: bool| -> String {
+        let mut text = format!(
+            "global_defs {{\n    router_id lab\n}}\n{}",
+            instance_conf(&node(priority), 51, "eth0", vip, "VI_1")
+        );
+        if second {
+            text.push_str(&instance_conf(&node(priority), 52, "eth0", VIP2, "VI_2"));
+        }
+        text
+    };
+    let path = lab.write("hup-a.conf", &a_conf(150, VIP, false));
+    let pid = lab.dir.join("hup-a.pid");
+    let (path_s, pid_s) = (path.display().to_string(), pid.display().to_string());
+    let a = lab.spawn(
+        0,
+        "hup-a",
+        &[BIN, "-n", "-l", "-D", "-f", &path_s, "-p", &pid_s],
+    );
+    let b = start(&mut lab, 1, &conf(&node(100)));
+    wait_holders(&lab, "eth0", VIP, &[0], Duration::from_secs(8));
+    let cap = lab.capture(1, "eth0", "vrrp");
+    std::thread::sleep(Duration::from_millis(1500));
+
+    // One VIP replaced by two others, a lower priority, a new instance.
+    let two_vips = format!("{VIP3}/24\n        {VIP4}");
+    lab.write("hup-a.conf", &a_conf(140, &two_vips, true));
+    a.signal(Signal::SIGHUP);
+    assert!(a.wait_log("Reload finished", Duration::from_secs(3)));
+    wait_holders(&lab, "eth0", VIP3, &[0], Duration::from_secs(2));
+    wait_holders(&lab, "eth0", VIP4, &[0], Duration::from_secs(2));
+    wait_holders(&lab, "eth0", VIP, &[], Duration::from_secs(2));
+    // VI_2 has no peer: Master after its Master_Down_Interval.
+    wait_holders(&lab, "eth0", VIP2, &[0], Duration::from_secs(6));
+    std::thread::sleep(Duration::from_millis(1500));
+
+    // VI_2 removed again.
+    lab.write("hup-a.conf", &a_conf(140, &two_vips, false));
+    a.signal(Signal::SIGHUP);
+    assert!(a.wait_log(
+        "(VI_2) removed from the configuration",
+        Duration::from_secs(3)
+    ));
+    wait_holders(&lab, "eth0", VIP2, &[], Duration::from_secs(2));
+    std::thread::sleep(Duration::from_millis(1500));
+    let frames = cap.stop();
+
+    let log_a = a.log_text();
+    assert_eq!(
+        log_a.matches("(VI_1) Entering MASTER STATE").count(),
+        1,
+        "VI_1 must not re-enter MASTER on reload:\n{log_a}"
+    );
+    // Only the startup one.
+    assert_eq!(
+        log_a.matches("(VI_1) Entering BACKUP STATE").count(),
+        1,
+        "{log_a}"
+    );
+    let log_b = b.log_text();
+    assert!(!log_b.contains("Entering MASTER STATE"), "{log_b}");
+    // The Backup reports (without dropping) the other address list.
+    assert!(
+        log_b.contains("carries other addresses than ours"),
+        "{log_b}"
+    );
+
+    let vi1: Vec<(f64, u8)> = frames
+        .iter()
+        .filter_map(|f| f.vrrp4())
+        .zip(frames.iter().map(|f| f.ts))
+        .filter(|((s, vrid, _), _)| *s == ip4(0, 0) && *vrid == 51)
+        .map(|((_, _, p), ts)| (ts, p))
+        .collect();
+    assert!(vi1.len() >= 5, "{vi1:?}");
+    assert!(vi1.iter().all(|(_, p)| *p == 150 || *p == 140), "{vi1:?}");
+    assert_eq!(vi1.first().map(|a| a.1), Some(150));
+    assert_eq!(vi1.last().map(|a| a.1), Some(140));
+    for pair in vi1.windows(2) {
+        assert!(pair[1].0 - pair[0].0 < 1.2, "advert gap in {vi1:?}");
+    }
+    let vi2_stop = frames
+        .iter()
+        .filter_map(|f| f.vrrp4())
+        .any(|(s, vrid, p)| s == ip4(0, 0) && vrid == 52 && p == 0);
+    assert!(vi2_stop, "no priority 0 advert for the removed VI_2");
+}

@@ -103,7 +103,9 @@ struct InstanceIo {
 /// `lvs_sync_daemon`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MasterChange {
-    pub instance: String,
+    /// The instance, or `None` when only some of a Master's addresses
+    /// changed hands (a reload removed them) and the instance itself did not.
+    pub instance: Option<String>,
     pub master: bool,
     /// The instance's virtual addresses.
     pub vips: Vec<IpAddr>,
@@ -139,6 +141,10 @@ impl VrrpService {
         if config.instances.is_empty() {
             return None;
         }
+        Some(VrrpService::build(config))
+    }
+
+    fn build(config: &Config) -> VrrpService {
         let g = &config.global;
         let instances = config
             .instances
@@ -221,7 +227,7 @@ impl VrrpService {
         // router only compares them on priority ties, so `start` fills them
         // in before the first election.
         let router = Router::new(config, |_| IpAddr::V4(Ipv4Addr::UNSPECIFIED));
-        Some(VrrpService {
+        VrrpService {
             config: config.clone(),
             router,
             instances,
@@ -235,12 +241,212 @@ impl VrrpService {
             next_notify: 0,
             stopped: false,
             master_changes: VecDeque::new(),
-        })
+        }
     }
 
     /// The next MASTER entry or exit since the last call, oldest first.
     pub fn poll_master_change(&mut self) -> Option<MasterChange> {
         self.master_changes.pop_front()
+    }
+
+    /// Open what the instances need and start them. A fresh start first
+    /// removes VIPs a killed predecessor left; a reload (`previous`: the
+    /// state each instance continues from) keeps the I/O handles it was
+    /// given and the addresses in place.
+    fn bring_up(&mut self, cx: &mut Context<'_>, now: Instant, previous: Option<&[Option<State>]>) {
+        if self.rtnl.is_none() {
+            match Rtnl::open() {
+                Ok(rtnl) => self.rtnl = Some(rtnl),
+                Err(e) => error!("cannot open rtnetlink: {e}; VRRP cannot manage addresses"),
+            }
+        }
+        let links = match self.rtnl.as_mut().map(Rtnl::links) {
+            Some(Ok(links)) => links,
+            Some(Err(e)) => {
+                error!("cannot read links: {e}");
+                Vec::new()
+            }
+            None => Vec::new(),
+        };
+        self.resolve_interfaces(&links);
+        if previous.is_none() {
+            self.remove_stale_vips();
+        }
+        for (index, io) in self.instances.iter().enumerate() {
+            if let Some(src) = io.src {
+                self.router.set_primary_address(index, src);
+            }
+        }
+        if self.events.is_none() {
+            match RtnlEvents::open() {
+                Ok(mut events) => {
+                    events.seed_links(&links);
+                    match cx.register_with_priority(
+                        &mut events,
+                        mio::Interest::READABLE,
+                        Priority::High,
+                    ) {
+                        Ok(token) => self.events = Some((events, token)),
+                        Err(e) => error!("cannot watch link changes: {e}"),
+                    }
+                }
+                Err(e) => error!("cannot watch link changes: {e}"),
+            }
+        }
+        let by_name: HashMap<&str, bool> =
+            links.iter().map(|l| (l.name.as_str(), l.is_up())).collect();
+        for name in self.router.tracked_interfaces() {
+            let up = by_name.get(name.as_str()).copied().unwrap_or(false);
+            self.router.handle_link(now, &name, up);
+        }
+        self.open_sockets(cx);
+        if self.frames.is_none() {
+            match FrameSender::open() {
+                Ok(frames) => self.frames = Some(frames),
+                Err(e) => error!("cannot open the gratuitous ARP socket: {e}"),
+            }
+        }
+        if !self.config.track_files.is_empty() {
+            self.read_track_files(now);
+            self.next_file_poll = now.checked_add(TRACK_FILE_POLL);
+        }
+        match previous {
+            None => self.router.handle_startup(now),
+            Some(previous) => self.router.handle_startup_resuming(now, previous),
+        }
+        self.process(cx, now);
+    }
+
+    /// SIGHUP with a changed VRRP configuration, the way keepalived reloads:
+    /// an instance that keeps its name, interface, family and VRID keeps its
+    /// state (a Master stays Master, its VIPs stay up); addresses and routes
+    /// it no longer has are removed; instances that are gone send priority 0
+    /// (if Master) and release everything; new instances start as at startup.
+    fn apply_reload(&mut self, cx: &mut Context<'_>, config: &Config, now: Instant) {
+        let mut next = VrrpService::build(config);
+        let carried: Vec<Option<usize>> = next
+            .instances
+            .iter()
+            .zip(&next.config.instances)
+            .map(|(new, model)| {
+                self.instances
+                    .iter()
+                    .zip(&self.config.instances)
+                    .position(|(old, old_model)| {
+                        old.name == new.name
+                            && old.ifname == new.ifname
+                            && old.ipv6 == new.ipv6
+                            && old_model.virtual_router_id.value == model.virtual_router_id.value
+                    })
+            })
+            .collect();
+        let previous: Vec<Option<State>> = carried
+            .iter()
+            .map(|old| old.map(|i| self.router.instance(i).state()))
+            .collect();
+        for index in 0..self.instances.len() {
+            if !carried.contains(&Some(index)) {
+                self.retire(index, &next.config);
+            }
+        }
+        for (io, state) in next.instances.iter().zip(&previous) {
+            if let Some(state) = state {
+                info!(
+                    "({}) stays in {} STATE across the reload",
+                    io.name,
+                    state.keepalived_name()
+                );
+            }
+        }
+        for socket in &mut self.sockets {
+            if let Err(e) = cx.deregister(&mut socket.socket, socket.token) {
+                warn!("cannot deregister a VRRP socket: {e}");
+            }
+        }
+        if let Some((_, id)) = self.timer.take() {
+            cx.cancel_timer(id);
+        }
+        next.rtnl = self.rtnl.take();
+        next.events = self.events.take();
+        next.frames = self.frames.take();
+        next.next_notify = self.next_notify;
+        next.master_changes = std::mem::take(&mut self.master_changes);
+        next.bring_up(cx, now, Some(&previous));
+        for (index, old) in carried.iter().enumerate() {
+            if let Some(old) = old {
+                next.release_dropped(index, &self.instances[*old]);
+            }
+        }
+        *self = next;
+    }
+
+    /// Reload: instance `index` is not in the new configuration.
+    fn retire(&mut self, index: usize, new_config: &Config) {
+        let name = self.instances[index].name.clone();
+        info!("({name}) removed from the configuration; stopping it");
+        if self.router.instance(index).state() == State::Master {
+            self.send_advert(index, crate::vrrp::instance::PRIORITY_STOP);
+            self.master_changes.push_back(MasterChange {
+                instance: Some(name.clone()),
+                master: false,
+                vips: self.instances[index].vips.iter().map(|v| v.addr).collect(),
+            });
+        }
+        self.set_vips(index, false);
+        let io = &self.instances[index];
+        let (Some(vmac), Some(ifindex), Some(rtnl)) =
+            (&io.vmac, io.send_ifindex, self.rtnl.as_mut())
+        else {
+            return;
+        };
+        let still_used = new_config.instances.iter().any(|m| {
+            m.use_vmac.as_ref().is_some_and(|v| {
+                v.value
+                    .name
+                    .clone()
+                    .unwrap_or_else(|| rtnl::vmac_default_name(m.virtual_router_id.value))
+                    == vmac.name
+            })
+        });
+        if !still_used {
+            if let Err(e) = rtnl.delete_link(ifindex) {
+                warn!("({name}) cannot remove VMAC {}: {e}", vmac.name);
+            }
+        }
+    }
+
+    /// Reload: instance `index` continues `old`; remove the addresses and
+    /// routes `old` installed that the new configuration does not have.
+    fn release_dropped(&mut self, index: usize, old: &InstanceIo) {
+        if !old.installed {
+            return;
+        }
+        let Some(rtnl) = self.rtnl.as_mut() else {
+            return;
+        };
+        let io = &self.instances[index];
+        let mut released = Vec::new();
+        for vip in old.vips.iter().filter(|v| !io.vips.contains(v)) {
+            match rtnl.del_address(vip) {
+                Ok(_) => {
+                    info!("({}) reload: removed VIP {}", io.name, vip.addr);
+                    released.push(vip.addr);
+                }
+                Err(e) => warn!("({}) cannot remove VIP {}: {e}", io.name, vip.addr),
+            }
+        }
+        for route in old.routes.iter().filter(|r| !io.routes.contains(r)) {
+            if let Err(e) = rtnl.del_route(route) {
+                warn!("({}) cannot remove route: {e}", io.name);
+            }
+        }
+        if !released.is_empty() {
+            self.master_changes.push_back(MasterChange {
+                instance: None,
+                master: false,
+                vips: released,
+            });
+        }
     }
 
     /// Resolve interfaces, VMACs, source addresses and VIP specs. Instances
@@ -556,7 +762,7 @@ impl VrrpService {
                 if (from == State::Master) != (to == State::Master) {
                     let io = &self.instances[index];
                     self.master_changes.push_back(MasterChange {
-                        instance: io.name.clone(),
+                        instance: Some(io.name.clone()),
                         master: to == State::Master,
                         vips: self.config.instances[index]
                             .virtual_ipaddress
@@ -1021,58 +1227,7 @@ impl Subsystem for VrrpService {
     }
 
     fn start(&mut self, cx: &mut Context<'_>, now: Instant) {
-        let links = match Rtnl::open() {
-            Ok(mut rtnl) => {
-                let links = rtnl.links().unwrap_or_else(|e| {
-                    error!("cannot read links: {e}");
-                    Vec::new()
-                });
-                self.rtnl = Some(rtnl);
-                links
-            }
-            Err(e) => {
-                error!("cannot open rtnetlink: {e}; VRRP cannot manage addresses");
-                Vec::new()
-            }
-        };
-        self.resolve_interfaces(&links);
-        self.remove_stale_vips();
-        for (index, io) in self.instances.iter().enumerate() {
-            if let Some(src) = io.src {
-                self.router.set_primary_address(index, src);
-            }
-        }
-        match RtnlEvents::open() {
-            Ok(mut events) => {
-                events.seed_links(&links);
-                match cx.register_with_priority(
-                    &mut events,
-                    mio::Interest::READABLE,
-                    Priority::High,
-                ) {
-                    Ok(token) => self.events = Some((events, token)),
-                    Err(e) => error!("cannot watch link changes: {e}"),
-                }
-            }
-            Err(e) => error!("cannot watch link changes: {e}"),
-        }
-        let by_name: HashMap<&str, bool> =
-            links.iter().map(|l| (l.name.as_str(), l.is_up())).collect();
-        for name in self.router.tracked_interfaces() {
-            let up = by_name.get(name.as_str()).copied().unwrap_or(false);
-            self.router.handle_link(now, &name, up);
-        }
-        self.open_sockets(cx);
-        match FrameSender::open() {
-            Ok(frames) => self.frames = Some(frames),
-            Err(e) => error!("cannot open the gratuitous ARP socket: {e}"),
-        }
-        if !self.config.track_files.is_empty() {
-            self.read_track_files(now);
-            self.next_file_poll = now.checked_add(TRACK_FILE_POLL);
-        }
-        self.router.handle_startup(now);
-        self.process(cx, now);
+        self.bring_up(cx, now, None);
     }
 
     fn owns(&self, token: Token) -> bool {
@@ -1119,15 +1274,17 @@ impl Subsystem for VrrpService {
         self.process(cx, now);
     }
 
-    fn reload(&mut self, _cx: &mut Context<'_>, config: &Config, _now: Instant) {
-        if config.instances == self.config.instances
+    fn reload(&mut self, cx: &mut Context<'_>, config: &Config, now: Instant) {
+        let unchanged = config.instances == self.config.instances
             && config.sync_groups == self.config.sync_groups
             && config.vrrp_scripts == self.config.vrrp_scripts
             && config.track_files == self.config.track_files
-        {
+            && config.global == self.config.global;
+        if unchanged || self.stopped {
             return;
         }
-        warn!("VRRP configuration changed: restart keepalived to apply VRRP changes (reload applies IPVS and checker changes only)");
+        info!("VRRP configuration changed; applying it (instances keep their state)");
+        self.apply_reload(cx, config, now);
     }
 
     fn dump_state(&self, out: &mut String) {

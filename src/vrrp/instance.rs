@@ -417,6 +417,38 @@ impl Instance {
         }
     }
 
+    /// Start in the state a previous configuration left this instance in
+    /// (SIGHUP reload keeps keepalived's instances where they were): a
+    /// Master keeps advertising and (re)installs its addresses, a Backup
+    /// waits a full Master_Down_Interval. No state change is reported and no
+    /// notify script runs. Ignored unless in Initialize.
+    pub fn handle_resume(&mut self, now: Instant, previous: State) {
+        if self.state != State::Initialize {
+            return;
+        }
+        if self.track.fault {
+            self.enter_fault(Reason::TrackFault);
+            return;
+        }
+        match previous {
+            State::Master => {
+                self.state = State::Master;
+                self.send_advert(now);
+                self.actions.push_back(Action::AddVips);
+                // Announce the addresses again: some may be new.
+                self.actions.push_back(Action::SendGratuitous);
+            }
+            State::Backup => {
+                self.state = State::Backup;
+                self.master_adver_interval = self.config.advert_interval;
+                self.timers
+                    .set(Timer::MasterDown, after(now, self.master_down_interval()));
+            }
+            // Out of Fault (its trackers are fine now) or never started: as at startup.
+            State::Fault | State::Initialize => self.handle_startup(now),
+        }
+    }
+
     /// The Shutdown event (RFC 5798 6.4.2 / 6.4.3): back to Initialize.
     pub fn handle_shutdown(&mut self, _now: Instant) {
         let from = self.state;

@@ -374,6 +374,26 @@ impl Router {
         self.run_due_scripts(now);
     }
 
+    /// Startup after a SIGHUP reload: instance `i` resumes `previous[i]`
+    /// when it is `Some` (see [`Instance::handle_resume`]), the others
+    /// start afresh.
+    pub fn handle_startup_resuming(&mut self, now: Instant, previous: &[Option<State>]) {
+        self.started = true;
+        for script in &mut self.scripts {
+            script.next_run = Some(now);
+        }
+        self.refresh_tracking(now);
+        for index in 0..self.members.len() {
+            let instance = &mut self.members[index].instance;
+            match previous.get(index).copied().flatten() {
+                Some(state) => instance.handle_resume(now, state),
+                None => instance.handle_startup(now),
+            }
+        }
+        self.drain(now);
+        self.run_due_scripts(now);
+    }
+
     /// SIGTERM: every instance sends priority 0 (if Master) and stops.
     pub fn handle_shutdown(&mut self, now: Instant) {
         for member in &mut self.members {
