@@ -574,3 +574,68 @@ fn vip_traffic_dropped_while_listed() {
     );
     assert_eq!(pair.router.nft_table(), None);
 }
+
+/// Drop CAP_NET_ADMIN from the calling thread's effective set
+/// (capabilities are per thread; the rest of the test process keeps it).
+fn drop_net_admin_on_this_thread() {
+    const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
+    const CAP_NET_ADMIN: u32 = 12;
+    #[repr(C)]
+    struct Header {
+        version: u32,
+        pid: i32,
+    }
+    #[repr(C)]
+    #[derive(Clone, Copy, Default)]
+    struct Data {
+        effective: u32,
+        permitted: u32,
+        inheritable: u32,
+    }
+    let mut header = Header {
+        version: LINUX_CAPABILITY_VERSION_3,
+        pid: 0,
+    };
+    let mut data = [Data::default(); 2];
+    // SAFETY: capget/capset with a v3 header and two data structs, as the
+    // kernel expects; pid 0 is the calling thread.
+    unsafe {
+        assert_eq!(
+            libc::syscall(libc::SYS_capget, &mut header, data.as_mut_ptr()),
+            0,
+            "capget: {}",
+            std::io::Error::last_os_error()
+        );
+        data[0].effective &= !(1 << CAP_NET_ADMIN);
+        assert_eq!(
+            libc::syscall(libc::SYS_capset, &header, data.as_ptr()),
+            0,
+            "capset: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+}
+
+/// Without CAP_NET_ADMIN the kernel refuses the whole batch (answering its
+/// BEGIN message): a typed EPERM at once, not a timeout, and no table.
+#[test]
+fn refused_batch_is_a_typed_error() {
+    if !prerequisites("refused_batch_is_a_typed_error") {
+        return;
+    }
+    let netns = Netns::new("eperm");
+    let err = netns.run(|| {
+        drop_net_admin_on_this_thread();
+        let mut nft = NftVips::open(DEFAULT_TABLE).unwrap();
+        let start = std::time::Instant::now();
+        let err = nft.ensure_table().unwrap_err();
+        assert!(start.elapsed() < std::time::Duration::from_secs(1), "{err}");
+        err
+    });
+    assert_eq!(err.errno(), Some(libc::EPERM), "{err}");
+    assert!(
+        err.to_string().starts_with("nftables: set up table"),
+        "{err}"
+    );
+    assert_eq!(netns.nft_table(), None);
+}
