@@ -3,6 +3,7 @@
 
 pub mod genl;
 pub mod ipvs;
+pub mod nft;
 pub mod rtnl;
 pub mod socket;
 pub mod wire;
