@@ -26,7 +26,7 @@ set -euo pipefail
 # not needed: .cargo/config.toml links the musl targets with rust-lld.
 APT_PACKAGES=(
     gcc libc6-dev file
-    iproute2 procps tcpdump python3 psmisc iputils-ping
+    iproute2 procps tcpdump python3 psmisc iputils-ping nftables
     keepalived ipvsadm
     busybox-static qemu-system-x86 linux-image-amd64 strace
 )

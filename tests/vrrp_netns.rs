@@ -738,3 +738,69 @@ fn sighup_applies_vrrp_changes_and_keeps_the_master() {
         .any(|(s, vrid, p)| s == ip4(0, 0) && vrid == 52 && p == 0);
     assert!(vi2_stop, "no priority 0 advert for the removed VI_2");
 }
+
+/// `vrrp_strict` (hence no_accept): the Master holds the VIP but drops
+/// traffic to it (nftables table `inet keepalived`, read back with `nft`);
+/// a Backup with `accept` that takes over answers it; SIGTERM removes the
+/// table.
+#[test]
+fn strict_mode_master_drops_traffic_to_its_vip() {
+    if !can_run(
+        "strict_mode_master_drops_traffic_to_its_vip",
+        &["nft", "ping"],
+    ) {
+        return;
+    }
+    let mut lab = Lab::new("strict", 3, 1);
+    let plain = |priority: u8, global: &str, extra: &str| {
+        format!(
+            "global_defs {{\n    router_id lab\n{global}\n}}
+vrrp_instance VI_1 {{
+    interface eth0
+    virtual_router_id 51
+    priority {priority}
+    advert_int 1
+    virtual_ipaddress {{
+        {VIP}/24
+    }}
+{extra}
+}}
+"
+        )
+    };
+    let a = start(&mut lab, 0, &plain(150, "    vrrp_strict", ""));
+    let b = start(&mut lab, 1, &plain(100, "", "    accept"));
+    wait_holders(&lab, "eth0", VIP, &[0], Duration::from_secs(8));
+    let pings = |lab: &Lab, addr: &str| -> bool {
+        let out = lab.exec(
+            2,
+            &[
+                "sh",
+                "-c",
+                &format!("ping -c1 -W1 {addr} >/dev/null && echo yes || echo no"),
+            ],
+        );
+        out.trim() == "yes"
+    };
+    let listing = lab.exec(0, &["nft", "list", "table", "inet", "keepalived"]);
+    assert!(listing.contains(VIP), "{listing}");
+    assert!(listing.contains("ip daddr @vips drop"), "{listing}");
+    assert!(
+        !pings(&lab, VIP),
+        "the strict Master answered a ping to its VIP"
+    );
+    assert!(
+        pings(&lab, &ip4(0, 0).to_string()),
+        "its own address must answer"
+    );
+
+    a.signal(Signal::SIGTERM);
+    assert!(a.wait_exit(Duration::from_secs(5)).is_some());
+    wait_holders(&lab, "eth0", VIP, &[1], Duration::from_secs(5));
+    // Neighbours learn the new holder from its gratuitous ARP.
+    let answered = (0..5).any(|_| pings(&lab, VIP));
+    assert!(answered, "the accept-mode Master must answer");
+    let tables = lab.exec(0, &["nft", "list", "tables"]);
+    assert!(!tables.contains("keepalived"), "{tables}");
+    drop(b);
+}

@@ -288,6 +288,7 @@ fn global(o: &mut Out, g: &GlobalDefs) {
         bool_word(g.checker_log_all_failures.value),
     );
     o.kv("router_id", word(&g.router_id.value));
+    o.kv("nftables", word(&g.nftables_table.value));
     o.kv("default_interface", word(&g.default_interface.value));
     o.kv("vrrp_mcast_group4", g.vrrp_mcast_group4.value);
     o.kv("vrrp_mcast_group6", g.vrrp_mcast_group6.value);

@@ -34,7 +34,6 @@ const NOT_IMPLEMENTED: &[&str] = &[
     "dbus_service_name",
     "vrrp_iptables",
     "vrrp_ipsets",
-    "nftables",
     "nftables_priority",
     "nftables_counters",
     "nftables_ifindex",
@@ -358,6 +357,11 @@ static GLOBAL_DEFS: &[Kw<GlobalDefs>] = &[
     kw("no_email_faults", |g, n, d| g.no_email_faults = flag(n, d)),
     kw("checker_log_all_failures", |g, n, d| {
         g.checker_log_all_failures = boolean(n, d)
+    }),
+    // `nftables [TABLE]`: the table no_accept drops VIP traffic in.
+    kw("nftables", |g, n, _d| match n.args.first() {
+        Some(w) => g.nftables_table = Spanned::new(w.text.clone(), w.span.clone()),
+        None => g.nftables_table.span = n.span().clone(),
     }),
     kw("router_id", |g, n, d| {
         set(&mut g.router_id, string(n, d, "a router id"))

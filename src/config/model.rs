@@ -68,6 +68,9 @@ pub struct GlobalDefs {
     pub no_email_faults: Spanned<bool>,
     pub checker_log_all_failures: Spanned<bool>,
     pub router_id: Spanned<String>,
+    /// `nftables [TABLE]`: the nftables table (inet family) that drops
+    /// traffic to the VIPs of `no_accept` Masters.
+    pub nftables_table: Spanned<String>,
     pub default_interface: Spanned<String>,
     pub vrrp_mcast_group4: Spanned<Ipv4Addr>,
     pub vrrp_mcast_group6: Spanned<Ipv6Addr>,
@@ -117,6 +120,7 @@ impl Default for GlobalDefs {
             no_email_faults: d(false),
             checker_log_all_failures: d(false),
             router_id: d(String::new()),
+            nftables_table: d("keepalived".into()),
             default_interface: d("eth0".to_string()),
             vrrp_mcast_group4: d(Ipv4Addr::new(224, 0, 0, 18)),
             vrrp_mcast_group6: d(Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x12)),

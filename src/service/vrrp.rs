@@ -20,6 +20,7 @@ use crate::config::model::{AuthType as ConfAuthType, Notify, Script, VrrpInstanc
 use crate::config::Config;
 use crate::daemon::{ChildExit, Context, Priority, Subsystem, Tag, TimerId};
 use crate::net::{nd, select_source, AhParams, FrameSender, VrrpSocket, VrrpSocketConfig};
+use crate::netlink::nft::NftVips;
 use crate::netlink::rtnl::{
     self, AddressSpec, LinkInfo, RouteSpec, Rtnl, RtnlEvent, RtnlEvents, VmacSpec,
 };
@@ -125,6 +126,8 @@ pub struct VrrpService {
     next_notify: u64,
     stopped: bool,
     master_changes: VecDeque<MasterChange>,
+    /// The nftables table that drops traffic to `no_accept` Masters' VIPs.
+    nft: Option<NftVips>,
 }
 
 fn family_name(ipv6: bool) -> &'static str {
@@ -241,6 +244,7 @@ impl VrrpService {
             next_notify: 0,
             stopped: false,
             master_changes: VecDeque::new(),
+            nft: None,
         }
     }
 
@@ -272,6 +276,7 @@ impl VrrpService {
         if previous.is_none() {
             self.remove_stale_vips();
         }
+        self.sync_firewall();
         for (index, io) in self.instances.iter().enumerate() {
             if let Some(src) = io.src {
                 self.router.set_primary_address(index, src);
@@ -369,6 +374,7 @@ impl VrrpService {
         next.rtnl = self.rtnl.take();
         next.events = self.events.take();
         next.frames = self.frames.take();
+        next.nft = self.nft.take();
         next.next_notify = self.next_notify;
         next.master_changes = std::mem::take(&mut self.master_changes);
         next.bring_up(cx, now, Some(&previous));
@@ -438,6 +444,12 @@ impl VrrpService {
         for route in old.routes.iter().filter(|r| !io.routes.contains(r)) {
             if let Err(e) = rtnl.del_route(route) {
                 warn!("({}) cannot remove route: {e}", io.name);
+            }
+        }
+        if let (false, Some(nft)) = (released.is_empty(), self.nft.as_mut()) {
+            // Absent elements are fine: the old instance may have accepted.
+            if let Err(e) = nft.remove(&released) {
+                warn!("({}) no_accept: cannot unfilter the VIPs: {e}", io.name);
             }
         }
         if !released.is_empty() {
@@ -855,6 +867,15 @@ impl VrrpService {
             return;
         }
         io.installed = add;
+        let filtered = !accepts_vip_traffic(&self.config.instances[index]);
+        let addrs: Vec<IpAddr> = io.vips.iter().map(|v| v.addr).collect();
+        // RFC 5798 Accept_Mode False: the drop rule is in place before the
+        // address appears, and stays until it is gone.
+        if let (true, true, Some(nft)) = (add, filtered, self.nft.as_mut()) {
+            if let Err(e) = nft.add(&addrs) {
+                error!("({}) no_accept: cannot filter the VIPs: {e}", io.name);
+            }
+        }
         for vip in &io.vips {
             let result = if add {
                 rtnl.add_address(vip).map(|_| ())
@@ -883,6 +904,45 @@ impl VrrpService {
                     if add { "add" } else { "remove" }
                 );
             }
+        }
+        if let (false, true, Some(nft)) = (add, filtered, self.nft.as_mut()) {
+            if let Err(e) = nft.remove(&addrs) {
+                warn!("({}) no_accept: cannot unfilter the VIPs: {e}", io.name);
+            }
+        }
+    }
+
+    /// Set up (or, when no instance needs it any more, remove) the nftables
+    /// table of `no_accept`. A reload keeps a table of the same name as it
+    /// is: Masters that stay Master keep their elements.
+    fn sync_firewall(&mut self) {
+        let wanted = self
+            .config
+            .instances
+            .iter()
+            .any(|m| !accepts_vip_traffic(m))
+            .then(|| self.config.global.nftables_table.value.clone());
+        if let Some(nft) = self.nft.as_mut() {
+            if wanted.as_deref() == Some(nft.table()) {
+                return;
+            }
+            if let Err(e) = nft.delete_table() {
+                warn!("cannot remove nftables table {}: {e}", nft.table());
+            }
+            self.nft = None;
+        }
+        let Some(table) = wanted else {
+            return;
+        };
+        let opened = NftVips::open(&table).and_then(|mut nft| nft.ensure_table().map(|()| nft));
+        match opened {
+            Ok(nft) => {
+                info!("no_accept: traffic to Master VIPs is dropped by nftables table inet {table}");
+                self.nft = Some(nft);
+            }
+            Err(e) => error!(
+                "no_accept: cannot set up nftables table inet {table}: {e}; traffic to the VIPs will be accepted"
+            ),
         }
     }
 
@@ -1158,6 +1218,12 @@ fn initial_ah_sequence() -> u32 {
         })
 }
 
+/// RFC 5798 Accept_Mode: `accept` (keepalived's default unless strict), or
+/// the address owner, which always accepts traffic to its addresses.
+fn accepts_vip_traffic(model: &VrrpInstance) -> bool {
+    model.accept.value || model.priority.value == 255
+}
+
 /// The sender rules that depend on the instance: multicast adverts must
 /// arrive with TTL 255 (RFC 5798 7.1); unicast ones only within a peer's
 /// `min_ttl` / `max_ttl`, and only from a configured peer when
@@ -1312,6 +1378,11 @@ impl Subsystem for VrrpService {
         // Belt and braces: nothing of ours stays on the interfaces.
         for index in 0..self.instances.len() {
             self.set_vips(index, false);
+        }
+        if let Some(mut nft) = self.nft.take() {
+            if let Err(e) = nft.delete_table() {
+                warn!("cannot remove nftables table {}: {e}", nft.table());
+            }
         }
         if let Some(rtnl) = self.rtnl.as_mut() {
             for io in &self.instances {
