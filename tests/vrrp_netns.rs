@@ -804,3 +804,62 @@ vrrp_instance VI_1 {{
     assert!(!tables.contains("keepalived"), "{tables}");
     drop(b);
 }
+
+/// track_file is watched with inotify, as in keepalived: the Master's
+/// priority changes (seen as an immediate advert on the wire) right after
+/// the file is written, not at the next poll; a file replaced by rename is
+/// seen too. The Master stays Master throughout (150 - 20 > 100).
+#[test]
+fn track_file_change_is_seen_at_once() {
+    if !can_run("track_file_change_is_seen_at_once", &["tcpdump"]) {
+        return;
+    }
+    let mut lab = Lab::new("tfile", 2, 1);
+    let state = lab.dir.join("maint");
+    std::fs::write(&state, "0\n").unwrap();
+    let mut n = node(150);
+    n.extra = "    track_file {\n        maint weight -20\n    }";
+    let text = format!(
+        "track_file maint {{\n    file {}\n}}\n{}",
+        state.display(),
+        conf(&n)
+    );
+    let _a = start(&mut lab, 0, &text);
+    let _b = start(&mut lab, 1, &conf(&node(100)));
+    wait_holders(&lab, "eth0", VIP, &[0], Duration::from_secs(8));
+    let cap = lab.capture(1, "eth0", "vrrp");
+    std::thread::sleep(Duration::from_millis(700));
+    let epoch = |t: std::time::SystemTime| {
+        t.duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64()
+    };
+    let written = epoch(std::time::SystemTime::now());
+    std::fs::write(&state, "1\n").unwrap();
+    std::thread::sleep(Duration::from_millis(700));
+    // Back to 0 by rename (the usual atomic replace).
+    let tmp = lab.dir.join("maint.new");
+    std::fs::write(&tmp, "0\n").unwrap();
+    let renamed = epoch(std::time::SystemTime::now());
+    std::fs::rename(&tmp, &state).unwrap();
+    std::thread::sleep(Duration::from_millis(700));
+    assert_eq!(lab.holders("eth0", VIP), [0]);
+    let frames = cap.stop();
+    let from_a = adverts_from(&frames, ip4(0, 0));
+    let first = |prio: u8, after: f64| {
+        from_a
+            .iter()
+            .find(|(ts, p)| *p == prio && *ts >= after)
+            .map(|(ts, _)| ts - after)
+    };
+    let lowered = first(130, written).expect("an advert with priority 130");
+    let restored = first(150, renamed).expect("an advert with priority 150");
+    assert!(
+        lowered < 0.3,
+        "priority 130 advert {lowered:.3} s after the write"
+    );
+    assert!(
+        restored < 0.3,
+        "priority 150 advert {restored:.3} s after the rename"
+    );
+}

@@ -30,6 +30,8 @@ use crate::vrrp::packet::{Family, IPPROTO_AH, IPPROTO_VRRP};
 use crate::vrrp::{
     Action, Auth, NotifyEvent, Reason, Received, Router, RouterAction, State, TtlRule, VrrpVersion,
 };
+use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+use std::os::fd::{AsFd, AsRawFd};
 
 /// Datagrams read from one socket per readiness event, so one busy socket
 /// cannot hold the loop (bad-packet floods are bounded here).
@@ -128,6 +130,9 @@ pub struct VrrpService {
     master_changes: VecDeque<MasterChange>,
     /// The nftables table that drops traffic to `no_accept` Masters' VIPs.
     nft: Option<NftVips>,
+    /// inotify on the directories of the `track_file`s (as keepalived);
+    /// without it the files are polled every second.
+    file_watch: Option<(Inotify, Token)>,
 }
 
 fn family_name(ipv6: bool) -> &'static str {
@@ -245,6 +250,7 @@ impl VrrpService {
             stopped: false,
             master_changes: VecDeque::new(),
             nft: None,
+            file_watch: None,
         }
     }
 
@@ -312,8 +318,11 @@ impl VrrpService {
             }
         }
         if !self.config.track_files.is_empty() {
+            self.watch_track_files(cx);
             self.read_track_files(now);
-            self.next_file_poll = now.checked_add(TRACK_FILE_POLL);
+            if self.file_watch.is_none() {
+                self.next_file_poll = now.checked_add(TRACK_FILE_POLL);
+            }
         }
         match previous {
             None => self.router.handle_startup(now),
@@ -366,6 +375,12 @@ impl VrrpService {
         for socket in &mut self.sockets {
             if let Err(e) = cx.deregister(&mut socket.socket, socket.token) {
                 warn!("cannot deregister a VRRP socket: {e}");
+            }
+        }
+        if let Some((inotify, token)) = self.file_watch.take() {
+            let raw = inotify.as_fd().as_raw_fd();
+            if let Err(e) = cx.deregister(&mut mio::unix::SourceFd(&raw), token) {
+                warn!("cannot deregister the track_file watch: {e}");
             }
         }
         if let Some((_, id)) = self.timer.take() {
@@ -1056,6 +1071,58 @@ impl VrrpService {
         }
     }
 
+    /// Watch the directories holding the track files: a file written,
+    /// replaced by rename, created or deleted is read again at once.
+    fn watch_track_files(&mut self, cx: &mut Context<'_>) {
+        let flags = AddWatchFlags::IN_CLOSE_WRITE
+            | AddWatchFlags::IN_MOVED_TO
+            | AddWatchFlags::IN_MOVED_FROM
+            | AddWatchFlags::IN_CREATE
+            | AddWatchFlags::IN_DELETE
+            | AddWatchFlags::IN_MODIFY;
+        let inotify = match Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC) {
+            Ok(i) => i,
+            Err(e) => {
+                warn!("track_file: inotify unavailable ({e}); polling every second");
+                return;
+            }
+        };
+        for file in &self.config.track_files {
+            let path = std::path::Path::new(&file.file.value);
+            let dir = match path.parent() {
+                Some(d) if !d.as_os_str().is_empty() => d,
+                _ => std::path::Path::new("."),
+            };
+            if let Err(e) = inotify.add_watch(dir, flags) {
+                warn!(
+                    "track_file {}: cannot watch {} ({e}); polling every second",
+                    file.name.value,
+                    dir.display()
+                );
+                return;
+            }
+        }
+        let raw = inotify.as_fd().as_raw_fd();
+        match cx.register(&mut mio::unix::SourceFd(&raw), mio::Interest::READABLE) {
+            Ok(token) => self.file_watch = Some((inotify, token)),
+            Err(e) => warn!("track_file: cannot register inotify ({e}); polling every second"),
+        }
+    }
+
+    /// inotify reported changes: drain them (bounded) and re-read the files.
+    fn handle_file_events(&mut self, now: Instant) {
+        let Some((inotify, _)) = self.file_watch.as_ref() else {
+            return;
+        };
+        for _ in 0..MAX_RECV_PER_EVENT {
+            match inotify.read_events() {
+                Ok(events) if !events.is_empty() => {}
+                _ => break,
+            }
+        }
+        self.read_track_files(now);
+    }
+
     fn read_track_files(&mut self, now: Instant) {
         for file in &self.config.track_files {
             let value = std::fs::read_to_string(&file.file.value)
@@ -1299,11 +1366,14 @@ impl Subsystem for VrrpService {
     fn owns(&self, token: Token) -> bool {
         self.sockets.iter().any(|s| s.token == token)
             || self.events.as_ref().is_some_and(|(_, t)| *t == token)
+            || self.file_watch.as_ref().is_some_and(|(_, t)| *t == token)
     }
 
     fn handle_io(&mut self, cx: &mut Context<'_>, token: Token, _event: &Event, now: Instant) {
         if self.events.as_ref().is_some_and(|(_, t)| *t == token) {
             self.handle_events(now);
+        } else if self.file_watch.as_ref().is_some_and(|(_, t)| *t == token) {
+            self.handle_file_events(now);
         } else if let Some(index) = self.sockets.iter().position(|s| s.token == token) {
             self.receive(now, index);
         }
