@@ -955,13 +955,15 @@ impl Engine {
             return;
         };
         match run.probe.take() {
+            // The probe's socket is closed right here (dropped with `p`),
+            // which takes it out of epoll: only the token is retired.
             Some(Probe::Stream(p)) => {
                 self.tokens.remove(&p.token);
-                let _ = cx.deregister(&mut SourceFd(&p.stream.as_raw_fd()), p.token);
+                cx.release_closing(p.token);
             }
             Some(Probe::Datagram(p)) => {
                 self.tokens.remove(&p.token);
-                let _ = cx.deregister(&mut SourceFd(&p.socket.as_raw_fd()), p.token);
+                cx.release_closing(p.token);
             }
             // A child that outlives its checker is still timed out by the
             // runner; its exit no longer matches and is ignored.

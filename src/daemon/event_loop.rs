@@ -183,6 +183,11 @@ impl Slots {
 struct LoopCore {
     slots: Slots,
     timers: TimerQueue<u64>,
+    /// The timers that must fire on time (VRRP): only these arm the
+    /// deadline timerfd. The others (checkers, children, shutdown) ride
+    /// the poll timeout, whose millisecond rounding and 0.1% slack do not
+    /// matter to them, and save a timerfd_settime + read per wakeup.
+    precise: std::collections::BTreeSet<TimerId>,
     children: ChildRunner<u64>,
     shutdown_requested: bool,
     /// Set once `Service::shutdown` was called.
@@ -268,8 +273,25 @@ impl Context<'_> {
         self.core.timers.insert(deadline, key)
     }
 
+    /// A timer that must fire within the timer slack of `deadline` (VRRP
+    /// failover bounds), not the poll's millisecond rounding.
+    pub fn add_precise_timer(&mut self, deadline: Instant, key: u64) -> TimerId {
+        let id = self.core.timers.insert(deadline, key);
+        self.core.precise.insert(id);
+        id
+    }
+
     pub fn cancel_timer(&mut self, id: TimerId) -> bool {
+        self.core.precise.remove(&id);
         self.core.timers.cancel(id)
+    }
+
+    /// Retires `token` without asking the poller: for a source that is
+    /// closed right after (the kernel drops a closed descriptor from epoll
+    /// by itself), which saves an epoll_ctl per short-lived socket. Do not
+    /// use it for a descriptor that has been duplicated.
+    pub fn release_closing(&mut self, token: Token) -> bool {
+        self.core.slots.release(token)
     }
 
     /// Starts a child; its exit comes back through `handle_child_exit` with
@@ -347,6 +369,7 @@ impl EventLoop {
             core: LoopCore {
                 slots: Slots::default(),
                 timers: TimerQueue::new(),
+                precise: std::collections::BTreeSet::new(),
                 children: ChildRunner::new(),
                 shutdown_requested: false,
                 shutdown_deadline: None,
@@ -391,14 +414,18 @@ impl EventLoop {
 
             let timeout = self.poll_timeout();
             let next = self.next_deadline();
+            let next_precise = self.core.precise.first().map(TimerId::deadline);
             let timeout = match (&mut self.deadline, timeout) {
                 // Due now, or no timerfd: the plain timeout.
                 (_, Some(t)) if t.is_zero() => timeout,
                 (None, _) => timeout,
-                (Some(fd), _) => match fd.arm(next) {
-                    // The timerfd wakes us; the timeout is only a backstop.
-                    Ok(()) => timeout.map(|t| t + DEADLINE_BACKSTOP),
-                    Err(_) => timeout,
+                (Some(fd), _) => match fd.arm(next_precise) {
+                    // The timerfd wakes us for a precise deadline; the
+                    // timeout is then only a backstop.
+                    Ok(()) if next_precise.is_some() && next_precise == next => {
+                        timeout.map(|t| t + DEADLINE_BACKSTOP)
+                    }
+                    Ok(()) | Err(_) => timeout,
                 },
             };
             match self.poll.poll(&mut self.events, timeout) {
@@ -489,9 +516,10 @@ impl EventLoop {
 
     fn fire_timers<S: Service>(&mut self, service: &mut S, now: Instant) {
         for _ in 0..MAX_TIMERS_PER_TURN {
-            let Some((_, key)) = self.core.timers.pop_expired(now) else {
+            let Some((id, key)) = self.core.timers.pop_expired(now) else {
                 return;
             };
+            self.core.precise.remove(&id);
             service.handle_timer(&mut context(&self.poll, &mut self.core, now), key, now);
         }
     }

@@ -694,7 +694,7 @@ impl VrrpService {
             cx.cancel_timer(id);
         }
         if let Some(at) = next {
-            self.timer = Some((at, cx.add_timer(at, Tag::Vrrp.key(TIMER_MAIN))));
+            self.timer = Some((at, cx.add_precise_timer(at, Tag::Vrrp.key(TIMER_MAIN))));
         }
     }
 
