@@ -29,6 +29,7 @@ APT_PACKAGES=(
     iproute2 procps tcpdump python3 psmisc iputils-ping nftables
     keepalived ipvsadm
     busybox-static qemu-system-x86 linux-image-amd64 strace
+    openssl # certificates for tests/check_tls.rs
 )
 MUSL_TARGETS=(x86_64-unknown-linux-musl aarch64-unknown-linux-musl)
 
@@ -188,6 +189,21 @@ report_binaries() {
     return $bad
 }
 
+# The optional `tls` feature (SSL_GET, genhash -S): lint, its namespace test,
+# and the musl builds with it, in their own target dir so the default
+# binaries stay the ones the other stages use. Prints the size it adds.
+check_tls_feature() {
+    cargo clippy --locked --all-targets --features tls -- -D warnings
+    cargo test --locked --features tls --test check_tls
+    local t plain tls
+    for t in "${MUSL_TARGETS[@]}"; do
+        CARGO_TARGET_DIR=$TARGET_DIR/tls cargo build --locked --release --target "$t" --features tls
+        plain=$(stat -c %s "$TARGET_DIR/$t/release/keepalived")
+        tls=$(stat -c %s "$TARGET_DIR/tls/$t/release/keepalived")
+        printf '%-28s %10d bytes with tls (+%d)\n' "$t" "$tls" $((tls - plain))
+    done
+}
+
 # Packaging files: init scripts parse with a POSIX sh, and the default config
 # is accepted by the real keepalived (the reference for the syntax).
 check_board() {
@@ -226,6 +242,7 @@ run_stage "cargo clippy" check_clippy
 run_stage "release builds (musl)" build_musl
 run_stage "release binaries" report_binaries
 run_stage "cargo test" check_test
+run_stage "tls feature" check_tls_feature
 run_stage "board scripts" check_board
 run_stage "ci benchmarks" run_ci_benches
 

@@ -33,6 +33,9 @@ pub enum ProbeError {
     Script(String),
     /// The tracked file could not be read or its value means down.
     File(String),
+    /// SSL_GET: the TLS layer failed.
+    #[cfg(feature = "tls")]
+    Tls(super::tls::TlsError),
 }
 
 impl fmt::Display for ProbeError {
@@ -49,6 +52,8 @@ impl fmt::Display for ProbeError {
             ProbeError::Refused => write!(f, "port unreachable"),
             ProbeError::Script(why) => write!(f, "{why}"),
             ProbeError::File(why) => write!(f, "{why}"),
+            #[cfg(feature = "tls")]
+            ProbeError::Tls(e) => write!(f, "{e}"),
         }
     }
 }
@@ -85,6 +90,9 @@ pub enum StreamDialog {
         reader: ResponseReader,
     },
     Smtp(SmtpDialog),
+    /// SSL_GET: another dialog (HTTP) over TLS.
+    #[cfg(feature = "tls")]
+    Tls(Box<super::tls::TlsDialog>),
 }
 
 impl StreamDialog {
@@ -94,6 +102,8 @@ impl StreamDialog {
             StreamDialog::Connect => Step::Finish(Ok(ProbeSuccess::default())),
             StreamDialog::Http { request, .. } => Step::Send(std::mem::take(request)),
             StreamDialog::Smtp(_) => Step::Recv,
+            #[cfg(feature = "tls")]
+            StreamDialog::Tls(tls) => tls.start(),
         }
     }
 
@@ -102,6 +112,8 @@ impl StreamDialog {
             StreamDialog::Connect => Step::Finish(Ok(ProbeSuccess::default())),
             StreamDialog::Http { reader, .. } => http_step(reader.feed(data)),
             StreamDialog::Smtp(smtp) => smtp.on_data(data),
+            #[cfg(feature = "tls")]
+            StreamDialog::Tls(tls) => tls.on_data(data),
         }
     }
 
@@ -113,6 +125,8 @@ impl StreamDialog {
             StreamDialog::Smtp(_) => Step::Finish(Err(ProbeError::Protocol(
                 "SMTP server closed the connection".into(),
             ))),
+            #[cfg(feature = "tls")]
+            StreamDialog::Tls(tls) => tls.on_eof(),
         }
     }
 }

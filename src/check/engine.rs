@@ -96,6 +96,8 @@ enum Plan {
     Http {
         opts: ConnectOptions,
         urls: Vec<(Vec<u8>, Expect)>,
+        /// SSL_GET: the same requests over TLS.
+        tls: Option<super::tls::TlsTarget>,
     },
     Smtp {
         opts: ConnectOptions,
@@ -664,16 +666,21 @@ impl Engine {
                 Some(p) => Plan::Http {
                     opts: opts(p),
                     urls: http_requests(h, vs, rs, ip, p),
+                    tls: None,
                 },
                 None => Plan::Disabled,
             },
-            CheckerKind::Ssl(_) => {
-                error!(
-                    "SSL_GET for service {id} in VS {}: this build has no TLS support (built without the 'tls' feature); checker disabled, the real server's other checkers decide",
-                    id.vs
-                );
-                Plan::Disabled
-            }
+            CheckerKind::Ssl(h) => match super::tls::TlsTarget::new(h, vs, rs, ip, id) {
+                Some(tls) => match need_port(Some(443)) {
+                    Some(p) => Plan::Http {
+                        opts: opts(p),
+                        urls: http_requests(h, vs, rs, ip, p),
+                        tls: Some(tls),
+                    },
+                    None => Plan::Disabled,
+                },
+                None => Plan::Disabled,
+            },
             CheckerKind::Smtp(s) => match need_port(Some(25)) {
                 Some(p) => Plan::Smtp {
                     opts: opts(p),
@@ -850,17 +857,18 @@ impl Engine {
         let probe = match &run.plan {
             Plan::Disabled => return Ok(()),
             Plan::Tcp(opts) => Probe::Stream(Box::new(stream(opts, StreamDialog::Connect)?)),
-            Plan::Http { opts, urls } => {
+            Plan::Http { opts, urls, tls } => {
                 let Some((request, expect)) = urls.get(url_index) else {
                     return Err(Ok(ProbeSuccess::default()));
                 };
-                Probe::Stream(Box::new(stream(
-                    opts,
-                    StreamDialog::Http {
-                        request: request.clone(),
-                        reader: ResponseReader::new(expect.clone()),
-                    },
-                )?))
+                let mut dialog = StreamDialog::Http {
+                    request: request.clone(),
+                    reader: ResponseReader::new(expect.clone()),
+                };
+                if let Some(tls) = tls {
+                    dialog = tls.wrap(url_index, dialog)?;
+                }
+                Probe::Stream(Box::new(stream(opts, dialog)?))
             }
             Plan::Smtp { opts, helo } => Probe::Stream(Box::new(stream(
                 opts,

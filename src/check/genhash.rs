@@ -204,6 +204,8 @@ pub enum FetchError {
     Timeout,
     Io(io::Error),
     Http(HttpError),
+    #[cfg(feature = "tls")]
+    Tls(super::tls::TlsError),
 }
 
 impl fmt::Display for FetchError {
@@ -217,6 +219,8 @@ impl fmt::Display for FetchError {
             FetchError::Timeout => write!(f, "timed out"),
             FetchError::Io(e) => write!(f, "{e}"),
             FetchError::Http(e) => write!(f, "{e}"),
+            #[cfg(feature = "tls")]
+            FetchError::Tls(e) => write!(f, "{e}"),
         }
     }
 }
@@ -234,19 +238,85 @@ pub struct Fetched {
 /// Raw bytes kept for `-v` output; hashing continues past this.
 const MAX_VERBOSE_BYTES: usize = 1024 * 1024;
 
+/// What genhash reads the page over: TCP, or TLS with `-S`.
+enum Conn {
+    Plain(TcpStream),
+    #[cfg(feature = "tls")]
+    Tls(Box<super::tls::BlockingTls>),
+}
+
+/// Time left before `deadline`, or a timeout.
+fn remaining(deadline: Instant) -> Result<Duration, FetchError> {
+    deadline
+        .checked_duration_since(Instant::now())
+        .filter(|d| !d.is_zero())
+        .ok_or(FetchError::Timeout)
+}
+
+#[cfg(feature = "tls")]
+fn tls_error(e: super::tls::BlockingError) -> FetchError {
+    match e {
+        super::tls::BlockingError::Io(e) => timeout_or_io(e),
+        super::tls::BlockingError::Tls(e) => FetchError::Tls(e),
+    }
+}
+
+impl Conn {
+    fn new(stream: TcpStream, o: &Options) -> Result<Conn, FetchError> {
+        if !o.ssl {
+            return Ok(Conn::Plain(stream));
+        }
+        #[cfg(feature = "tls")]
+        {
+            // SNI: the virtualhost when given (as `enable_sni` would).
+            super::tls::BlockingTls::new(stream, o.server, o.virtualhost.as_deref())
+                .map(|t| Conn::Tls(Box::new(t)))
+                .map_err(FetchError::Tls)
+        }
+        #[cfg(not(feature = "tls"))]
+        Err(FetchError::NoTls)
+    }
+
+    fn send(&mut self, data: &[u8], deadline: Instant) -> Result<(), FetchError> {
+        match self {
+            Conn::Plain(stream) => {
+                stream
+                    .set_write_timeout(Some(remaining(deadline)?))
+                    .map_err(FetchError::Io)?;
+                stream.write_all(data).map_err(timeout_or_io)
+            }
+            #[cfg(feature = "tls")]
+            Conn::Tls(tls) => tls.send(data, deadline).map_err(tls_error),
+        }
+    }
+
+    /// Reads some bytes, waiting at most until `deadline`; 0 at the end.
+    fn recv(&mut self, buf: &mut [u8], deadline: Instant) -> Result<usize, FetchError> {
+        match self {
+            Conn::Plain(stream) => loop {
+                stream
+                    .set_read_timeout(Some(remaining(deadline)?))
+                    .map_err(FetchError::Io)?;
+                match stream.read(buf) {
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    other => return other.map_err(timeout_or_io),
+                }
+            },
+            #[cfg(feature = "tls")]
+            Conn::Tls(tls) => tls.recv(buf, deadline).map_err(tls_error),
+        }
+    }
+}
+
 pub fn fetch(o: &Options) -> Result<Fetched, FetchError> {
+    #[cfg(not(feature = "tls"))]
     if o.ssl {
         return Err(FetchError::NoTls);
     }
     let start = Instant::now();
     let deadline = start + o.timeout;
-    let remaining = || {
-        deadline
-            .checked_duration_since(Instant::now())
-            .filter(|d| !d.is_zero())
-    };
     let addr = SocketAddr::new(o.server, o.port);
-    let mut stream = TcpStream::connect_timeout(&addr, o.timeout).map_err(|e| {
+    let stream = TcpStream::connect_timeout(&addr, o.timeout).map_err(|e| {
         if e.kind() == io::ErrorKind::TimedOut {
             FetchError::Timeout
         } else {
@@ -258,10 +328,8 @@ pub fn fetch(o: &Options) -> Result<Fetched, FetchError> {
         None => (host_for_addr(o.server), o.port),
     };
     let request = build_request(&o.url, &host, port, o.protocol);
-    stream
-        .set_write_timeout(Some(remaining().ok_or(FetchError::Timeout)?))
-        .map_err(FetchError::Io)?;
-    stream.write_all(&request).map_err(timeout_or_io)?;
+    let mut conn = Conn::new(stream, o)?;
+    conn.send(&request, deadline)?;
     let mut reader = ResponseReader::new(Expect {
         status: vec![StatusRange {
             first: 100,
@@ -274,20 +342,14 @@ pub fn fetch(o: &Options) -> Result<Fetched, FetchError> {
     let mut buf = vec![0u8; 16 * 1024];
     // Bounded by the deadline: each read waits at most the time left.
     loop {
-        let left = remaining().ok_or(FetchError::Timeout)?;
-        stream
-            .set_read_timeout(Some(left))
-            .map_err(FetchError::Io)?;
-        let progress = match stream.read(&mut buf) {
-            Ok(0) => reader.finish(),
-            Ok(n) => {
+        let progress = match conn.recv(&mut buf, deadline)? {
+            0 => reader.finish(),
+            n => {
                 if raw.len() < MAX_VERBOSE_BYTES {
                     raw.extend_from_slice(&buf[..n.min(MAX_VERBOSE_BYTES - raw.len())]);
                 }
                 reader.feed(&buf[..n])
             }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(timeout_or_io(e)),
         };
         match progress.map_err(FetchError::Http)? {
             Progress::NeedMore => continue,

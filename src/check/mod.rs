@@ -8,6 +8,7 @@
 - [`engine`]: the [`Engine`] that runs all checkers of a configuration on
   the daemon's event loop and reports real servers going up or down.
 - [`genhash`]: the `genhash` / `keepalived -T` command.
+- [`tls`]: SSL_GET's TLS transport (cargo feature `tls`).
 
 Log lines keep keepalived's wording (`TCP connection to [10.0.0.2]:tcp:80
 success.`, `Removing service [10.0.0.2]:tcp:80 from VS [10.0.0.100]:tcp:80`)
@@ -25,6 +26,7 @@ pub mod misc;
 pub mod net;
 pub mod ping;
 pub mod smtp;
+pub mod tls;
 pub mod udp;
 
 use std::fmt;

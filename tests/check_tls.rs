@@ -1,0 +1,617 @@
+//! SSL_GET and `genhash -S` against real HTTPS servers (Python's http.server
+//! wrapped in TLS, certificate made by `openssl req` at test time) in a
+//! private network namespace.
+//!
+//! Needs the `tls` cargo feature:
+//!
+//!     cargo test --features tls --test check_tls
+//!
+//! Without it the tests here are reported as ignored, with the reason, and
+//! one test checks that the default build still refuses `genhash -S`
+//! clearly. With the feature they need root (namespaces), python3, openssl
+//! and md5sum: under plain `cargo test` as a normal user they print why they
+//! skip; with KEEPALIVED_RS_FULL_TEST=1 a missing prerequisite fails them.
+//!
+//! The engine runs on the real `daemon::EventLoop` in a forked,
+//! single-threaded child that joined the namespace (as in check_netns.rs);
+//! the parent kills and restarts the servers on a timeline and reads the
+//! child's record of real-server events and log lines.
+
+#[cfg(not(feature = "tls"))]
+#[test]
+#[ignore = "SSL_GET needs the 'tls' feature: cargo test --features tls --test check_tls"]
+fn ssl_get_against_https_servers() {}
+
+#[cfg(not(feature = "tls"))]
+#[test]
+#[ignore = "genhash -S needs the 'tls' feature: cargo test --features tls --test check_tls"]
+fn genhash_ssl_matches_md5sum() {}
+
+/// The default build keeps refusing TLS with a clear message.
+#[cfg(not(feature = "tls"))]
+#[test]
+fn without_the_feature_genhash_ssl_says_why() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_keepalived"))
+        .args([
+            "-T",
+            "-S",
+            "-s",
+            "127.0.0.1",
+            "-p",
+            "1",
+            "-u",
+            "/",
+            "-t",
+            "1",
+        ])
+        .output()
+        .expect("run genhash");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("built without the 'tls' feature"),
+        "{stderr}"
+    );
+}
+
+#[cfg(feature = "tls")]
+mod common;
+
+#[cfg(feature = "tls")]
+mod with_tls {
+    use std::fs;
+    use std::io::Write;
+    use std::os::fd::AsRawFd;
+    use std::path::{Path, PathBuf};
+    use std::process::Command;
+    use std::sync::Mutex;
+    use std::time::{Duration, Instant};
+
+    use crate::common::lab::{can_run, Lab, Proc};
+    use keepalived_rs::check::core::ServerChange;
+    use keepalived_rs::check::{owns_key, Engine};
+    use keepalived_rs::daemon::{ChildExit, Context, DumpKind, EventLoop, Service};
+    use mio::event::Event;
+    use mio::Token;
+    use nix::sys::signal::{kill, Signal};
+    use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+    use nix::unistd::{fork, ForkResult, Pid};
+
+    const BIN: &str = env!("CARGO_BIN_EXE_keepalived");
+    const TOOLS: &[&str] = &["python3", "openssl", "md5sum"];
+    /// The lab's only node.
+    const ADDR: &str = "10.77.0.1";
+    /// TLS 1.3 (Python's default) and TLS 1.2 only.
+    const PORT13: u16 = 4443;
+    const PORT12: u16 = 4444;
+
+    /// One test at a time: both time their servers.
+    static SERIAL: Mutex<()> = Mutex::new(());
+
+    /// An HTTPS server: DIR CERT KEY ADDR PORT MAXVER SNI_LOG.
+    const HTTPS_SERVER: &str = r#"
+import http.server, ssl, sys
+d, cert, key, addr, port, maxver, sni_log = sys.argv[1:8]
+class Quiet(http.server.SimpleHTTPRequestHandler):
+    def __init__(self, *a, **k):
+        super().__init__(*a, directory=d, **k)
+    def log_message(self, *a):
+        pass
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(cert, key)
+if maxver == "1.2":
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+def sni(sock, name, c):
+    with open(sni_log, "a") as f:
+        f.write("%s\n" % name)
+ctx.sni_callback = sni
+srv = http.server.ThreadingHTTPServer((addr, int(port)), Quiet)
+srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+srv.serve_forever()
+"#;
+
+    struct Site {
+        www: PathBuf,
+        cert: PathBuf,
+        key: PathBuf,
+        digest: String,
+    }
+
+    /// A page, its md5sum, and a fresh self-signed RSA certificate.
+    fn site(lab: &Lab, size: u32) -> Site {
+        let www = lab.dir.join("www");
+        fs::create_dir_all(&www).expect("www");
+        let page: Vec<u8> = (0..size).map(|i| (i * 7 % 251) as u8).collect();
+        fs::write(www.join("page.bin"), &page).expect("page");
+        let out = Command::new("md5sum")
+            .arg(www.join("page.bin"))
+            .output()
+            .expect("md5sum");
+        let digest = String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        assert_eq!(digest.len(), 32, "md5sum output");
+        let cert = lab.dir.join("cert.pem");
+        let key = lab.dir.join("key.pem");
+        let status = Command::new("openssl")
+            .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes"])
+            .args(["-subj", "/CN=test", "-days", "1", "-keyout"])
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .expect("openssl");
+        assert!(status.success(), "openssl req failed");
+        Site {
+            www,
+            cert,
+            key,
+            digest,
+        }
+    }
+
+    fn start_server(lab: &mut Lab, site: &Site, port: u16, name: &str) -> Proc {
+        let maxver = if port == PORT12 { "1.2" } else { "1.3" };
+        let sni_log = lab.dir.join(format!("sni-{port}.log"));
+        let args: Vec<String> = vec![
+            "python3".into(),
+            "-c".into(),
+            HTTPS_SERVER.into(),
+            site.www.display().to_string(),
+            site.cert.display().to_string(),
+            site.key.display().to_string(),
+            ADDR.into(),
+            port.to_string(),
+            maxver.into(),
+            sni_log.display().to_string(),
+        ];
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        let proc = lab.spawn(0, name, &refs);
+        wait_port(lab, port);
+        proc
+    }
+
+    /// Waits until ADDR:port accepts TCP connections in the node.
+    fn wait_port(lab: &Lab, port: u16) {
+        let probe = format!(
+            "import socket,sys\ns=socket.socket()\ns.settimeout(0.5)\nsys.exit(s.connect_ex(('{ADDR}',{port})))"
+        );
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(10) {
+            let ok = Command::new("ip")
+                .args(["netns", "exec", lab.ns(0), "python3", "-c", &probe])
+                .status()
+                .is_ok_and(|s| s.success());
+            if ok {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("{ADDR}:{port} never came up");
+    }
+
+    // ===== the engine in the namespace (as in check_netns.rs) =====
+
+    struct Harness {
+        engine: Engine,
+        t0: Instant,
+        run_for: Duration,
+        out: fs::File,
+    }
+
+    const END_KEY: u64 = 9 << 56;
+
+    impl Harness {
+        fn drain(&mut self, now: Instant) {
+            while let Some(event) = self.engine.poll_event() {
+                let ms = (now - self.t0).as_millis();
+                let change = match event.change {
+                    ServerChange::Up { weight } => format!("UP {weight}"),
+                    ServerChange::Down => "DOWN".into(),
+                    ServerChange::Weight { weight } => format!("WEIGHT {weight}"),
+                };
+                let _ = writeln!(self.out, "EVENT {ms} {} {change}", event.rs);
+            }
+        }
+    }
+
+    impl Service for Harness {
+        fn start(&mut self, cx: &mut Context<'_>, now: Instant) {
+            self.t0 = now;
+            self.engine.start(cx, now);
+            cx.add_timer(now + self.run_for, END_KEY);
+            for status in self.engine.real_servers() {
+                let _ = writeln!(self.out, "INITIAL {} {}", status.rs, status.alive);
+            }
+        }
+
+        fn handle_io(&mut self, cx: &mut Context<'_>, token: Token, event: &Event, now: Instant) {
+            if self.engine.owns(token) {
+                self.engine.handle_io(cx, token, event, now);
+            }
+            self.drain(now);
+        }
+
+        fn handle_timer(&mut self, cx: &mut Context<'_>, key: u64, now: Instant) {
+            if key == END_KEY {
+                cx.request_shutdown();
+            } else if owns_key(key) {
+                self.engine.handle_timer(cx, key, now);
+            }
+            self.drain(now);
+        }
+
+        fn handle_child_exit(&mut self, cx: &mut Context<'_>, exit: ChildExit<u64>, now: Instant) {
+            if owns_key(exit.owner) {
+                self.engine.handle_child_exit(cx, exit, now);
+            }
+            self.drain(now);
+        }
+
+        fn reload(&mut self, _cx: &mut Context<'_>, _now: Instant) {}
+
+        fn dump(&mut self, _cx: &mut Context<'_>, _which: DumpKind, _now: Instant) {}
+
+        fn shutdown(&mut self, cx: &mut Context<'_>, now: Instant) -> bool {
+            self.engine.shutdown(cx, now)
+        }
+    }
+
+    struct FileLogger {
+        out: Mutex<fs::File>,
+        t0: Instant,
+    }
+
+    impl log::Log for FileLogger {
+        fn enabled(&self, m: &log::Metadata) -> bool {
+            m.level() <= log::Level::Info
+        }
+        fn log(&self, record: &log::Record) {
+            if self.enabled(record.metadata()) {
+                if let Ok(mut f) = self.out.lock() {
+                    let ms = self.t0.elapsed().as_millis();
+                    let _ = writeln!(f, "LOG {ms} {}", record.args());
+                }
+            }
+        }
+        fn flush(&self) {}
+    }
+
+    /// Runs the engine for `run_for` in namespace `ns`, in a forked child;
+    /// its record goes to `results`.
+    fn spawn_engine(ns: &str, config_text: &str, results: &Path, run_for: Duration) -> Pid {
+        let ns_path = format!("/run/netns/{ns}");
+        let config_text = config_text.to_string();
+        let results = results.to_path_buf();
+        // SAFETY: the child only runs this closure's code and then _exits.
+        match unsafe { fork() }.expect("fork") {
+            ForkResult::Parent { child } => child,
+            ForkResult::Child => {
+                let code = (|| -> Result<(), String> {
+                    let ns_file = fs::File::open(&ns_path).map_err(|e| e.to_string())?;
+                    // SAFETY: setns on a valid namespace fd in a single-threaded child.
+                    if unsafe { libc::setns(ns_file.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+                        return Err(format!("setns: {}", std::io::Error::last_os_error()));
+                    }
+                    let out = fs::File::create(&results).map_err(|e| e.to_string())?;
+                    let logger = Box::leak(Box::new(FileLogger {
+                        out: Mutex::new(out.try_clone().map_err(|e| e.to_string())?),
+                        t0: Instant::now(),
+                    }));
+                    log::set_logger(logger).map_err(|e| e.to_string())?;
+                    log::set_max_level(log::LevelFilter::Info);
+                    let loaded = keepalived_rs::config::load_str(
+                        "test.conf",
+                        &config_text,
+                        &Default::default(),
+                    );
+                    if loaded.has_errors() {
+                        return Err(format!("config errors: {:?}", loaded.diagnostics.items));
+                    }
+                    let engine = Engine::new(&loaded.config).map_err(|e| e.to_string())?;
+                    let mut event_loop = EventLoop::new().map_err(|e| e.to_string())?;
+                    let mut harness = Harness {
+                        engine,
+                        t0: Instant::now(),
+                        run_for,
+                        out,
+                    };
+                    event_loop.run(&mut harness).map_err(|e| e.to_string())?;
+                    Ok(())
+                })();
+                if let Err(e) = code {
+                    let _ = fs::write(format!("{}.err", results.display()), e);
+                    // SAFETY: terminate the forked child without unwinding.
+                    unsafe { libc::_exit(1) };
+                }
+                // SAFETY: as above.
+                unsafe { libc::_exit(0) }
+            }
+        }
+    }
+
+    fn wait_bounded(pid: Pid, limit: Duration) -> Option<WaitStatus> {
+        let start = Instant::now();
+        loop {
+            match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::StillAlive) | Err(nix::errno::Errno::EINTR) => {}
+                Ok(status) => return Some(status),
+                Err(_) => return None,
+            }
+            if start.elapsed() > limit {
+                let _ = kill(pid, Signal::SIGKILL);
+                let _ = waitpid(pid, None);
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn at(t0: Instant, offset: Duration) {
+        if let Some(d) = (t0 + offset).checked_duration_since(Instant::now()) {
+            std::thread::sleep(d);
+        }
+    }
+
+    #[test]
+    fn ssl_get_against_https_servers() {
+        if !can_run("ssl_get_against_https_servers", TOOLS) {
+            return;
+        }
+        let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        let mut lab = Lab::new("tls", 1, 1);
+        let site = site(&lab, 50_000);
+        let s13 = start_server(&mut lab, &site, PORT13, "https13");
+        let s12 = start_server(&mut lab, &site, PORT12, "https12");
+        let results = lab.dir.join("results");
+        let digest = &site.digest;
+        let timing = "connect_timeout 1\n retry 1\n delay_before_retry 1\n warmup 0";
+        // 4445 checks the TLS 1.3 server with a wrong digest: always down.
+        let config = format!(
+            r#"
+virtual_server 10.77.0.100 443 {{
+    delay_loop 1
+    protocol TCP
+    real_server {ADDR} {PORT13} {{
+        SSL_GET {{
+            url {{
+                path /page.bin
+                digest {digest}
+            }}
+            {timing}
+        }}
+    }}
+    real_server {ADDR} {PORT12} {{
+        SSL_GET {{
+            url {{
+                path /page.bin
+                digest {digest}
+            }}
+            sni_name www.test.example
+            tls_compliant
+            {timing}
+        }}
+    }}
+    real_server {ADDR} 4445 {{
+        SSL_GET {{
+            url {{
+                path /page.bin
+                digest 00112233445566778899aabbccddeeff
+            }}
+            connect_port {PORT13}
+            log_all_failures
+            {timing}
+        }}
+    }}
+}}
+"#
+        );
+
+        // Timeline: healthy; at 3 s both servers die; at 8 s they return.
+        let kill_at = Duration::from_secs(3);
+        let return_at = Duration::from_secs(8);
+        let run_for = Duration::from_secs(14);
+        let t0 = Instant::now();
+        let child = spawn_engine(lab.ns(0), &config, &results, run_for);
+        at(t0, kill_at);
+        s13.kill();
+        s12.kill();
+        at(t0, return_at);
+        start_server(&mut lab, &site, PORT13, "https13b");
+        start_server(&mut lab, &site, PORT12, "https12b");
+        let status = wait_bounded(child, run_for + Duration::from_secs(15));
+        let text = fs::read_to_string(&results).unwrap_or_default();
+        let err = fs::read_to_string(format!("{}.err", results.display())).unwrap_or_default();
+        assert_eq!(
+            status,
+            Some(WaitStatus::Exited(child, 0)),
+            "engine child failed: {err}\n{text}"
+        );
+        eprintln!("{text}");
+
+        // delay_loop + retry * delay_before_retry + connect_timeout, plus
+        // the offsets of our timeline and slack (as check_netns.rs).
+        let bound = Duration::from_millis(1000 + 1000 + 1000 + 1500);
+        let events: Vec<(u128, String, String)> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("EVENT "))
+            .filter_map(|l| {
+                let mut parts = l.splitn(3, ' ');
+                Some((
+                    parts.next()?.parse().ok()?,
+                    parts.next()?.to_string(),
+                    parts.next()?.to_string(),
+                ))
+            })
+            .collect();
+        for port in [PORT13, PORT12] {
+            let rs = format!("[{ADDR}]:tcp:{port}");
+            assert!(
+                text.contains(&format!("INITIAL {rs} true")),
+                "{rs} starts UP\n{text}"
+            );
+            let mine: Vec<&(u128, String, String)> =
+                events.iter().filter(|(_, r, _)| *r == rs).collect();
+            let down = mine
+                .iter()
+                .find(|(_, _, c)| c == "DOWN")
+                .unwrap_or_else(|| panic!("{rs} never went down\n{text}"));
+            let up = mine
+                .iter()
+                .find(|(_, _, c)| c.starts_with("UP"))
+                .unwrap_or_else(|| panic!("{rs} never came back\n{text}"));
+            assert!(
+                down.0 > kill_at.as_millis() && down.0 <= (kill_at + bound).as_millis(),
+                "{rs} down at {} ms: up with the right digest until the kill\n{text}",
+                down.0
+            );
+            assert!(
+                up.0 > return_at.as_millis() && up.0 <= (return_at + bound).as_millis(),
+                "{rs} up at {} ms\n{text}",
+                up.0
+            );
+            assert_eq!(mine.len(), 2, "{rs}: exactly one down and one up\n{text}");
+        }
+        // The wrong digest: down at the first verdict, never up again.
+        let wrong = format!("[{ADDR}]:tcp:4445");
+        let mine: Vec<&(u128, String, String)> =
+            events.iter().filter(|(_, r, _)| *r == wrong).collect();
+        assert!(
+            matches!(mine.first(), Some((ms, _, c)) if c == "DOWN" && *ms < return_at.as_millis()),
+            "{wrong} goes down at once\n{text}"
+        );
+        assert_eq!(mine.len(), 1, "{wrong} stays down\n{text}");
+        assert!(
+            text.contains(&format!("SSL_GET server {wrong}: MD5SUM [{digest}]")),
+            "the wrong digest is logged with the real one\n{text}"
+        );
+        for line in [
+            format!("Remote Web server [{ADDR}]:tcp:{PORT13} succeed on service."),
+            format!("Check on service [{ADDR}]:tcp:{PORT12} failed after 1 retry."),
+        ] {
+            assert!(text.contains(&line), "missing log line {line:?}\n{text}");
+        }
+        assert!(!text.contains("no TLS support"), "{text}");
+        // SNI: only the checker with sni_name sends one.
+        let sni12 =
+            fs::read_to_string(lab.dir.join(format!("sni-{PORT12}.log"))).unwrap_or_default();
+        assert!(
+            !sni12.is_empty() && sni12.lines().all(|l| l == "www.test.example"),
+            "SNI seen by the TLS 1.2 server: {sni12:?}"
+        );
+        let sni13 =
+            fs::read_to_string(lab.dir.join(format!("sni-{PORT13}.log"))).unwrap_or_default();
+        assert!(
+            sni13.lines().all(|l| l == "None"),
+            "no SNI for an address: {sni13:?}"
+        );
+    }
+
+    fn genhash(lab: &Lab, args: &[&str]) -> std::process::Output {
+        Command::new("ip")
+            .args(["netns", "exec", lab.ns(0), BIN, "-T"])
+            .args(args)
+            .output()
+            .expect("run genhash")
+    }
+
+    #[test]
+    fn genhash_ssl_matches_md5sum() {
+        if !can_run("genhash_ssl_matches_md5sum", TOOLS) {
+            return;
+        }
+        let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        let mut lab = Lab::new("tlsgh", 1, 1);
+        let site = site(&lab, 200_000);
+        start_server(&mut lab, &site, PORT13, "https13");
+        start_server(&mut lab, &site, PORT12, "https12");
+        // A plain HTTP server, to see -S fail against it.
+        let plain = lab.spawn(
+            0,
+            "http",
+            &[
+                "python3",
+                "-m",
+                "http.server",
+                "8080",
+                "--bind",
+                ADDR,
+                "--directory",
+                &site.www.display().to_string(),
+            ],
+        );
+        wait_port(&lab, 8080);
+        for port in [PORT13, PORT12] {
+            let port = port.to_string();
+            for extra in [&[][..], &["-V", "www.test.example"], &["-P", "1.1"]] {
+                let mut args = vec!["-S", "-s", ADDR, "-p", &port, "-u", "/page.bin", "-t", "5"];
+                args.extend_from_slice(extra);
+                let out = genhash(&lab, &args);
+                let stdout = String::from_utf8_lossy(&out.stdout);
+                assert!(
+                    out.status.success(),
+                    "{args:?}: {stdout} {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                assert_eq!(stdout, format!("{}\n", site.digest), "{args:?}");
+            }
+        }
+        let sni = fs::read_to_string(lab.dir.join(format!("sni-{PORT13}.log"))).unwrap_or_default();
+        assert!(
+            sni.lines().any(|l| l == "www.test.example"),
+            "-V is sent as SNI: {sni:?}"
+        );
+        // -S against plain HTTP: a TLS error, exit 1, within the timeout.
+        let start = Instant::now();
+        let out = genhash(
+            &lab,
+            &["-S", "-s", ADDR, "-p", "8080", "-u", "/", "-t", "3"],
+        );
+        assert_eq!(out.status.code(), Some(1));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("SSL"), "{stderr}");
+        assert!(start.elapsed() < Duration::from_secs(5));
+        // Nothing listening.
+        let out = genhash(
+            &lab,
+            &["-S", "-s", ADDR, "-p", "4999", "-u", "/", "-t", "2"],
+        );
+        assert_eq!(out.status.code(), Some(1));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("cannot connect"));
+        // A server that accepts and never answers: the timeout ends it.
+        let silent = lab.spawn(
+            0,
+            "silent",
+            &[
+                "python3",
+                "-c",
+                &format!(
+                    "import socket,time\ns=socket.socket()\ns.bind(('{ADDR}',4998))\ns.listen(8)\nc=s.accept()\ntime.sleep(60)"
+                ),
+            ],
+        );
+        wait_port(&lab, 4998);
+        let start = Instant::now();
+        let out = genhash(
+            &lab,
+            &["-S", "-s", ADDR, "-p", "4998", "-u", "/", "-t", "1"],
+        );
+        assert_eq!(out.status.code(), Some(1));
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("timed out"),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            start.elapsed() < Duration::from_secs(3),
+            "{:?}",
+            start.elapsed()
+        );
+        silent.kill();
+        plain.kill();
+    }
+}
