@@ -119,6 +119,21 @@ impl Netns {
         self.servers.len() - 1
     }
 
+    /// Like [`Netns::spawn`], with the server's stderr going to `log`.
+    fn spawn_logged(&mut self, args: &[&str], log: &Path) -> usize {
+        let err = fs::File::create(log).expect("server log");
+        let child = Command::new("ip")
+            .args(["netns", "exec", &self.name])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(err)
+            .spawn()
+            .expect("spawn server");
+        self.servers.push(child);
+        self.servers.len() - 1
+    }
+
     /// Kills a server we started, by its pid, and reaps it.
     fn stop(&mut self, index: usize) {
         let child = &mut self.servers[index];
@@ -544,13 +559,13 @@ virtual_server 192.0.2.100 80 {{
         "TCP connection to [192.0.2.2]:tcp:9000 success.",
         "TCP_CHECK on service [192.0.2.2]:tcp:9000 failed after 1 retries.",
         "Remote Web server [192.0.2.1]:tcp:8080 succeed on service.",
-        "Check on service [192.0.2.1]:tcp:8080 failed after 1 retry.",
+        "HTTP_CHECK on service [192.0.2.1]:tcp:8080 failed after 1 retries.",
         "Misc check for [[192.0.2.3]:tcp:7000 VS [192.0.2.100]:tcp:80] by [",
     ] {
         assert!(text.contains(line), "missing log line {line:?}\n{text}");
     }
     assert_eq!(
-        text.matches("Check on service [192.0.2.1]:tcp:8080 failed")
+        text.matches("HTTP_CHECK on service [192.0.2.1]:tcp:8080 failed")
             .count(),
         1,
         "logged on the transition only\n{text}"
@@ -563,6 +578,126 @@ virtual_server 192.0.2.100 80 {{
     eprintln!("{text}");
     let notified = fs::read_to_string(&notify_file).unwrap_or_default();
     assert_eq!(notified, "down\nup\n", "notify_down then notify_up ran");
+}
+
+/// The request paths in python's http.server log, in order.
+fn requested_paths(log: &str) -> Vec<String> {
+    log.lines()
+        .filter_map(|l| l.split('"').nth(1))
+        .filter_map(|req| req.split(' ').nth(1))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn http_get_retries_resume_at_the_failed_url() {
+    if !prerequisites_met("http_get_retries_resume_at_the_failed_url") {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut ns = Netns::new("url", &["192.0.2.1"]);
+    let www = ns.dir.join("www");
+    fs::create_dir_all(&www).expect("www");
+    for name in ["a", "b", "c"] {
+        fs::write(www.join(name), name).expect("page");
+    }
+    let access = ns.dir.join("access.log");
+    let results = ns.dir.join("results");
+    let http_args = http_server_args(&www);
+    let http_refs: Vec<&str> = http_args.iter().map(String::as_str).collect();
+    ns.spawn_logged(&http_refs, &access);
+    ns.wait_tcp("192.0.2.1", 8080);
+    let config = r#"
+virtual_server 192.0.2.100 80 {
+    delay_loop 1
+    protocol TCP
+    real_server 192.0.2.1 8080 {
+        HTTP_GET {
+            url { path /a }
+            url { path /b }
+            url { path /c }
+            connect_timeout 1
+            retry 1
+            delay_before_retry 1
+            warmup 0
+        }
+    }
+}
+"#;
+    // keepalived fetches one URL per delay_loop: a1 b2 c3 a4 b5 ... /b
+    // disappears at 4.5 s and returns at 9.5 s.
+    let off_at = Duration::from_millis(4500);
+    let on_at = Duration::from_millis(9500);
+    let run_for = Duration::from_secs(16);
+    // Requests made by wait_tcp's probe are not in the log (no request line).
+    let skip = requested_paths(&fs::read_to_string(&access).unwrap_or_default()).len();
+    let t0 = Instant::now();
+    let child = spawn_engine(&ns.name, config, &results, run_for);
+    at(t0, off_at);
+    fs::rename(www.join("b"), www.join("b.off")).expect("hide /b");
+    at(t0, on_at);
+    fs::rename(www.join("b.off"), www.join("b")).expect("restore /b");
+    let status = wait_bounded(child, run_for + Duration::from_secs(15));
+    let text = fs::read_to_string(&results).unwrap_or_default();
+    let err = fs::read_to_string(format!("{}.err", results.display())).unwrap_or_default();
+    assert_eq!(
+        status,
+        Some(WaitStatus::Exited(child, 0)),
+        "engine child failed: {err}\n{text}"
+    );
+    let log = fs::read_to_string(&access).unwrap_or_default();
+    let lines: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("\"GET "))
+        .skip(skip)
+        .collect();
+    let paths = requested_paths(&lines.join("\n"));
+    let failed: Vec<usize> = lines
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.contains("\"GET /b ") && l.contains("\" 404 "))
+        .map(|(i, _)| i)
+        .collect();
+    let summary = format!("{paths:?}\n{log}\n{text}");
+    let (Some(&first_fail), Some(&last_fail)) = (failed.first(), failed.last()) else {
+        panic!("/b never failed\n{summary}");
+    };
+    // Before the failure: whole rounds a, b, c in order.
+    assert!(
+        paths[..first_fail]
+            .iter()
+            .zip(["/a", "/b", "/c"].iter().cycle())
+            .all(|(p, e)| p == e),
+        "{summary}"
+    );
+    // From the first failure until /b passes again, only /b is fetched
+    // (the retry and, once DOWN, the failed URL alone)...
+    assert!(failed.len() >= 3, "retry + probes while down\n{summary}");
+    assert!(
+        paths[first_fail..=last_fail + 1].iter().all(|p| p == "/b"),
+        "{summary}"
+    );
+    // ...then every URL again from the first.
+    assert_eq!(
+        paths.get(last_fail + 2..last_fail + 5),
+        Some(&["/a".to_string(), "/b".to_string(), "/c".to_string()][..]),
+        "{summary}"
+    );
+    for line in [
+        "HTTP_CHECK on service [192.0.2.1]:tcp:8080 failed after 1 retries.",
+        "HTTP status code success to [192.0.2.1]:tcp:8080 url(/b)",
+        "HTTP status code success to [192.0.2.1]:tcp:8080 url(/c)",
+        "Remote Web server [192.0.2.1]:tcp:8080 succeed on service.",
+    ] {
+        assert!(text.contains(line), "missing log line {line:?}\n{summary}");
+    }
+    let events: Vec<&str> = text.lines().filter(|l| l.starts_with("EVENT ")).collect();
+    assert_eq!(events.len(), 2, "one DOWN, one UP\n{summary}");
+    assert!(
+        events[0].ends_with(" DOWN") && events[1].contains(" UP "),
+        "{summary}"
+    );
+    eprintln!("fetched: {paths:?}");
 }
 
 #[test]

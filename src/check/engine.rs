@@ -22,7 +22,9 @@ use mio::unix::SourceFd;
 use mio::{Interest, Token};
 use std::os::fd::AsRawFd;
 
-use super::core::{warmup_offset, CheckerCore, ServerChange, ServerHealth, Timing, Verdict};
+use super::core::{
+    warmup_offset, CheckerCore, ServerChange, ServerHealth, Timing, UrlCursor, Verdict,
+};
 use super::dialog::{DatagramDialog, Outcome, ProbeError, ProbeSuccess, Step, StreamDialog};
 use super::dns::DnsQuery;
 use super::file::{FileRule, MAX_FILE_BYTES};
@@ -136,8 +138,6 @@ struct StreamProbe {
     sent: usize,
     deadline: Instant,
     hard_deadline: Instant,
-    /// Which URL of an HTTP checker this connection fetches.
-    url_index: usize,
 }
 
 #[derive(Debug)]
@@ -161,6 +161,8 @@ struct CheckerRun {
     config: Checker,
     plan: Plan,
     core: CheckerCore,
+    /// Which URL an HTTP_GET / SSL_GET checker fetches next.
+    urls: UrlCursor,
     /// Weight the last success of a dynamic checker asked for.
     dynamic_weight: Option<u32>,
     probe: Option<Probe>,
@@ -522,6 +524,7 @@ impl Engine {
                                 config: checker.clone(),
                                 plan,
                                 core: CheckerCore::new(timing, alpha, now, offset),
+                                urls: url_cursor(checker),
                                 dynamic_weight: None,
                                 probe: None,
                                 timer: None,
@@ -806,7 +809,8 @@ impl Engine {
         }
         self.starts_this_turn += 1;
         run.core.start_probe();
-        if let Err(outcome) = self.start_probe(cx, index, now, 0) {
+        let url_index = run.urls.current();
+        if let Err(outcome) = self.start_probe(cx, index, now, url_index) {
             self.complete(cx, index, now, outcome);
         }
     }
@@ -838,7 +842,6 @@ impl Engine {
                     sent: 0,
                     deadline: now + timeout,
                     hard_deadline: hard,
-                    url_index,
                 })
             };
         let datagram = |socket: std::net::UdpSocket, dialog: DatagramDialog| DatagramProbe {
@@ -1019,23 +1022,7 @@ impl Engine {
 
     /// The probe in flight ended with `outcome`.
     fn complete(&mut self, cx: &mut Context<'_>, index: usize, now: Instant, outcome: Outcome) {
-        let next_url = match self.slots[index].run.as_ref().map(|r| (&r.probe, &r.plan)) {
-            Some((Some(Probe::Stream(p)), Plan::Http { urls, .. })) if outcome.is_ok() => {
-                (p.url_index + 1 < urls.len()).then_some(p.url_index + 1)
-            }
-            _ => None,
-        };
         self.drop_probe(cx, index);
-        if let Some(url_index) = next_url {
-            // The next URL of the same round, on a fresh connection.
-            match self.start_probe(cx, index, now, url_index) {
-                Ok(()) => {
-                    self.rearm(cx, index);
-                    return;
-                }
-                Err(outcome) => return self.complete(cx, index, now, outcome),
-            }
-        }
         let log_all = self.log_all_failures;
         let Some(run) = self.slots[index].run.as_mut() else {
             return;
@@ -1045,7 +1032,20 @@ impl Engine {
             return;
         };
         let rs = &server.id;
-        let verdict = run.core.handle_result(now, outcome.is_ok());
+        let verdict = match &run.plan {
+            Plan::Http { .. } => {
+                let url = run.urls.current();
+                let was_up = run.core.is_up();
+                let verdict = run
+                    .core
+                    .handle_url_result(now, &mut run.urls, outcome.is_ok());
+                if outcome.is_ok() && !was_up {
+                    log_url_success(&run.config.kind, url, rs);
+                }
+                verdict
+            }
+            _ => run.core.handle_result(now, outcome.is_ok()),
+        };
         match &outcome {
             Ok(success) => run.dynamic_weight = success.weight,
             Err(e) => {
@@ -1136,6 +1136,31 @@ fn change_between(old: &ServerHealth, new: &ServerHealth) -> Option<ServerChange
     }
 }
 
+/// The URL cursor of an HTTP_GET / SSL_GET checker (unused by the others).
+fn url_cursor(checker: &Checker) -> UrlCursor {
+    match &checker.kind {
+        CheckerKind::Http(h) | CheckerKind::Ssl(h) => {
+            UrlCursor::new(h.urls.len(), h.fast_recovery.value)
+        }
+        _ => UrlCursor::default(),
+    }
+}
+
+/// keepalived logs each URL that passes while the checker is DOWN
+/// (`http_handle_response`), naming what was checked.
+fn log_url_success(kind: &CheckerKind, url: usize, rs: &RsId) {
+    if let CheckerKind::Http(h) | CheckerKind::Ssl(h) = kind {
+        if let Some(u) = h.urls.get(url) {
+            let what = if u.digest.is_some() {
+                "MD5 digest"
+            } else {
+                "HTTP status code"
+            };
+            info!("{what} success to {rs} url({})", u.path.value);
+        }
+    }
+}
+
 /// keepalived's transition messages, per checker type.
 fn log_verdict(run: &CheckerRun, rs: &RsId, verdict: Verdict, outcome: &Outcome) {
     let kind = &run.config.kind;
@@ -1170,14 +1195,17 @@ fn log_verdict(run: &CheckerRun, rs: &RsId, verdict: Verdict, outcome: &Outcome)
                     info!("TCP_CHECK on service {rs} failed after {retries} retries.")
                 }
                 CheckerKind::Tcp => info!("TCP_CHECK on service {rs} failed."),
-                CheckerKind::Http(_) | CheckerKind::Ssl(_) | CheckerKind::Smtp(_)
-                    if retries > 0 =>
-                {
+                // keepalived 2.2.7 says HTTP_CHECK for SSL_GET too.
+                CheckerKind::Http(_) | CheckerKind::Ssl(_) if retries > 0 => {
+                    info!("HTTP_CHECK on service {rs} failed after {retries} retries.")
+                }
+                CheckerKind::Http(_) | CheckerKind::Ssl(_) => {
+                    info!("HTTP_CHECK on service {rs} failed.")
+                }
+                CheckerKind::Smtp(_) if retries > 0 => {
                     info!("Check on service {rs} failed after {retries} retry.")
                 }
-                CheckerKind::Http(_) | CheckerKind::Ssl(_) | CheckerKind::Smtp(_) => {
-                    info!("Check on service {rs} failed.")
-                }
+                CheckerKind::Smtp(_) => info!("Check on service {rs} failed."),
                 CheckerKind::Misc(_) => {
                     let after = if retries > 0 {
                         format!(" after {retries} retries")
