@@ -580,6 +580,200 @@ virtual_server 192.0.2.100 80 {{
     assert_eq!(notified, "down\nup\n", "notify_down then notify_up ran");
 }
 
+/// A small SMTP server on 192.0.2.6:2525 (greeting 220, HELO/EHLO 250,
+/// QUIT 221 then close); every line it receives goes to the log (argv[1]).
+const SMTP_SERVER: &str = r#"import socket, sys
+log = open(sys.argv[1], 'a', buffering=1)
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(('192.0.2.6', 2525))
+s.listen(16)
+while True:
+    c, _ = s.accept()
+    c.settimeout(5)
+    try:
+        f = c.makefile('rb')
+        c.sendall(b'220 test ESMTP\r\n')
+        for line in f:
+            log.write(line.decode(errors='replace').rstrip() + '\n')
+            word = line.upper()
+            if word.startswith(b'HELO') or word.startswith(b'EHLO'):
+                c.sendall(b'250 hello\r\n')
+            elif word.startswith(b'QUIT'):
+                c.sendall(b'221 bye\r\n')
+                break
+            else:
+                c.sendall(b'500 what\r\n')
+        f.close()
+    except Exception:
+        pass
+    c.close()
+"#;
+
+/// A DNS responder on 192.0.2.7:5353/udp: MX for mail.example.test is
+/// answered (NOERROR, one MX record), anything else gets NXDOMAIN. Each
+/// query's name and type go to the log (argv[1]).
+const DNS_SERVER: &str = r#"import socket, struct, sys
+log = open(sys.argv[1], 'a', buffering=1)
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(('192.0.2.7', 5353))
+while True:
+    q, peer = s.recvfrom(512)
+    if len(q) < 12:
+        continue
+    i, labels = 12, []
+    while i < len(q) and q[i] != 0:
+        n = q[i]
+        labels.append(q[i + 1:i + 1 + n].decode(errors='replace'))
+        i += 1 + n
+    i += 1
+    if i + 4 > len(q):
+        continue
+    qtype, _ = struct.unpack('>HH', q[i:i + 4])
+    name = '.'.join(labels)
+    log.write('%s %d\n' % (name, qtype))
+    ok = name == 'mail.example.test' and qtype == 15
+    header = q[:2] + struct.pack('>HHHHH', 0x8180 if ok else 0x8183, 1, 1 if ok else 0, 0, 0)
+    answer = b''
+    if ok:
+        answer = b'\xc0\x0c' + struct.pack('>HHIH', 15, 1, 60, 7) + struct.pack('>H', 10) + b'\x02mx\xc0\x0c'
+    s.sendto(header + q[12:i + 4] + answer, peer)
+"#;
+
+/// `EVENT <ms> <rs> <change>` lines of a result file.
+fn events_of(text: &str) -> Vec<(u128, String, String)> {
+    text.lines()
+        .filter_map(|l| l.strip_prefix("EVENT "))
+        .filter_map(|l| {
+            let mut parts = l.splitn(3, ' ');
+            Some((
+                parts.next()?.parse().ok()?,
+                parts.next()?.to_string(),
+                parts.next()?.to_string(),
+            ))
+        })
+        .collect()
+}
+
+#[test]
+fn smtp_and_dns_checkers_follow_servers_down_and_up() {
+    if !prerequisites_met("smtp_and_dns_checkers_follow_servers_down_and_up") {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut ns = Netns::new("sd", &["192.0.2.6", "192.0.2.7"]);
+    let smtp_log = ns.dir.join("smtp.log");
+    let dns_log = ns.dir.join("dns.log");
+    let results = ns.dir.join("results");
+    let smtp_log_arg = smtp_log.display().to_string();
+    let dns_log_arg = dns_log.display().to_string();
+    let smtp_args = ["python3", "-c", SMTP_SERVER, &smtp_log_arg];
+    let dns_args = ["python3", "-c", DNS_SERVER, &dns_log_arg];
+    let smtp = ns.spawn(&smtp_args);
+    let dns = ns.spawn(&dns_args);
+    ns.wait_tcp("192.0.2.6", 2525);
+    let timing = "connect_timeout 1\n retry 1\n delay_before_retry 1\n warmup 0";
+    let config = format!(
+        r#"
+virtual_server 192.0.2.100 25 {{
+    delay_loop 1
+    protocol TCP
+    real_server 192.0.2.6 2525 {{
+        SMTP_CHECK {{
+            {timing}
+        }}
+    }}
+}}
+virtual_server 192.0.2.100 53 {{
+    delay_loop 1
+    protocol UDP
+    real_server 192.0.2.7 5353 {{
+        DNS_CHECK {{
+            type MX
+            name mail.example.test
+            {timing}
+        }}
+    }}
+}}
+"#
+    );
+    // Timeline: healthy; at 3 s both servers die; at 8 s both return.
+    let kill_at = Duration::from_secs(3);
+    let return_at = Duration::from_secs(8);
+    let run_for = Duration::from_secs(14);
+    let t0 = Instant::now();
+    let child = spawn_engine(&ns.name, &config, &results, run_for);
+    at(t0, kill_at);
+    ns.stop(smtp);
+    ns.stop(dns);
+    at(t0, return_at);
+    ns.spawn(&smtp_args);
+    ns.spawn(&dns_args);
+    let status = wait_bounded(child, run_for + Duration::from_secs(15));
+    let text = fs::read_to_string(&results).unwrap_or_default();
+    let err = fs::read_to_string(format!("{}.err", results.display())).unwrap_or_default();
+    assert_eq!(
+        status,
+        Some(WaitStatus::Exited(child, 0)),
+        "engine child failed: {err}\n{text}"
+    );
+    let smtp_seen = fs::read_to_string(&smtp_log).unwrap_or_default();
+    let dns_seen = fs::read_to_string(&dns_log).unwrap_or_default();
+    let summary = format!("{text}\nSMTP server saw:\n{smtp_seen}\nDNS server saw:\n{dns_seen}");
+
+    // delay_loop + retry * delay_before_retry + connect_timeout, plus the
+    // start offset of our timeline and slack.
+    let bound = Duration::from_millis(1000 + 1000 + 1000 + 1500);
+    let events = events_of(&text);
+    for rs in ["[192.0.2.6]:tcp:2525", "[192.0.2.7]:udp:5353"] {
+        assert!(
+            text.contains(&format!("INITIAL {rs} true")),
+            "{rs} starts UP\n{summary}"
+        );
+        let mine: Vec<&(u128, String, String)> =
+            events.iter().filter(|(_, r, _)| r == rs).collect();
+        assert_eq!(mine.len(), 2, "{rs}: one DOWN then one UP\n{summary}");
+        let (down, up) = (mine[0], mine[1]);
+        assert_eq!(down.2, "DOWN", "{summary}");
+        assert!(up.2.starts_with("UP"), "{summary}");
+        assert!(
+            down.0 > kill_at.as_millis() && down.0 <= (kill_at + bound).as_millis(),
+            "{rs} down at {} ms\n{summary}",
+            down.0
+        );
+        assert!(
+            up.0 > return_at.as_millis() && up.0 <= (return_at + bound).as_millis(),
+            "{rs} up at {} ms\n{summary}",
+            up.0
+        );
+    }
+    // The dialog keepalived has: HELO with its default name, then QUIT.
+    assert!(
+        smtp_seen
+            .lines()
+            .all(|l| l == "HELO smtpchecker.keepalived.org" || l == "QUIT"),
+        "{summary}"
+    );
+    assert!(
+        smtp_seen.contains("HELO smtpchecker.keepalived.org\nQUIT\n"),
+        "{summary}"
+    );
+    // The configured query, and nothing else.
+    assert!(!dns_seen.is_empty(), "{summary}");
+    assert!(
+        dns_seen.lines().all(|l| l == "mail.example.test 15"),
+        "{summary}"
+    );
+    for line in [
+        "Remote SMTP server [192.0.2.6]:tcp:2525 succeed on service.",
+        "SMTP_CHECK Error connecting to server [192.0.2.6]:2525",
+        "DNS_CHECK ([192.0.2.7]:udp:5353) failed to read socket; errno 111 (Connection refused) after 1 retries",
+    ] {
+        assert!(text.contains(line), "missing log line {line:?}\n{summary}");
+    }
+    eprintln!("{summary}");
+}
+
 /// The request paths in python's http.server log, in order.
 fn requested_paths(log: &str) -> Vec<String> {
     log.lines()

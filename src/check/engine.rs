@@ -31,7 +31,7 @@ use super::file::{FileRule, MAX_FILE_BYTES};
 use super::http::{build_request, host_for_addr, Expect, ResponseReader};
 use super::net::{icmp_connect, tcp_connect, udp_connect, ConnectOptions};
 use super::ping::EchoRequest;
-use super::smtp::SmtpDialog;
+use super::smtp::{SmtpDialog, SmtpError, DEFAULT_HELO as SMTP_DEFAULT_HELO};
 use super::udp::UdpExchange;
 use super::{RsId, CHECK_KEY_TAG};
 use crate::config::model::{
@@ -680,18 +680,13 @@ impl Engine {
             CheckerKind::Smtp(s) => match need_port(Some(25)) {
                 Some(p) => Plan::Smtp {
                     opts: opts(p),
+                    // keepalived: the checker's helo_name, else its fixed
+                    // default (not global_defs' smtp_helo_name, which is
+                    // for alert mail).
                     helo: s
                         .helo_name
                         .as_ref()
-                        .map(|h| h.value.clone())
-                        .or_else(|| {
-                            config
-                                .global
-                                .smtp_helo_name
-                                .as_ref()
-                                .map(|h| h.value.clone())
-                        })
-                        .unwrap_or_else(local_hostname),
+                        .map_or_else(|| SMTP_DEFAULT_HELO.to_string(), |h| h.value.clone()),
                 },
                 None => Plan::Disabled,
             },
@@ -1202,10 +1197,22 @@ fn log_verdict(run: &CheckerRun, rs: &RsId, verdict: Verdict, outcome: &Outcome)
                 CheckerKind::Http(_) | CheckerKind::Ssl(_) => {
                     info!("HTTP_CHECK on service {rs} failed.")
                 }
-                CheckerKind::Smtp(_) if retries > 0 => {
-                    info!("Check on service {rs} failed after {retries} retry.")
+                // keepalived logs the last failure's reason alone.
+                CheckerKind::Smtp(_) => {
+                    if let (Err(e), Plan::Smtp { opts, .. }) = (outcome, &run.plan) {
+                        info!("SMTP_CHECK {}", smtp_failure(e, opts.dst));
+                    }
                 }
-                CheckerKind::Smtp(_) => info!("Check on service {rs} failed."),
+                CheckerKind::Dns(_) => {
+                    let after = if retries > 0 {
+                        format!(" after {retries} retries")
+                    } else {
+                        String::new()
+                    };
+                    if let Err(e) = outcome {
+                        info!("DNS_CHECK ({rs}) {}{after}", dns_failure(e));
+                    }
+                }
                 CheckerKind::Misc(_) => {
                     let after = if retries > 0 {
                         format!(" after {retries} retries")
@@ -1224,6 +1231,41 @@ fn log_verdict(run: &CheckerRun, rs: &RsId, verdict: Verdict, outcome: &Outcome)
                 other => info!("{} on service {rs} failed ({reason}).", other.keyword()),
             }
         }
+    }
+}
+
+/// keepalived's words for why an SMTP check failed (check_smtp.c), the
+/// server as `[addr]:port`.
+fn smtp_failure(e: &ProbeError, dst: SocketAddr) -> String {
+    let server = format!("[{}]:{}", dst.ip(), dst.port());
+    match e {
+        ProbeError::ConnectTimeout => format!("Connection timeout to server {server}"),
+        ProbeError::Connect(_) => format!("Error connecting to server {server}"),
+        ProbeError::Socket(_) => format!("Could not connect to server {server}"),
+        ProbeError::ReadTimeout => format!("Read timeout from server {server}"),
+        ProbeError::WriteTimeout => format!("Write timeout to server {server}"),
+        ProbeError::Smtp(SmtpError::BadGreeting(_)) => {
+            format!("Bad greeting banner from server {server}")
+        }
+        ProbeError::Smtp(SmtpError::BadHelo(_)) => {
+            format!("Bad HELO response from server {server}")
+        }
+        _ => format!("Read failure from server {server}"),
+    }
+}
+
+/// keepalived's words for why a DNS check failed (check_dns.c).
+fn dns_failure(e: &ProbeError) -> String {
+    match e {
+        ProbeError::ReadTimeout => "read timeout from socket".to_string(),
+        ProbeError::DnsRcode(rcode) => format!("read error occurred. (rcode = {rcode})"),
+        // recv() fails with ECONNREFUSED after an ICMP port unreachable.
+        ProbeError::Refused => format!(
+            "failed to read socket; errno {} (Connection refused)",
+            libc::ECONNREFUSED
+        ),
+        ProbeError::Socket(_) | ProbeError::Connect(_) => "connection error.".to_string(),
+        other => other.to_string(),
     }
 }
 
@@ -1490,13 +1532,6 @@ fn connect_error(e: io::Error) -> ProbeError {
         }
         _ => ProbeError::Socket(e),
     }
-}
-
-fn local_hostname() -> String {
-    nix::unistd::gethostname()
-        .ok()
-        .and_then(|h| h.into_string().ok())
-        .unwrap_or_else(|| "localhost".to_string())
 }
 
 #[cfg(test)]
