@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use keepalived_rs::check::core::{
-    CheckerCore, ServerChange, ServerHealth, Timing, Verdict, BOOTSTRAP_DELAY,
+    CheckerCore, ServerChange, ServerHealth, Timing, UrlCursor, Verdict, BOOTSTRAP_DELAY,
 };
 
 fn secs(n: u64) -> Duration {
@@ -288,5 +288,168 @@ fn dynamic_weight_follows_the_checker() {
     assert_eq!(
         s.evaluate(true, Some(0)),
         Some(ServerChange::Up { weight: 0 })
+    );
+}
+
+/// One HTTP_GET checker with several URLs in simulated time: `healthy(url,
+/// offset)` answers each fetch. Returns the fetches (offset, url) and the
+/// reported verdicts, offsets from the first probe.
+type UrlScript<'a> = dyn Fn(usize, Duration) -> bool + 'a;
+
+struct UrlRun {
+    fetches: Vec<(Duration, usize)>,
+    reported: Vec<(Duration, Verdict)>,
+}
+
+fn run_urls(t: Timing, count: usize, fast: bool, end: Duration, healthy: &UrlScript<'_>) -> UrlRun {
+    let t0 = Instant::now();
+    let mut core = CheckerCore::new(t, false, t0, Duration::ZERO);
+    let mut urls = UrlCursor::new(count, fast);
+    let first = t0 + BOOTSTRAP_DELAY;
+    let mut run = UrlRun {
+        fetches: Vec::new(),
+        reported: Vec::new(),
+    };
+    for _ in 0..10_000 {
+        let Some(at) = core.poll_timeout() else {
+            panic!("no schedule after a result");
+        };
+        if at - first > end {
+            return run;
+        }
+        let offset = at - first;
+        core.start_probe();
+        let url = urls.current();
+        run.fetches.push((offset, url));
+        let v = core.handle_url_result(at, &mut urls, healthy(url, offset));
+        if !matches!(v, Verdict::Quiet | Verdict::Retrying { .. }) {
+            run.reported.push((offset, v));
+        }
+    }
+    panic!("simulation did not reach its end");
+}
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+#[test]
+fn http_urls_resume_at_the_failed_url() {
+    // What keepalived 2.2.7 did in the test VM (urls /a /b /c, delay_loop
+    // 2, retry 2, delay_before_retry 1; /b removed 8.69 s after the first
+    // fetch, restored at 24.74 s), as fetch offsets from busybox httpd's
+    // log: a0 b2 c4 a6 b8 c10 a12 b14 b15 b16 (DOWN "failed after 2
+    // retries") b18 b20 b22 b24 b26 (passes) a28 b30 c32 (UP) a34 ...
+    let b_off = ms(8_690)..ms(24_740);
+    let run = run_urls(timing(2, 2, 1), 3, false, secs(40), &|url, t| {
+        !(url == 1 && b_off.contains(&t))
+    });
+    let expect: Vec<(Duration, usize)> = [
+        (0, 0),
+        (2, 1),
+        (4, 2),
+        (6, 0),
+        (8, 1),
+        (10, 2),
+        (12, 0),
+        (14, 1),
+        (15, 1),
+        (16, 1),
+        (18, 1),
+        (20, 1),
+        (22, 1),
+        (24, 1),
+        (26, 1),
+        (28, 0),
+        (30, 1),
+        (32, 2),
+        (34, 0),
+        (36, 1),
+        (38, 2),
+        (40, 0),
+    ]
+    .iter()
+    .map(|&(t, u)| (secs(t), u))
+    .collect();
+    assert_eq!(run.fetches, expect);
+    assert_eq!(
+        run.reported,
+        vec![
+            (secs(4), Verdict::ReportedUp),
+            (secs(16), Verdict::ReportedDown { retries: 2 }),
+            (secs(32), Verdict::ReportedUp),
+        ]
+    );
+}
+
+#[test]
+fn http_retry_counts_are_per_url() {
+    // /a fails once at 20 s and /b once at 31 s, the retries pass: never
+    // DOWN with retry 1, though two failures happen in one round.
+    let run = run_urls(timing(10, 1, 1), 2, false, secs(60), &|_, t| {
+        t != secs(20) && t != secs(31)
+    });
+    assert_eq!(run.reported, vec![(secs(10), Verdict::ReportedUp)]);
+    let fetched: Vec<(u64, usize)> = run.fetches.iter().map(|(t, u)| (t.as_secs(), *u)).collect();
+    assert_eq!(
+        fetched,
+        vec![
+            (0, 0),
+            (10, 1),
+            (20, 0),
+            (21, 0),
+            (31, 1),
+            (32, 1),
+            (42, 0),
+            (52, 1)
+        ]
+    );
+}
+
+#[test]
+fn http_first_round_failure_after_a_pass_is_not_retried() {
+    // keepalived sets retry_it = retry after a URL passes in the first
+    // round: /b failing in the first round takes the checker DOWN at once.
+    let run = run_urls(timing(5, 3, 1), 2, false, secs(12), &|url, _| url == 0);
+    assert_eq!(
+        run.reported,
+        vec![(secs(5), Verdict::ReportedDown { retries: 3 })]
+    );
+    // Then /b alone, every max(delay_before_retry, delay_loop).
+    assert_eq!(run.fetches, vec![(secs(0), 0), (secs(5), 1), (secs(10), 1)]);
+}
+
+#[test]
+fn http_fast_recovery_fetches_the_next_url_at_once() {
+    // fast_recovery: no delay_loop between the URLs of the first round, nor
+    // of the round that follows the failed URL passing again.
+    let run = run_urls(timing(5, 0, 1), 3, true, secs(30), &|url, t| {
+        !(url == 1 && (secs(6)..secs(14)).contains(&t))
+    });
+    let fetched: Vec<(u64, usize)> = run.fetches.iter().map(|(t, u)| (t.as_secs(), *u)).collect();
+    assert_eq!(
+        fetched,
+        vec![
+            (0, 0),
+            (0, 1),
+            (0, 2),
+            (5, 0),
+            (10, 1),
+            (15, 1),
+            (15, 0),
+            (15, 1),
+            (15, 2),
+            (20, 0),
+            (25, 1),
+            (30, 2)
+        ]
+    );
+    assert_eq!(
+        run.reported,
+        vec![
+            (secs(0), Verdict::ReportedUp),
+            (secs(10), Verdict::ReportedDown { retries: 0 }),
+            (secs(15), Verdict::ReportedUp),
+        ]
     );
 }

@@ -491,7 +491,7 @@ virtual_server 10.77.0.100 443 {{
         );
         for line in [
             format!("Remote Web server [{ADDR}]:tcp:{PORT13} succeed on service."),
-            format!("Check on service [{ADDR}]:tcp:{PORT12} failed after 1 retry."),
+            format!("HTTP_CHECK on service [{ADDR}]:tcp:{PORT12} failed after 1 retries."),
         ] {
             assert!(text.contains(&line), "missing log line {line:?}\n{text}");
         }

@@ -155,6 +155,115 @@ impl CheckerCore {
     }
 }
 
+/// Where a checker with a list of URLs (HTTP_GET, SSL_GET) stands in it.
+///
+/// keepalived (check_http.c `epilog`) fetches one URL per probe: after a
+/// URL passes, the next one is fetched `delay_loop` later, and the checker
+/// is UP once the last URL passed. A failing URL is retried (`retry`
+/// times, `delay_before_retry` apart) on that same URL, not from the first
+/// one; the retry count is per URL. When the retries are spent the checker
+/// goes DOWN and that URL becomes the failed URL: it alone is fetched, every
+/// `max(delay_before_retry, delay_loop)`, until it passes; then every URL is
+/// checked again from the first, and the checker is UP when all passed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct UrlCursor {
+    count: u32,
+    current: u32,
+    failed: Option<u32>,
+    fast_recovery: bool,
+}
+
+impl UrlCursor {
+    /// A cursor over `count` URLs at the first one. With `fast_recovery`,
+    /// the next URL after a pass is fetched at once (instead of
+    /// `delay_loop` later) while the checker has not run yet or is DOWN
+    /// with no URL failing (keepalived's `fast_recovery`).
+    pub fn new(count: usize, fast_recovery: bool) -> Self {
+        UrlCursor {
+            count: u32::try_from(count).unwrap_or(u32::MAX),
+            current: 0,
+            failed: None,
+            fast_recovery,
+        }
+    }
+
+    /// The URL the next probe fetches.
+    pub fn current(&self) -> usize {
+        self.current as usize
+    }
+
+    /// The URL that took the checker DOWN and is fetched alone until it
+    /// passes.
+    pub fn failed(&self) -> Option<usize> {
+        self.failed.map(|f| f as usize)
+    }
+
+    pub fn count(&self) -> usize {
+        self.count as usize
+    }
+}
+
+impl CheckerCore {
+    /// The probe of URL `urls.current()` finished at `now`: the multi-URL
+    /// rule of [`UrlCursor`] on top of [`CheckerCore::handle_result`]'s
+    /// verdicts. `Quiet` when the checker's state did not change (a URL
+    /// passed with more to go, or a DOWN checker's URL failed again).
+    pub fn handle_url_result(
+        &mut self,
+        now: Instant,
+        urls: &mut UrlCursor,
+        success: bool,
+    ) -> Verdict {
+        let t = self.timing;
+        let slow = t.delay_before_retry.max(t.delay_loop);
+        if success {
+            // The failed URL passes again: check every URL from the first.
+            if urls.failed.take().is_some() {
+                urls.current = 0;
+                self.retries_done = 0;
+                let delay = if urls.fast_recovery {
+                    Duration::ZERO
+                } else {
+                    t.delay_loop
+                };
+                self.phase = Phase::WaitingUntil(now + delay);
+                return Verdict::Quiet;
+            }
+            if urls.current.saturating_add(1) < urls.count {
+                urls.current += 1;
+                // keepalived: retries are per URL; in the very first round a
+                // later URL failing is not retried.
+                self.retries_done = if self.has_run { 0 } else { t.retry };
+                let delay = if urls.fast_recovery && (!self.has_run || !self.up) {
+                    Duration::ZERO
+                } else {
+                    t.delay_loop
+                };
+                self.phase = Phase::WaitingUntil(now + delay);
+                return Verdict::Quiet;
+            }
+            urls.current = 0;
+            return self.handle_result(now, true);
+        }
+        if self.up || !self.has_run {
+            let verdict = self.handle_result(now, false);
+            if !matches!(verdict, Verdict::Retrying { .. }) {
+                urls.failed = Some(urls.current);
+                self.phase = Phase::WaitingUntil(now + slow);
+            }
+            return verdict;
+        }
+        // Already DOWN: the same URL again, no retries.
+        let delay = if urls.failed.is_some() {
+            slow
+        } else {
+            t.delay_before_retry
+        };
+        self.phase = Phase::WaitingUntil(now + delay);
+        Verdict::Quiet
+    }
+}
+
 /// Picks a warmup offset in `[0, warmup]` from a random 64-bit value.
 pub fn warmup_offset(warmup: Duration, random: u64) -> Duration {
     let millis = u64::try_from(warmup.as_millis()).unwrap_or(u64::MAX);

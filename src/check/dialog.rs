@@ -9,7 +9,7 @@ use std::io;
 use super::dns::DnsQuery;
 use super::http::{HttpError, Progress, ResponseReader};
 use super::ping::EchoRequest;
-use super::smtp::SmtpDialog;
+use super::smtp::{SmtpDialog, SmtpError};
 use super::udp::UdpExchange;
 
 /// Why one probe failed. Logged when keepalived would (log_all_failures).
@@ -25,8 +25,11 @@ pub enum ProbeError {
     WriteTimeout,
     Io(io::Error),
     Http(HttpError),
-    /// A protocol-level rejection (SMTP reply, DNS answer, UDP payload, ...).
+    /// A protocol-level rejection (DNS answer, UDP payload, ...).
     Protocol(String),
+    Smtp(SmtpError),
+    /// The DNS server answered with this RCODE (not NOERROR).
+    DnsRcode(u8),
     /// ICMP unreachable for a UDP probe.
     Refused,
     /// The check script failed, timed out or could not start.
@@ -49,6 +52,8 @@ impl fmt::Display for ProbeError {
             ProbeError::Io(e) => write!(f, "I/O error: {e}"),
             ProbeError::Http(e) => write!(f, "{e}"),
             ProbeError::Protocol(why) => write!(f, "{why}"),
+            ProbeError::Smtp(e) => write!(f, "{e}"),
+            ProbeError::DnsRcode(rcode) => write!(f, "DNS reply RCODE {rcode}"),
             ProbeError::Refused => write!(f, "port unreachable"),
             ProbeError::Script(why) => write!(f, "{why}"),
             ProbeError::File(why) => write!(f, "{why}"),
@@ -122,9 +127,7 @@ impl StreamDialog {
         match self {
             StreamDialog::Connect => Step::Finish(Ok(ProbeSuccess::default())),
             StreamDialog::Http { reader, .. } => http_step(reader.finish()),
-            StreamDialog::Smtp(_) => Step::Finish(Err(ProbeError::Protocol(
-                "SMTP server closed the connection".into(),
-            ))),
+            StreamDialog::Smtp(smtp) => smtp.on_eof(),
             #[cfg(feature = "tls")]
             StreamDialog::Tls(tls) => tls.on_eof(),
         }

@@ -1,6 +1,6 @@
 //! DNS_CHECK as data: one query (RD set, class IN) for `name`/`type`; the
-//! check passes on a reply with our id, the QR bit, RCODE NOERROR and at
-//! least one answer.
+//! check passes on a reply with our id, the QR bit and RCODE NOERROR, with
+//! or without answers (keepalived's check_dns.c looks at nothing else).
 
 use super::dialog::{Outcome, ProbeError, ProbeSuccess};
 use crate::config::model::DnsType;
@@ -63,11 +63,8 @@ impl DnsQuery {
             return None;
         }
         let rcode = header[3] & 0x0f;
-        let answers = u16::from_be_bytes([header[6], header[7]]);
         Some(if rcode != 0 {
-            Err(ProbeError::Protocol(format!("DNS reply RCODE {rcode}")))
-        } else if answers == 0 {
-            Err(ProbeError::Protocol("DNS reply without answers".into()))
+            Err(ProbeError::DnsRcode(rcode))
         } else {
             Ok(ProbeSuccess::default())
         })
@@ -99,10 +96,14 @@ mod tests {
         reply[7] = 1;
         assert!(matches!(q.on_reply(&reply), Some(Ok(_))));
         reply[3] = 3; // NXDOMAIN
-        assert!(matches!(q.on_reply(&reply), Some(Err(_))));
+        assert!(matches!(
+            q.on_reply(&reply),
+            Some(Err(ProbeError::DnsRcode(3)))
+        ));
         reply[3] = 0;
         reply[7] = 0;
-        assert!(matches!(q.on_reply(&reply), Some(Err(_))));
+        // NOERROR without answers (NODATA) passes, as in keepalived.
+        assert!(matches!(q.on_reply(&reply), Some(Ok(_))));
         reply[0] = 9; // other id
         assert!(q.on_reply(&reply).is_none());
         assert!(q.on_reply(&reply[..5]).is_none());

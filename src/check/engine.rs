@@ -22,14 +22,16 @@ use mio::unix::SourceFd;
 use mio::{Interest, Token};
 use std::os::fd::AsRawFd;
 
-use super::core::{warmup_offset, CheckerCore, ServerChange, ServerHealth, Timing, Verdict};
+use super::core::{
+    warmup_offset, CheckerCore, ServerChange, ServerHealth, Timing, UrlCursor, Verdict,
+};
 use super::dialog::{DatagramDialog, Outcome, ProbeError, ProbeSuccess, Step, StreamDialog};
 use super::dns::DnsQuery;
 use super::file::{FileRule, MAX_FILE_BYTES};
 use super::http::{build_request, host_for_addr, Expect, ResponseReader};
 use super::net::{icmp_connect, tcp_connect, udp_connect, ConnectOptions};
 use super::ping::EchoRequest;
-use super::smtp::SmtpDialog;
+use super::smtp::{SmtpDialog, SmtpError, DEFAULT_HELO as SMTP_DEFAULT_HELO};
 use super::udp::UdpExchange;
 use super::{RsId, CHECK_KEY_TAG};
 use crate::config::model::{
@@ -138,8 +140,6 @@ struct StreamProbe {
     sent: usize,
     deadline: Instant,
     hard_deadline: Instant,
-    /// Which URL of an HTTP checker this connection fetches.
-    url_index: usize,
 }
 
 #[derive(Debug)]
@@ -163,6 +163,8 @@ struct CheckerRun {
     config: Checker,
     plan: Plan,
     core: CheckerCore,
+    /// Which URL an HTTP_GET / SSL_GET checker fetches next.
+    urls: UrlCursor,
     /// Weight the last success of a dynamic checker asked for.
     dynamic_weight: Option<u32>,
     probe: Option<Probe>,
@@ -524,6 +526,7 @@ impl Engine {
                                 config: checker.clone(),
                                 plan,
                                 core: CheckerCore::new(timing, alpha, now, offset),
+                                urls: url_cursor(checker),
                                 dynamic_weight: None,
                                 probe: None,
                                 timer: None,
@@ -684,18 +687,13 @@ impl Engine {
             CheckerKind::Smtp(s) => match need_port(Some(25)) {
                 Some(p) => Plan::Smtp {
                     opts: opts(p),
+                    // keepalived: the checker's helo_name, else its fixed
+                    // default (not global_defs' smtp_helo_name, which is
+                    // for alert mail).
                     helo: s
                         .helo_name
                         .as_ref()
-                        .map(|h| h.value.clone())
-                        .or_else(|| {
-                            config
-                                .global
-                                .smtp_helo_name
-                                .as_ref()
-                                .map(|h| h.value.clone())
-                        })
-                        .unwrap_or_else(local_hostname),
+                        .map_or_else(|| SMTP_DEFAULT_HELO.to_string(), |h| h.value.clone()),
                 },
                 None => Plan::Disabled,
             },
@@ -813,7 +811,8 @@ impl Engine {
         }
         self.starts_this_turn += 1;
         run.core.start_probe();
-        if let Err(outcome) = self.start_probe(cx, index, now, 0) {
+        let url_index = run.urls.current();
+        if let Err(outcome) = self.start_probe(cx, index, now, url_index) {
             self.complete(cx, index, now, outcome);
         }
     }
@@ -845,7 +844,6 @@ impl Engine {
                     sent: 0,
                     deadline: now + timeout,
                     hard_deadline: hard,
-                    url_index,
                 })
             };
         let datagram = |socket: std::net::UdpSocket, dialog: DatagramDialog| DatagramProbe {
@@ -1029,23 +1027,7 @@ impl Engine {
 
     /// The probe in flight ended with `outcome`.
     fn complete(&mut self, cx: &mut Context<'_>, index: usize, now: Instant, outcome: Outcome) {
-        let next_url = match self.slots[index].run.as_ref().map(|r| (&r.probe, &r.plan)) {
-            Some((Some(Probe::Stream(p)), Plan::Http { urls, .. })) if outcome.is_ok() => {
-                (p.url_index + 1 < urls.len()).then_some(p.url_index + 1)
-            }
-            _ => None,
-        };
         self.drop_probe(cx, index);
-        if let Some(url_index) = next_url {
-            // The next URL of the same round, on a fresh connection.
-            match self.start_probe(cx, index, now, url_index) {
-                Ok(()) => {
-                    self.rearm(cx, index);
-                    return;
-                }
-                Err(outcome) => return self.complete(cx, index, now, outcome),
-            }
-        }
         let log_all = self.log_all_failures;
         let Some(run) = self.slots[index].run.as_mut() else {
             return;
@@ -1055,7 +1037,20 @@ impl Engine {
             return;
         };
         let rs = &server.id;
-        let verdict = run.core.handle_result(now, outcome.is_ok());
+        let verdict = match &run.plan {
+            Plan::Http { .. } => {
+                let url = run.urls.current();
+                let was_up = run.core.is_up();
+                let verdict = run
+                    .core
+                    .handle_url_result(now, &mut run.urls, outcome.is_ok());
+                if outcome.is_ok() && !was_up {
+                    log_url_success(&run.config.kind, url, rs);
+                }
+                verdict
+            }
+            _ => run.core.handle_result(now, outcome.is_ok()),
+        };
         match &outcome {
             Ok(success) => run.dynamic_weight = success.weight,
             Err(e) => {
@@ -1146,6 +1141,31 @@ fn change_between(old: &ServerHealth, new: &ServerHealth) -> Option<ServerChange
     }
 }
 
+/// The URL cursor of an HTTP_GET / SSL_GET checker (unused by the others).
+fn url_cursor(checker: &Checker) -> UrlCursor {
+    match &checker.kind {
+        CheckerKind::Http(h) | CheckerKind::Ssl(h) => {
+            UrlCursor::new(h.urls.len(), h.fast_recovery.value)
+        }
+        _ => UrlCursor::default(),
+    }
+}
+
+/// keepalived logs each URL that passes while the checker is DOWN
+/// (`http_handle_response`), naming what was checked.
+fn log_url_success(kind: &CheckerKind, url: usize, rs: &RsId) {
+    if let CheckerKind::Http(h) | CheckerKind::Ssl(h) = kind {
+        if let Some(u) = h.urls.get(url) {
+            let what = if u.digest.is_some() {
+                "MD5 digest"
+            } else {
+                "HTTP status code"
+            };
+            info!("{what} success to {rs} url({})", u.path.value);
+        }
+    }
+}
+
 /// keepalived's transition messages, per checker type.
 fn log_verdict(run: &CheckerRun, rs: &RsId, verdict: Verdict, outcome: &Outcome) {
     let kind = &run.config.kind;
@@ -1180,13 +1200,28 @@ fn log_verdict(run: &CheckerRun, rs: &RsId, verdict: Verdict, outcome: &Outcome)
                     info!("TCP_CHECK on service {rs} failed after {retries} retries.")
                 }
                 CheckerKind::Tcp => info!("TCP_CHECK on service {rs} failed."),
-                CheckerKind::Http(_) | CheckerKind::Ssl(_) | CheckerKind::Smtp(_)
-                    if retries > 0 =>
-                {
-                    info!("Check on service {rs} failed after {retries} retry.")
+                // keepalived 2.2.7 says HTTP_CHECK for SSL_GET too.
+                CheckerKind::Http(_) | CheckerKind::Ssl(_) if retries > 0 => {
+                    info!("HTTP_CHECK on service {rs} failed after {retries} retries.")
                 }
-                CheckerKind::Http(_) | CheckerKind::Ssl(_) | CheckerKind::Smtp(_) => {
-                    info!("Check on service {rs} failed.")
+                CheckerKind::Http(_) | CheckerKind::Ssl(_) => {
+                    info!("HTTP_CHECK on service {rs} failed.")
+                }
+                // keepalived logs the last failure's reason alone.
+                CheckerKind::Smtp(_) => {
+                    if let (Err(e), Plan::Smtp { opts, .. }) = (outcome, &run.plan) {
+                        info!("SMTP_CHECK {}", smtp_failure(e, opts.dst));
+                    }
+                }
+                CheckerKind::Dns(_) => {
+                    let after = if retries > 0 {
+                        format!(" after {retries} retries")
+                    } else {
+                        String::new()
+                    };
+                    if let Err(e) = outcome {
+                        info!("DNS_CHECK ({rs}) {}{after}", dns_failure(e));
+                    }
                 }
                 CheckerKind::Misc(_) => {
                     let after = if retries > 0 {
@@ -1206,6 +1241,41 @@ fn log_verdict(run: &CheckerRun, rs: &RsId, verdict: Verdict, outcome: &Outcome)
                 other => info!("{} on service {rs} failed ({reason}).", other.keyword()),
             }
         }
+    }
+}
+
+/// keepalived's words for why an SMTP check failed (check_smtp.c), the
+/// server as `[addr]:port`.
+fn smtp_failure(e: &ProbeError, dst: SocketAddr) -> String {
+    let server = format!("[{}]:{}", dst.ip(), dst.port());
+    match e {
+        ProbeError::ConnectTimeout => format!("Connection timeout to server {server}"),
+        ProbeError::Connect(_) => format!("Error connecting to server {server}"),
+        ProbeError::Socket(_) => format!("Could not connect to server {server}"),
+        ProbeError::ReadTimeout => format!("Read timeout from server {server}"),
+        ProbeError::WriteTimeout => format!("Write timeout to server {server}"),
+        ProbeError::Smtp(SmtpError::BadGreeting(_)) => {
+            format!("Bad greeting banner from server {server}")
+        }
+        ProbeError::Smtp(SmtpError::BadHelo(_)) => {
+            format!("Bad HELO response from server {server}")
+        }
+        _ => format!("Read failure from server {server}"),
+    }
+}
+
+/// keepalived's words for why a DNS check failed (check_dns.c).
+fn dns_failure(e: &ProbeError) -> String {
+    match e {
+        ProbeError::ReadTimeout => "read timeout from socket".to_string(),
+        ProbeError::DnsRcode(rcode) => format!("read error occurred. (rcode = {rcode})"),
+        // recv() fails with ECONNREFUSED after an ICMP port unreachable.
+        ProbeError::Refused => format!(
+            "failed to read socket; errno {} (Connection refused)",
+            libc::ECONNREFUSED
+        ),
+        ProbeError::Socket(_) | ProbeError::Connect(_) => "connection error.".to_string(),
+        other => other.to_string(),
     }
 }
 
@@ -1472,13 +1542,6 @@ fn connect_error(e: io::Error) -> ProbeError {
         }
         _ => ProbeError::Socket(e),
     }
-}
-
-fn local_hostname() -> String {
-    nix::unistd::gethostname()
-        .ok()
-        .and_then(|h| h.into_string().ok())
-        .unwrap_or_else(|| "localhost".to_string())
 }
 
 #[cfg(test)]

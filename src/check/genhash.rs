@@ -227,16 +227,39 @@ impl fmt::Display for FetchError {
 
 impl std::error::Error for FetchError {}
 
-/// The fetched page: head, raw bytes after the head, body MD5.
+/// The fetched page, with what `-v` needs to print it the way keepalived
+/// 2.2.7 does.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fetched {
-    pub head: Vec<u8>,
-    pub raw_body: Vec<u8>,
+    /// Every byte received (head and body), up to [`MAX_VERBOSE_BYTES`].
+    pub raw: Vec<u8>,
+    /// The length of the head (through the empty line) at the start of `raw`.
+    pub head_len: usize,
+    /// The sizes of the reads that filled `raw`, in order: keepalived dumps
+    /// the body read by read.
+    pub reads: Vec<usize>,
     pub digest: [u8; 16],
+    /// From the request to the end of the response.
+    pub elapsed: Duration,
+}
+
+impl Fetched {
+    pub fn head(&self) -> &[u8] {
+        self.raw.get(..self.head_len).unwrap_or_default()
+    }
+
+    /// The bytes received after the head.
+    pub fn raw_body(&self) -> &[u8] {
+        self.raw.get(self.head_len..).unwrap_or_default()
+    }
 }
 
 /// Raw bytes kept for `-v` output; hashing continues past this.
-const MAX_VERBOSE_BYTES: usize = 1024 * 1024;
+pub const MAX_VERBOSE_BYTES: usize = 1024 * 1024;
+
+/// keepalived reads into a 4 KiB buffer (MAX_BUFFER_LENGTH, one byte kept
+/// for a NUL); reading the same way makes `-v` show the same dumps.
+const READ_SIZE: usize = 4095;
 
 /// What genhash reads the page over: TCP, or TLS with `-S`.
 enum Conn {
@@ -339,14 +362,17 @@ pub fn fetch(o: &Options) -> Result<Fetched, FetchError> {
         always_hash: true,
     });
     let mut raw = Vec::new();
-    let mut buf = vec![0u8; 16 * 1024];
+    let mut reads = Vec::new();
+    let mut buf = vec![0u8; READ_SIZE];
     // Bounded by the deadline: each read waits at most the time left.
     loop {
         let progress = match conn.recv(&mut buf, deadline)? {
             0 => reader.finish(),
             n => {
-                if raw.len() < MAX_VERBOSE_BYTES {
-                    raw.extend_from_slice(&buf[..n.min(MAX_VERBOSE_BYTES - raw.len())]);
+                let keep = n.min(MAX_VERBOSE_BYTES - raw.len());
+                if keep > 0 {
+                    raw.extend_from_slice(&buf[..keep]);
+                    reads.push(keep);
                 }
                 reader.feed(&buf[..n])
             }
@@ -354,11 +380,12 @@ pub fn fetch(o: &Options) -> Result<Fetched, FetchError> {
         match progress.map_err(FetchError::Http)? {
             Progress::NeedMore => continue,
             Progress::Done(response) => {
-                let raw_body = raw.get(response.head.len()..).unwrap_or_default().to_vec();
                 return Ok(Fetched {
-                    head: response.head,
-                    raw_body,
+                    head_len: response.head.len().min(raw.len()),
+                    raw,
+                    reads,
                     digest: response.digest.unwrap_or_default(),
+                    elapsed: start.elapsed(),
                 });
             }
         }
@@ -374,52 +401,120 @@ fn timeout_or_io(e: io::Error) -> FetchError {
 
 const DELIM_BEGIN: &str = "-----------------------[";
 const DELIM_END: &str = "]-----------------------";
+const HTTP_HEADER_HEXA: &str = "    HTTP Header Buffer    ";
+const HTTP_HEADER_ASCII: &str = " HTTP Header Ascii Buffer ";
+const HTML_HEADER_HEXA: &str = "        HTML Buffer        ";
+const HTML_HASH: &str = "    HTML hash resulting    ";
+const HTML_HASH_FINAL: &str = " HTML hash final resulting ";
 
-fn section(out: &mut String, title: &str) {
-    out.push_str(&format!("{DELIM_BEGIN}{title}{DELIM_END}\n"));
+fn section(out: &mut Vec<u8>, title: &str) {
+    out.extend_from_slice(format!("{DELIM_BEGIN}{title}{DELIM_END}\n").as_bytes());
 }
 
-/// Hex dump, 16 bytes a line with an ASCII column.
-fn hexdump(out: &mut String, bytes: &[u8]) {
+/// keepalived's `dump_buffer`: 16 bytes a line, a decimal offset of at
+/// least four digits (modulo 65536), the bytes in hex with a ` -` after the
+/// eighth, then the printable ASCII; the last line is padded.
+fn hexdump(out: &mut Vec<u8>, bytes: &[u8]) {
     for (n, line) in bytes.chunks(16).enumerate() {
-        let hexes: Vec<String> = line.iter().map(|b| format!("{b:02x}")).collect();
-        let ascii: String = line
-            .iter()
-            .map(|&b| {
-                if (0x20..0x7f).contains(&b) {
-                    b as char
-                } else {
-                    '.'
-                }
-            })
-            .collect();
-        out.push_str(&format!(
-            "{:08x}  {:<47}  {ascii}\n",
-            n * 16,
-            hexes.join(" ")
-        ));
+        let mut text = format!("{:04} ", (n * 16) & 0xffff);
+        for i in 0..16 {
+            match line.get(i) {
+                Some(b) => text.push_str(&format!(" {b:02x}")),
+                None => text.push_str("   "),
+            }
+            if i == 7 {
+                text.push_str(" -");
+            }
+        }
+        text.push_str("   ");
+        for i in 0..16 {
+            text.push(match line.get(i) {
+                Some(&b) if (0x20..=0x7e).contains(&b) => b as char,
+                Some(_) => '.',
+                None => ' ',
+            });
+        }
+        text.push('\n');
+        out.extend_from_slice(text.as_bytes());
     }
 }
 
-/// What genhash prints for a fetched page.
-pub fn render(f: &Fetched, verbose: bool) -> String {
-    let mut out = String::new();
+/// The Content-Length of a response head, if it has a valid one.
+fn content_length(head: &[u8]) -> Option<u64> {
+    let mut headers = [httparse::EMPTY_HEADER; 64];
+    let mut response = httparse::Response::new(&mut headers);
+    response.parse(head).ok()?;
+    response
+        .headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case("content-length"))
+        .and_then(|h| std::str::from_utf8(h.value).ok())
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// What genhash prints for a fetched page. Verbose output follows
+/// keepalived 2.2.7 (`http_process_response`, `dump_digest`, genhash's
+/// exit): a "HTTP Header Buffer" title for every read until the head is
+/// complete, the head dumped and printed, the body dumped read by read
+/// (the "HTML Buffer" title only when body bytes came with the head, the
+/// bytes past Content-Length not shown), the digest dumped, the digest, and
+/// the response time.
+pub fn render(f: &Fetched, url: &str, verbose: bool) -> Vec<u8> {
+    let mut out = Vec::new();
     if verbose {
-        section(&mut out, "    HTTP Header Buffer    ");
-        hexdump(&mut out, &f.head);
-        section(&mut out, " HTTP Header Ascii Buffer ");
-        out.push_str(&String::from_utf8_lossy(&f.head));
-        out.push('\n');
-        section(&mut out, "       HTML Buffer        ");
-        hexdump(&mut out, &f.raw_body);
-        out.push('\n');
-        section(&mut out, "    HTML hash resulting    ");
+        let length = content_length(f.head());
+        // How much of `r` new body bytes keepalived shows, `rx` already seen.
+        let shown = |rx: u64, r: usize| match length {
+            Some(l) if l < rx + r as u64 => usize::try_from(l.saturating_sub(rx)).unwrap_or(r),
+            _ => r,
+        };
+        let mut pos = 0;
+        let mut rx: Option<u64> = None;
+        for &n in &f.reads {
+            let end = (pos + n).min(f.raw.len());
+            match rx {
+                None => {
+                    section(&mut out, HTTP_HEADER_HEXA);
+                    if end >= f.head_len {
+                        hexdump(&mut out, f.head());
+                        section(&mut out, HTTP_HEADER_ASCII);
+                        out.extend_from_slice(f.head());
+                        out.push(b'\n');
+                        let body = &f.raw[f.head_len..end];
+                        if !body.is_empty() && length.map_or(true, |l| l > 0) {
+                            section(&mut out, HTML_HEADER_HEXA);
+                            hexdump(&mut out, &body[..shown(0, body.len())]);
+                        }
+                        rx = Some(body.len() as u64);
+                    }
+                }
+                Some(seen) => {
+                    let chunk = &f.raw[pos..end];
+                    if length.map_or(true, |l| l > seen) {
+                        hexdump(&mut out, &chunk[..shown(seen, chunk.len())]);
+                    }
+                    rx = Some(seen + chunk.len() as u64);
+                }
+            }
+            pos = end;
+        }
+        out.push(b'\n');
+        section(&mut out, HTML_HASH);
         hexdump(&mut out, &f.digest);
-        section(&mut out, " HTML hash final resulting ");
+        section(&mut out, HTML_HASH_FINAL);
     }
     // keepalived 2.2.7 prints the digest alone (what goes into `digest`).
-    out.push_str(&hex(&f.digest));
-    out.push('\n');
+    out.extend_from_slice(hex(&f.digest).as_bytes());
+    out.push(b'\n');
+    if verbose {
+        out.extend_from_slice(
+            format!(
+                "\nGlobal response time for [{url}] = {} usecs\n",
+                f.elapsed.as_micros()
+            )
+            .as_bytes(),
+        );
+    }
     out
 }
 
@@ -439,7 +534,11 @@ pub fn main(args: &[OsString]) -> i32 {
     };
     match fetch(&options) {
         Ok(fetched) => {
-            print!("{}", render(&fetched, options.verbose));
+            let mut stdout = io::stdout().lock();
+            // A closed stdout (`genhash ... | head -1`) is not an error here.
+            let _ = stdout
+                .write_all(&render(&fetched, &options.url, options.verbose))
+                .and_then(|()| stdout.flush());
             0
         }
         Err(e) => {
@@ -507,16 +606,75 @@ mod tests {
 
     #[test]
     fn renders_like_keepalived() {
+        let head = b"HTTP/1.0 200 OK\r\nContent-Length: 20\r\n\r\n".to_vec();
+        let mut raw = head.clone();
+        raw.extend_from_slice(b"0123456789abcdef\x01xyz");
         let f = Fetched {
-            head: b"HTTP/1.0 200 OK\r\n\r\n".to_vec(),
-            raw_body: b"hi".to_vec(),
+            head_len: head.len(),
+            reads: vec![raw.len()],
+            raw,
             digest: [0xab; 16],
+            elapsed: Duration::from_micros(1234),
         };
-        assert_eq!(render(&f, false), "abababababababababababababababab\n");
-        let verbose = render(&f, true);
-        assert!(verbose.contains(
-            "-----------------------[ HTML hash final resulting ]-----------------------\nabab"
-        ));
-        assert!(verbose.contains("HTTP/1.0 200 OK"));
+        assert_eq!(
+            render(&f, "/x", false),
+            b"abababababababababababababababab\n"
+        );
+        let verbose = String::from_utf8(render(&f, "/x", true)).expect("ascii");
+        let expected = "\
+-----------------------[    HTTP Header Buffer    ]-----------------------
+0000  48 54 54 50 2f 31 2e 30 - 20 32 30 30 20 4f 4b 0d   HTTP/1.0 200 OK.
+0016  0a 43 6f 6e 74 65 6e 74 - 2d 4c 65 6e 67 74 68 3a   .Content-Length:
+0032  20 32 30 0d 0a 0d 0a    -                            20....         
+-----------------------[ HTTP Header Ascii Buffer ]-----------------------
+HTTP/1.0 200 OK\r
+Content-Length: 20\r
+\r
+
+-----------------------[        HTML Buffer        ]-----------------------
+0000  30 31 32 33 34 35 36 37 - 38 39 61 62 63 64 65 66   0123456789abcdef
+0016  01 78 79 7a             -                           .xyz            
+
+-----------------------[    HTML hash resulting    ]-----------------------
+0000  ab ab ab ab ab ab ab ab - ab ab ab ab ab ab ab ab   ................
+-----------------------[ HTML hash final resulting ]-----------------------
+abababababababababababababababab
+
+Global response time for [/x] = 1234 usecs
+";
+        assert_eq!(verbose, expected);
+    }
+
+    #[test]
+    fn verbose_body_is_dumped_read_by_read() {
+        // The head alone in the first read: no "HTML Buffer" title; each
+        // later read dumped from offset 0; bytes past Content-Length hidden.
+        let head = b"HTTP/1.0 200 OK\r\nContent-Length: 20\r\n\r\n".to_vec();
+        let mut raw = head.clone();
+        raw.extend_from_slice(&[b'a'; 18]);
+        raw.extend_from_slice(b"bbXX");
+        let f = Fetched {
+            head_len: head.len(),
+            reads: vec![10, head.len() - 10, 18, 4],
+            raw,
+            digest: [0; 16],
+            elapsed: Duration::ZERO,
+        };
+        let out = String::from_utf8(render(&f, "/", true)).expect("ascii");
+        assert_eq!(out.matches("HTTP Header Buffer").count(), 2, "{out}");
+        assert!(!out.contains("HTML Buffer  "), "{out}");
+        assert!(
+            out.contains(
+                "\n0016  61 61                   -                           aa              \n"
+            ),
+            "{out}"
+        );
+        assert!(
+            out.contains(
+                "\n0000  62 62                   -                           bb              \n"
+            ),
+            "{out}"
+        );
+        assert!(!out.contains("XX"), "{out}");
     }
 }
