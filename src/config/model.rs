@@ -18,13 +18,13 @@ pub struct Config {
 }
 
 /// A script line (`"cmd args" [user [group]]`), split into argv at run time.
-#[derive(Clone, Debug, PartialEq, Default)]
+#[derive(Clone, Debug, PartialEq, Default, Hash)]
 pub struct Script {
     pub command: Spanned<String>,
     pub run_as: Option<RunAs>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Debug, PartialEq, Eq, Default, Hash)]
 pub struct RunAs {
     pub user: String,
     pub group: Option<String>,
@@ -586,7 +586,7 @@ pub struct RealServer {
 
 /// Concrete timing of one checker: checker, else real server, else virtual
 /// server, else keepalived's default for the checker type.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Hash)]
 pub struct CheckTiming {
     pub delay_loop: Spanned<Duration>,
     pub connect_timeout: Spanned<Duration>,
@@ -596,7 +596,7 @@ pub struct CheckTiming {
     pub warmup: Spanned<Duration>,
 }
 
-#[derive(Clone, Debug, PartialEq, Default)]
+#[derive(Clone, Debug, PartialEq, Default, Hash)]
 pub struct CheckTarget {
     pub connect_ip: Option<Spanned<IpAddr>>,
     pub connect_port: Option<Spanned<u16>>,
@@ -606,7 +606,7 @@ pub struct CheckTarget {
     pub fwmark: Option<Spanned<u32>>,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Hash)]
 pub struct Checker {
     pub kind: CheckerKind,
     pub target: CheckTarget,
@@ -616,7 +616,7 @@ pub struct Checker {
     pub span: super::diag::Span,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Hash)]
 pub enum CheckerKind {
     Tcp,
     Http(HttpCheck),
@@ -645,7 +645,7 @@ impl CheckerKind {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum HttpProtocol {
     /// HTTP/1.0, keepalived's default.
     V1_0,
@@ -655,13 +655,13 @@ pub enum HttpProtocol {
 }
 
 /// An inclusive status code range; `status_code 200` is `200..=200`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct StatusRange {
     pub first: u16,
     pub last: u16,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Hash)]
 pub struct Url {
     pub path: Spanned<String>,
     pub digest: Option<Spanned<[u8; 16]>>,
@@ -670,7 +670,7 @@ pub struct Url {
     pub virtualhost: Option<Spanned<String>>,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Hash)]
 pub struct HttpCheck {
     pub urls: Vec<Url>,
     pub virtualhost: Option<Spanned<String>>,
@@ -681,7 +681,7 @@ pub struct HttpCheck {
     pub tls_compliant: Spanned<bool>,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Hash)]
 pub struct MiscCheck {
     pub path: Script,
     /// keepalived: defaults to the delay loop.
@@ -689,12 +689,12 @@ pub struct MiscCheck {
     pub dynamic: Spanned<bool>,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Hash)]
 pub struct SmtpCheck {
     pub helo_name: Option<Spanned<String>>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum DnsType {
     A,
     Ns,
@@ -705,13 +705,13 @@ pub enum DnsType {
     Aaaa,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Hash)]
 pub struct DnsCheck {
     pub query_type: Spanned<DnsType>,
     pub name: Spanned<String>,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Hash)]
 pub struct UdpCheck {
     pub payload: Option<Spanned<Vec<u8>>>,
     /// `require_reply` with optional expected bytes.
@@ -720,7 +720,7 @@ pub struct UdpCheck {
     pub max_reply_length: Spanned<u32>,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Hash)]
 pub struct FileCheck {
     pub track_file: Spanned<String>,
     pub dynamic: Spanned<bool>,
