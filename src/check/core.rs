@@ -31,6 +31,8 @@ pub const BOOTSTRAP_DELAY: Duration = Duration::from_secs(1);
 /// What the engine must do next for one checker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
+    /// Not scheduled yet: see [`CheckerCore::schedule_first`].
+    Unscheduled,
     /// Start a probe at this instant.
     WaitingUntil(Instant),
     /// A probe is in flight; its result goes to [`CheckerCore::handle_result`].
@@ -69,12 +71,30 @@ impl CheckerCore {
     /// `now + BOOTSTRAP_DELAY + warmup_offset`; the caller picks
     /// `warmup_offset` at random in `[0, timing.warmup]` (see [`warmup_offset`]).
     pub fn new(timing: Timing, alpha: bool, now: Instant, warmup_offset: Duration) -> Self {
+        let mut core = CheckerCore::unscheduled(timing, alpha);
+        core.schedule_first(now, warmup_offset);
+        core
+    }
+
+    /// A checker in its initial state whose first probe is not scheduled
+    /// yet (the engine builds checkers before its loop runs).
+    pub fn unscheduled(timing: Timing, alpha: bool) -> Self {
         CheckerCore {
             timing,
             up: !alpha,
             has_run: false,
             retries_done: 0,
-            phase: Phase::WaitingUntil(now + BOOTSTRAP_DELAY + warmup_offset.min(timing.warmup)),
+            phase: Phase::Unscheduled,
+        }
+    }
+
+    /// Schedules the first probe at `now + BOOTSTRAP_DELAY + warmup_offset`
+    /// (`warmup_offset` clamped to the warmup); only an unscheduled checker
+    /// changes.
+    pub fn schedule_first(&mut self, now: Instant, warmup_offset: Duration) {
+        if self.phase == Phase::Unscheduled {
+            self.phase =
+                Phase::WaitingUntil(now + BOOTSTRAP_DELAY + warmup_offset.min(self.timing.warmup));
         }
     }
 
@@ -98,7 +118,7 @@ impl CheckerCore {
     pub fn poll_timeout(&self) -> Option<Instant> {
         match self.phase {
             Phase::WaitingUntil(at) => Some(at),
-            Phase::Probing => None,
+            Phase::Unscheduled | Phase::Probing => None,
         }
     }
 
@@ -362,6 +382,20 @@ mod tests {
         // An offset beyond warmup is clamped.
         let c = CheckerCore::new(t, false, t0, Duration::from_secs(30));
         assert_eq!(c.poll_timeout(), Some(t0 + Duration::from_secs(5)));
+    }
+
+    #[test]
+    fn unscheduled_until_scheduled_once() {
+        let t0 = Instant::now();
+        let mut c = CheckerCore::unscheduled(timing(1), true);
+        assert!(!c.is_up());
+        assert_eq!(c.poll_timeout(), None);
+        assert!(!c.is_due(t0 + Duration::from_secs(100)));
+        c.schedule_first(t0, Duration::ZERO);
+        assert_eq!(c.poll_timeout(), Some(t0 + BOOTSTRAP_DELAY));
+        // Once scheduled, scheduling again changes nothing.
+        c.schedule_first(t0 + Duration::from_secs(5), Duration::ZERO);
+        assert_eq!(c.poll_timeout(), Some(t0 + BOOTSTRAP_DELAY));
     }
 
     #[test]

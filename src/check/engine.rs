@@ -33,7 +33,7 @@ use super::net::{icmp_connect, tcp_connect, udp_connect, ConnectOptions};
 use super::ping::EchoRequest;
 use super::smtp::{SmtpDialog, SmtpError, DEFAULT_HELO as SMTP_DEFAULT_HELO};
 use super::udp::UdpExchange;
-use super::{RsId, CHECK_KEY_TAG};
+use super::{RsId, VsId, CHECK_KEY_TAG};
 use crate::config::model::{
     Checker, CheckerKind, Config, HttpCheck, HttpProtocol, RealServer, Script, VirtualServer,
 };
@@ -107,7 +107,8 @@ enum Plan {
     },
     Udp {
         opts: ConnectOptions,
-        exchange: UdpExchange,
+        /// Boxed: the largest variant otherwise, for a rare checker.
+        exchange: Box<UdpExchange>,
     },
     Dns {
         opts: ConnectOptions,
@@ -150,17 +151,68 @@ struct DatagramProbe {
     deadline: Instant,
 }
 
+/// A probe in flight; boxed, so an idle checker keeps only the pointer.
 #[derive(Debug)]
 enum Probe {
     Stream(Box<StreamProbe>),
-    Datagram(DatagramProbe),
+    Datagram(Box<DatagramProbe>),
     Child(ChildId),
 }
 
+/// Which checker a slot runs: what its log lines and the dump call it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Tcp,
+    Http,
+    Ssl,
+    Misc,
+    Smtp,
+    Dns,
+    Udp,
+    Ping,
+    File,
+}
+
+impl Kind {
+    fn of(kind: &CheckerKind) -> Self {
+        match kind {
+            CheckerKind::Tcp => Kind::Tcp,
+            CheckerKind::Http(_) => Kind::Http,
+            CheckerKind::Ssl(_) => Kind::Ssl,
+            CheckerKind::Misc(_) => Kind::Misc,
+            CheckerKind::Smtp(_) => Kind::Smtp,
+            CheckerKind::Dns(_) => Kind::Dns,
+            CheckerKind::Udp(_) => Kind::Udp,
+            CheckerKind::Ping => Kind::Ping,
+            CheckerKind::File(_) => Kind::File,
+        }
+    }
+
+    fn keyword(self) -> &'static str {
+        match self {
+            Kind::Tcp => "TCP_CHECK",
+            Kind::Http => "HTTP_GET",
+            Kind::Ssl => "SSL_GET",
+            Kind::Misc => "MISC_CHECK",
+            Kind::Smtp => "SMTP_CHECK",
+            Kind::Dns => "DNS_CHECK",
+            Kind::Udp => "UDP_CHECK",
+            Kind::Ping => "PING_CHECK",
+            Kind::File => "FILE_CHECK",
+        }
+    }
+}
+
+/// One checker's run. Kept small (a few hundred bytes): the engine may run
+/// thousands, and keeps no copy of their configuration, only its hash.
 #[derive(Debug)]
 struct CheckerRun {
     server: usize,
-    config: Checker,
+    kind: Kind,
+    log_all_failures: bool,
+    /// Hash of the checker's configuration ([`fingerprint`]): a reload keeps
+    /// the state of a checker whose configuration did not change.
+    fingerprint: u64,
     plan: Plan,
     core: CheckerCore,
     /// Which URL an HTTP_GET / SSL_GET checker fetches next.
@@ -169,9 +221,6 @@ struct CheckerRun {
     dynamic_weight: Option<u32>,
     probe: Option<Probe>,
     timer: Option<TimerId>,
-    log_all_failures: bool,
-    /// What the log lines call the script (MISC_CHECK).
-    script_name: String,
 }
 
 #[derive(Debug, Default)]
@@ -185,8 +234,8 @@ struct Server {
     id: RsId,
     health: ServerHealth,
     checkers: Vec<usize>,
-    notify_up: Option<Script>,
-    notify_down: Option<Script>,
+    notify_up: Option<Box<Script>>,
+    notify_down: Option<Box<Script>>,
     inhibit_on_failure: bool,
     omega: bool,
 }
@@ -194,8 +243,6 @@ struct Server {
 /// All checkers of one configuration; see the module docs.
 #[derive(Debug)]
 pub struct Engine {
-    /// The configuration `start` applies (taken there: no second copy).
-    pending_config: Option<Config>,
     servers: Vec<Server>,
     slots: Vec<Slot>,
     free: Vec<usize>,
@@ -208,6 +255,8 @@ pub struct Engine {
     log_all_failures: bool,
     pending_notifies: usize,
     started: bool,
+    /// After [`Engine::shutdown`]: `start` does nothing any more.
+    stopped: bool,
 }
 
 fn encode_key(index: u32, generation: u32) -> u64 {
@@ -260,8 +309,9 @@ impl Engine {
             .script_user
             .as_ref()
             .and_then(|u| resolve_run_as(&u.value));
-        Ok(Engine {
-            pending_config: Some(config.clone()),
+        // Built here, scheduled by `start`: the engine keeps no copy of the
+        // configuration (the daemon holds one already).
+        let mut engine = Engine {
             servers: Vec::new(),
             slots: Vec::new(),
             free: Vec::new(),
@@ -274,19 +324,20 @@ impl Engine {
             log_all_failures: config.global.checker_log_all_failures.value,
             pending_notifies: 0,
             started: false,
-        })
+            stopped: false,
+        };
+        engine.build(config, false);
+        Ok(engine)
     }
 
     /// Schedules every checker (first probes after keepalived's bootstrap
     /// delay plus a random warmup).
     pub fn start(&mut self, cx: &mut Context<'_>, now: Instant) {
-        if self.started {
+        if self.started || self.stopped {
             return;
         }
         self.started = true;
-        if let Some(config) = self.pending_config.take() {
-            self.apply(&config, cx, now, false);
-        }
+        self.schedule(cx, now);
     }
 
     /// Applies a new configuration: checkers whose configuration (and real
@@ -300,9 +351,16 @@ impl Engine {
         self.script_user = script_user;
         self.log_all_failures = new.global.checker_log_all_failures.value;
         if self.started {
-            self.apply(new, cx, now, true);
+            for index in self.build(new, true) {
+                self.release_slot(cx, index);
+            }
+            self.schedule(cx, now);
         } else {
-            self.pending_config = Some(new.clone());
+            // Nothing is armed or in flight yet: build afresh.
+            self.servers.clear();
+            self.slots.clear();
+            self.free.clear();
+            self.build(new, false);
         }
     }
 
@@ -354,7 +412,7 @@ impl Engine {
                 if let Some(run) = self.slots.get(i).and_then(|slot| slot.run.as_ref()) {
                     out.push_str(&format!(
                         "   {}: {}{}\n",
-                        run.config.kind.keyword(),
+                        run.kind.keyword(),
                         if run.core.is_up() { "UP" } else { "DOWN" },
                         if matches!(run.plan, Plan::Disabled) {
                             " (disabled)"
@@ -384,12 +442,13 @@ impl Engine {
         for s in 0..self.servers.len() {
             let server = &self.servers[s];
             if server.omega && server.health.is_alive() {
-                if let Some(script) = server.notify_down.clone() {
+                if let Some(script) = server.notify_down.as_deref().cloned() {
                     self.run_notify(cx, s, &script);
                 }
             }
         }
         self.started = false;
+        self.stopped = true;
         self.pending_notifies == 0
     }
 
@@ -464,10 +523,11 @@ impl Engine {
         }
     }
 
-    /// Builds servers and checkers for `config`. With `keep`, checkers that
-    /// match one already running (same real server, same configuration)
-    /// keep their state.
-    fn apply(&mut self, config: &Config, cx: &mut Context<'_>, now: Instant, keep: bool) {
+    /// Builds servers and checkers for `config`; new checkers wait for
+    /// [`Engine::schedule`]. With `keep`, checkers that match one already
+    /// running (same real server, same configuration) keep their state.
+    /// Returns the slots of the checkers that stop (to release).
+    fn build(&mut self, config: &Config, keep: bool) -> Vec<usize> {
         // Old checkers by (real server, configuration), in order.
         let mut old: HashMap<RsId, Vec<usize>> = HashMap::new();
         let mut old_health: HashMap<RsId, ServerHealth> = HashMap::new();
@@ -477,21 +537,45 @@ impl Engine {
                 old_health.insert(server.id, server.health);
             }
         }
+        // Room for every server and checker at once: the vectors are the
+        // engine's bulk, so no doubling slack.
+        let real_servers: usize = config
+            .virtual_servers
+            .iter()
+            .map(|vs| vs.real_servers.len())
+            .sum();
+        let checker_count: usize = config
+            .virtual_servers
+            .iter()
+            .flat_map(|vs| &vs.real_servers)
+            .map(|rs| rs.checkers.len())
+            .sum();
+        self.slots
+            .reserve_exact(checker_count.saturating_sub(self.free.len()));
         let mut reused = vec![false; self.slots.len()];
-        let mut servers = Vec::new();
+        let mut servers = Vec::with_capacity(real_servers);
         for vs in &config.virtual_servers {
+            let vs_id = VsId::from_config(vs);
             for rs in &vs.real_servers {
-                let id = RsId::from_config(vs, rs);
-                let mut checkers = Vec::new();
+                let id = RsId::new(&vs_id, rs);
+                let mut checkers = Vec::with_capacity(rs.checkers.len());
                 for checker in &rs.checkers {
                     let plan = self.plan(config, vs, rs, checker, &id);
+                    let print = fingerprint(checker);
+                    let timing = Timing {
+                        delay_loop: checker.timing.delay_loop.value,
+                        connect_timeout: checker.timing.connect_timeout.value,
+                        retry: checker.timing.retry.value,
+                        delay_before_retry: checker.timing.delay_before_retry.value,
+                        warmup: checker.timing.warmup.value,
+                    };
                     let matched = old.get(&id).and_then(|candidates| {
                         candidates.iter().copied().find(|&i| {
                             !reused.get(i).copied().unwrap_or(true)
                                 && self.slots[i]
                                     .run
                                     .as_ref()
-                                    .is_some_and(|r| r.config == *checker)
+                                    .is_some_and(|r| r.fingerprint == print)
                         })
                     });
                     let index = match matched {
@@ -500,38 +584,24 @@ impl Engine {
                             if let Some(run) = self.slots[i].run.as_mut() {
                                 run.server = servers.len();
                                 run.plan = plan;
+                                run.core = run.core.clone().with_timing(timing);
                             }
                             i
                         }
                         None => {
                             let alpha = checker.alpha.as_ref().map_or(rs.alpha.value, |a| a.value);
-                            let timing = Timing {
-                                delay_loop: checker.timing.delay_loop.value,
-                                connect_timeout: checker.timing.connect_timeout.value,
-                                retry: checker.timing.retry.value,
-                                delay_before_retry: checker.timing.delay_before_retry.value,
-                                warmup: checker.timing.warmup.value,
-                            };
-                            let offset = warmup_offset(timing.warmup, self.next_random());
                             let i = self.alloc_slot();
-                            let script_name = match &checker.kind {
-                                CheckerKind::Misc(m) => split_command(&m.path.command.value)
-                                    .ok()
-                                    .and_then(|a| a.into_iter().next())
-                                    .unwrap_or_else(|| m.path.command.value.clone()),
-                                _ => String::new(),
-                            };
                             self.slots[i].run = Some(CheckerRun {
                                 server: servers.len(),
-                                config: checker.clone(),
+                                kind: Kind::of(&checker.kind),
+                                log_all_failures: checker.log_all_failures.value,
+                                fingerprint: print,
                                 plan,
-                                core: CheckerCore::new(timing, alpha, now, offset),
+                                core: CheckerCore::unscheduled(timing, alpha),
                                 urls: url_cursor(checker),
                                 dynamic_weight: None,
                                 probe: None,
                                 timer: None,
-                                log_all_failures: checker.log_all_failures.value,
-                                script_name,
                             });
                             if reused.len() <= i {
                                 reused.resize(i + 1, false);
@@ -566,24 +636,36 @@ impl Engine {
                     id,
                     health,
                     checkers,
-                    notify_up: rs.notify_up.clone(),
-                    notify_down: rs.notify_down.clone(),
+                    notify_up: rs.notify_up.clone().map(Box::new),
+                    notify_down: rs.notify_down.clone().map(Box::new),
                     inhibit_on_failure: rs.inhibit_on_failure.value,
                     omega: vs.omega.value,
                 });
             }
         }
         self.servers = servers;
-        // Checkers of removed or changed configuration stop now.
+        // Checkers of removed or changed configuration stop.
+        (0..self.slots.len())
+            .filter(|&i| self.slots[i].run.is_some() && !reused.get(i).copied().unwrap_or(false))
+            .collect()
+    }
+
+    /// Schedules the first probe of every checker not scheduled yet and
+    /// arms every checker's timer.
+    fn schedule(&mut self, cx: &mut Context<'_>, now: Instant) {
         for i in 0..self.slots.len() {
-            if self.slots[i].run.is_some() && !reused.get(i).copied().unwrap_or(false) {
-                self.release_slot(cx, i);
+            let Some(warmup) = self.slots[i]
+                .run
+                .as_ref()
+                .map(|run| run.core.timing().warmup)
+            else {
+                continue;
+            };
+            let offset = warmup_offset(warmup, self.next_random());
+            if let Some(run) = self.slots[i].run.as_mut() {
+                run.core.schedule_first(now, offset);
             }
-        }
-        for i in 0..self.slots.len() {
-            if self.slots[i].run.is_some() {
-                self.rearm(cx, i);
-            }
+            self.rearm(cx, i);
         }
         self.ensure_open_file_limit();
     }
@@ -708,7 +790,7 @@ impl Engine {
             CheckerKind::Udp(u) => match need_port(None) {
                 Some(p) => Plan::Udp {
                     opts: opts(p),
-                    exchange: UdpExchange::from_config(u),
+                    exchange: Box::new(UdpExchange::from_config(u)),
                 },
                 None => Plan::Disabled,
             },
@@ -874,7 +956,10 @@ impl Engine {
             )?)),
             Plan::Udp { opts, exchange } => {
                 let socket = udp_connect(opts).map_err(|e| Err(ProbeError::Socket(e)))?;
-                Probe::Datagram(datagram(socket, DatagramDialog::Udp(exchange.clone())))
+                Probe::Datagram(Box::new(datagram(
+                    socket,
+                    DatagramDialog::Udp(UdpExchange::clone(exchange)),
+                )))
             }
             Plan::Dns { opts, name, qtype } => {
                 let Some(query) = DnsQuery::new(next_seq, name, *qtype) else {
@@ -883,13 +968,13 @@ impl Engine {
                     ))));
                 };
                 let socket = udp_connect(opts).map_err(|e| Err(ProbeError::Socket(e)))?;
-                Probe::Datagram(datagram(socket, DatagramDialog::Dns(query)))
+                Probe::Datagram(Box::new(datagram(socket, DatagramDialog::Dns(query))))
             }
             Plan::Ping(opts) => {
                 let (socket, raw) = icmp_connect(opts).map_err(|e| Err(ProbeError::Socket(e)))?;
                 let id = (next_seq ^ 0x5a5a) | 1;
                 let echo = EchoRequest::new(opts.dst.is_ipv6(), raw, id, next_seq);
-                Probe::Datagram(datagram(socket, DatagramDialog::Ping(echo)))
+                Probe::Datagram(Box::new(datagram(socket, DatagramDialog::Ping(echo))))
             }
             Plan::Misc {
                 argv,
@@ -1045,7 +1130,7 @@ impl Engine {
                     .core
                     .handle_url_result(now, &mut run.urls, outcome.is_ok());
                 if outcome.is_ok() && !was_up {
-                    log_url_success(&run.config.kind, url, rs);
+                    log_url_success(&run.plan, url, rs);
                 }
                 verdict
             }
@@ -1055,9 +1140,9 @@ impl Engine {
             Ok(success) => run.dynamic_weight = success.weight,
             Err(e) => {
                 if log_all || run.log_all_failures {
-                    info!("{} server {rs}: {e}.", run.config.kind.keyword());
+                    info!("{} server {rs}: {e}.", run.kind.keyword());
                 } else {
-                    debug!("{} server {rs}: {e}.", run.config.kind.keyword());
+                    debug!("{} server {rs}: {e}.", run.kind.keyword());
                 }
             }
         }
@@ -1083,8 +1168,8 @@ impl Engine {
         // "Adding/Removing service ... VS ..." is logged by the IPVS
         // manager, which knows inhibit and sorry-server state.
         let script = match change {
-            ServerChange::Up { .. } => server.notify_up.clone(),
-            ServerChange::Down => server.notify_down.clone(),
+            ServerChange::Up { .. } => server.notify_up.as_deref().cloned(),
+            ServerChange::Down => server.notify_down.as_deref().cloned(),
             ServerChange::Weight { .. } => None,
         };
         self.events.push_back(CheckEvent {
@@ -1141,6 +1226,15 @@ fn change_between(old: &ServerHealth, new: &ServerHealth) -> Option<ServerChange
     }
 }
 
+/// A checker configuration's hash; equal configurations (places in the
+/// file aside, as for `==`) hash the same.
+fn fingerprint(checker: &Checker) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    checker.hash(&mut hasher);
+    hasher.finish()
+}
+
 /// The URL cursor of an HTTP_GET / SSL_GET checker (unused by the others).
 fn url_cursor(checker: &Checker) -> UrlCursor {
     match &checker.kind {
@@ -1153,22 +1247,37 @@ fn url_cursor(checker: &Checker) -> UrlCursor {
 
 /// keepalived logs each URL that passes while the checker is DOWN
 /// (`http_handle_response`), naming what was checked.
-fn log_url_success(kind: &CheckerKind, url: usize, rs: &RsId) {
-    if let CheckerKind::Http(h) | CheckerKind::Ssl(h) = kind {
-        if let Some(u) = h.urls.get(url) {
-            let what = if u.digest.is_some() {
+fn log_url_success(plan: &Plan, url: usize, rs: &RsId) {
+    if let Plan::Http { urls, .. } = plan {
+        if let Some((request, expect)) = urls.get(url) {
+            let what = if expect.digest.is_some() {
                 "MD5 digest"
             } else {
                 "HTTP status code"
             };
-            info!("{what} success to {rs} url({})", u.path.value);
+            info!("{what} success to {rs} url({})", request_path(request));
         }
     }
 }
 
+/// The path of a request [`build_request`] made (`GET <path> HTTP/1.x`).
+fn request_path(request: &[u8]) -> std::borrow::Cow<'_, str> {
+    let line = request.split(|&b| b == b'\r').next().unwrap_or_default();
+    let path = line
+        .strip_prefix(b"GET ")
+        .and_then(|rest| rest.iter().rposition(|&b| b == b' ').map(|i| &rest[..i]))
+        .unwrap_or_default();
+    String::from_utf8_lossy(path)
+}
+
 /// keepalived's transition messages, per checker type.
 fn log_verdict(run: &CheckerRun, rs: &RsId, verdict: Verdict, outcome: &Outcome) {
-    let kind = &run.config.kind;
+    let kind = run.kind;
+    // What the log lines call a MISC_CHECK script: its first word.
+    let script_name = match &run.plan {
+        Plan::Misc { argv, .. } => argv.first().map_or("", String::as_str),
+        _ => "",
+    };
     match verdict {
         Verdict::Quiet => {}
         Verdict::Retrying { attempt } => {
@@ -1179,14 +1288,14 @@ fn log_verdict(run: &CheckerRun, rs: &RsId, verdict: Verdict, outcome: &Outcome)
             );
         }
         Verdict::ReportedUp => match kind {
-            CheckerKind::Tcp => info!("TCP connection to {rs} success."),
-            CheckerKind::Http(_) | CheckerKind::Ssl(_) => {
+            Kind::Tcp => info!("TCP connection to {rs} success."),
+            Kind::Http | Kind::Ssl => {
                 info!("Remote Web server {rs} succeed on service.")
             }
-            CheckerKind::Smtp(_) => info!("Remote SMTP server {rs} succeed on service."),
-            CheckerKind::Misc(_) => info!(
+            Kind::Smtp => info!("Remote SMTP server {rs} succeed on service."),
+            Kind::Misc => info!(
                 "Misc check for [{rs} VS {}] by [{}] succeeded.",
-                rs.vs, run.script_name
+                rs.vs, script_name
             ),
             other => info!("{} on service {rs} success.", other.keyword()),
         },
@@ -1196,24 +1305,24 @@ fn log_verdict(run: &CheckerRun, rs: &RsId, verdict: Verdict, outcome: &Outcome)
                 Ok(_) => String::new(),
             };
             match kind {
-                CheckerKind::Tcp if retries > 0 => {
+                Kind::Tcp if retries > 0 => {
                     info!("TCP_CHECK on service {rs} failed after {retries} retries.")
                 }
-                CheckerKind::Tcp => info!("TCP_CHECK on service {rs} failed."),
+                Kind::Tcp => info!("TCP_CHECK on service {rs} failed."),
                 // keepalived 2.2.7 says HTTP_CHECK for SSL_GET too.
-                CheckerKind::Http(_) | CheckerKind::Ssl(_) if retries > 0 => {
+                Kind::Http | Kind::Ssl if retries > 0 => {
                     info!("HTTP_CHECK on service {rs} failed after {retries} retries.")
                 }
-                CheckerKind::Http(_) | CheckerKind::Ssl(_) => {
+                Kind::Http | Kind::Ssl => {
                     info!("HTTP_CHECK on service {rs} failed.")
                 }
                 // keepalived logs the last failure's reason alone.
-                CheckerKind::Smtp(_) => {
+                Kind::Smtp => {
                     if let (Err(e), Plan::Smtp { opts, .. }) = (outcome, &run.plan) {
                         info!("SMTP_CHECK {}", smtp_failure(e, opts.dst));
                     }
                 }
-                CheckerKind::Dns(_) => {
+                Kind::Dns => {
                     let after = if retries > 0 {
                         format!(" after {retries} retries")
                     } else {
@@ -1223,7 +1332,7 @@ fn log_verdict(run: &CheckerRun, rs: &RsId, verdict: Verdict, outcome: &Outcome)
                         info!("DNS_CHECK ({rs}) {}{after}", dns_failure(e));
                     }
                 }
-                CheckerKind::Misc(_) => {
+                Kind::Misc => {
                     let after = if retries > 0 {
                         format!(" after {retries} retries")
                     } else {
@@ -1231,7 +1340,7 @@ fn log_verdict(run: &CheckerRun, rs: &RsId, verdict: Verdict, outcome: &Outcome)
                     };
                     info!(
                         "Misc check for [{rs} VS {}] by [{}] failed{after} ({reason}).",
-                        rs.vs, run.script_name
+                        rs.vs, script_name
                     )
                 }
                 other if retries > 0 => info!(
@@ -1547,6 +1656,51 @@ fn connect_error(e: io::Error) -> ProbeError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn first_checker(text: &str) -> Checker {
+        let loaded = crate::config::load_str("t.conf", text, &Default::default());
+        assert!(!loaded.has_errors(), "{:?}", loaded.diagnostics.items);
+        loaded.config.virtual_servers[0].real_servers[0].checkers[0].clone()
+    }
+
+    #[test]
+    fn fingerprints_follow_equality_not_places() {
+        let conf = |pad: &str, timeout: u32| {
+            format!(
+                "{pad}virtual_server 10.0.0.1 80 {{\n protocol TCP\n real_server 10.0.0.2 80 {{\n  HTTP_GET {{\n   url {{ path /a digest 0123456789abcdef0123456789abcdef }}\n   connect_timeout {timeout}\n  }}\n }}\n}}\n"
+            )
+        };
+        let a = first_checker(&conf("", 3));
+        let moved = first_checker(&conf("# moved down\n\n\n", 3));
+        let changed = first_checker(&conf("", 4));
+        assert_eq!(a, moved);
+        assert_eq!(fingerprint(&a), fingerprint(&moved));
+        assert_ne!(a, changed);
+        assert_ne!(fingerprint(&a), fingerprint(&changed));
+    }
+
+    #[test]
+    fn request_paths() {
+        let r = build_request("/a b/c?x=1", "h", 80, HttpProtocol::V1_1);
+        assert_eq!(request_path(&r), "/a b/c?x=1");
+        assert_eq!(request_path(b"garbage"), "");
+    }
+
+    #[test]
+    fn slots_stay_small() {
+        // A few hundred bytes a checker (it was 1.2 kB with the checker's
+        // configuration inline); thousands of them are the engine's bulk.
+        assert!(
+            std::mem::size_of::<Slot>() <= 320,
+            "{}",
+            std::mem::size_of::<Slot>()
+        );
+        assert!(
+            std::mem::size_of::<Server>() <= 112,
+            "{}",
+            std::mem::size_of::<Server>()
+        );
+    }
 
     #[test]
     fn keys_round_trip_and_carry_the_tag() {

@@ -31,6 +31,7 @@ pub mod udp;
 
 use std::fmt;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use crate::config::model::{Protocol, RealServer, VirtualServer, VsKey};
 
@@ -60,7 +61,8 @@ pub enum VsId {
         protocol: ProtocolId,
     },
     Group {
-        name: String,
+        /// Shared by the ids of all its real servers (clones do not copy it).
+        name: Arc<str>,
         protocol: ProtocolId,
     },
 }
@@ -106,7 +108,7 @@ impl VsId {
                 protocol,
             },
             VsKey::Group(g) => VsId::Group {
-                name: g.value.clone(),
+                name: Arc::from(g.value.as_str()),
                 protocol,
             },
         }
@@ -147,8 +149,14 @@ pub struct RsId {
 
 impl RsId {
     pub fn from_config(vs: &VirtualServer, rs: &RealServer) -> Self {
+        RsId::new(&VsId::from_config(vs), rs)
+    }
+
+    /// The id of `rs` in the virtual server `vs` identifies: with the
+    /// virtual server's id made once, its real servers share its strings.
+    pub fn new(vs: &VsId, rs: &RealServer) -> Self {
         RsId {
-            vs: VsId::from_config(vs),
+            vs: vs.clone(),
             addr: rs.addr.value,
             port: rs.port.as_ref().map_or(0, |p| p.value),
         }

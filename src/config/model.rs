@@ -18,13 +18,13 @@ pub struct Config {
 }
 
 /// A script line (`"cmd args" [user [group]]`), split into argv at run time.
-#[derive(Clone, Debug, PartialEq, Default)]
+#[derive(Clone, Debug, PartialEq, Default, Hash)]
 pub struct Script {
     pub command: Spanned<String>,
     pub run_as: Option<RunAs>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Debug, PartialEq, Eq, Default, Hash)]
 pub struct RunAs {
     pub user: String,
     pub group: Option<String>,
@@ -590,7 +590,7 @@ pub struct RealServer {
 
 /// Concrete timing of one checker: checker, else real server, else virtual
 /// server, else keepalived's default for the checker type.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Hash)]
 pub struct CheckTiming {
     pub delay_loop: Spanned<Duration>,
     pub connect_timeout: Spanned<Duration>,
@@ -600,7 +600,7 @@ pub struct CheckTiming {
     pub warmup: Spanned<Duration>,
 }
 
-#[derive(Clone, Debug, PartialEq, Default)]
+#[derive(Clone, Debug, PartialEq, Default, Hash)]
 pub struct CheckTarget {
     pub connect_ip: Option<Spanned<IpAddr>>,
     pub connect_port: Option<Spanned<u16>>,
@@ -610,7 +610,7 @@ pub struct CheckTarget {
     pub fwmark: Option<Spanned<u32>>,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Hash)]
 pub struct Checker {
     pub kind: CheckerKind,
     pub target: CheckTarget,
@@ -620,7 +620,7 @@ pub struct Checker {
     pub span: super::diag::Span,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Hash)]
 pub enum CheckerKind {
     Tcp,
     Http(HttpCheck),
@@ -649,7 +649,7 @@ impl CheckerKind {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum HttpProtocol {
     /// HTTP/1.0, keepalived's default.
     V1_0,
@@ -659,13 +659,13 @@ pub enum HttpProtocol {
 }
 
 /// An inclusive status code range; `status_code 200` is `200..=200`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct StatusRange {
     pub first: u16,
     pub last: u16,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Hash)]
 pub struct Url {
     pub path: Spanned<String>,
     pub digest: Option<Spanned<[u8; 16]>>,
@@ -674,7 +674,7 @@ pub struct Url {
     pub virtualhost: Option<Spanned<String>>,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Hash)]
 pub struct HttpCheck {
     pub urls: Vec<Url>,
     pub virtualhost: Option<Spanned<String>>,
@@ -685,7 +685,7 @@ pub struct HttpCheck {
     pub tls_compliant: Spanned<bool>,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Hash)]
 pub struct MiscCheck {
     pub path: Script,
     /// keepalived: defaults to the delay loop.
@@ -693,12 +693,12 @@ pub struct MiscCheck {
     pub dynamic: Spanned<bool>,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Hash)]
 pub struct SmtpCheck {
     pub helo_name: Option<Spanned<String>>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum DnsType {
     A,
     Ns,
@@ -709,13 +709,13 @@ pub enum DnsType {
     Aaaa,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Hash)]
 pub struct DnsCheck {
     pub query_type: Spanned<DnsType>,
     pub name: Spanned<String>,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Hash)]
 pub struct UdpCheck {
     pub payload: Option<Spanned<Vec<u8>>>,
     /// `require_reply` with optional expected bytes.
@@ -724,7 +724,7 @@ pub struct UdpCheck {
     pub max_reply_length: Spanned<u32>,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Hash)]
 pub struct FileCheck {
     pub track_file: Spanned<String>,
     pub dynamic: Spanned<bool>,

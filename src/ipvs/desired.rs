@@ -552,7 +552,7 @@ fn vs_state(vs: &VirtualServer, config: &Config, notices: &mut VecDeque<Notice>)
             let method = rs.lvs_method.as_ref().map_or(vs.lb_kind.value, |m| m.value);
             let weight = rs.weight.value;
             RsState {
-                id: RsId::from_config(vs, rs),
+                id: RsId::new(&id, rs),
                 port: rs.port.as_ref().map(|p| p.value),
                 configured_weight: weight,
                 weight,
