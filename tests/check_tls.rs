@@ -58,24 +58,23 @@ fn without_the_feature_genhash_ssl_says_why() {
 mod common;
 
 #[cfg(feature = "tls")]
+#[path = "common/engine_harness.rs"]
+mod engine_harness;
+
+#[cfg(feature = "tls")]
 mod with_tls {
     use std::fs;
-    use std::io::Write;
-    use std::os::fd::AsRawFd;
-    use std::path::{Path, PathBuf};
+
+    use std::path::PathBuf;
     use std::process::Command;
     use std::sync::Mutex;
     use std::time::{Duration, Instant};
 
     use crate::common::lab::{can_run, Lab, Proc};
-    use keepalived_rs::check::core::ServerChange;
-    use keepalived_rs::check::{owns_key, Engine};
-    use keepalived_rs::daemon::{ChildExit, Context, DumpKind, EventLoop, Service};
-    use mio::event::Event;
-    use mio::Token;
+
     use nix::sys::signal::{kill, Signal};
     use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
-    use nix::unistd::{fork, ForkResult, Pid};
+    use nix::unistd::Pid;
 
     const BIN: &str = env!("CARGO_BIN_EXE_keepalived");
     const TOOLS: &[&str] = &["python3", "openssl", "md5sum"];
@@ -194,145 +193,7 @@ srv.serve_forever()
         panic!("{ADDR}:{port} never came up");
     }
 
-    // ===== the engine in the namespace (as in check_netns.rs) =====
-
-    struct Harness {
-        engine: Engine,
-        t0: Instant,
-        run_for: Duration,
-        out: fs::File,
-    }
-
-    const END_KEY: u64 = 9 << 56;
-
-    impl Harness {
-        fn drain(&mut self, now: Instant) {
-            while let Some(event) = self.engine.poll_event() {
-                let ms = (now - self.t0).as_millis();
-                let change = match event.change {
-                    ServerChange::Up { weight } => format!("UP {weight}"),
-                    ServerChange::Down => "DOWN".into(),
-                    ServerChange::Weight { weight } => format!("WEIGHT {weight}"),
-                };
-                let _ = writeln!(self.out, "EVENT {ms} {} {change}", event.rs);
-            }
-        }
-    }
-
-    impl Service for Harness {
-        fn start(&mut self, cx: &mut Context<'_>, now: Instant) {
-            self.t0 = now;
-            self.engine.start(cx, now);
-            cx.add_timer(now + self.run_for, END_KEY);
-            for status in self.engine.real_servers() {
-                let _ = writeln!(self.out, "INITIAL {} {}", status.rs, status.alive);
-            }
-        }
-
-        fn handle_io(&mut self, cx: &mut Context<'_>, token: Token, event: &Event, now: Instant) {
-            if self.engine.owns(token) {
-                self.engine.handle_io(cx, token, event, now);
-            }
-            self.drain(now);
-        }
-
-        fn handle_timer(&mut self, cx: &mut Context<'_>, key: u64, now: Instant) {
-            if key == END_KEY {
-                cx.request_shutdown();
-            } else if owns_key(key) {
-                self.engine.handle_timer(cx, key, now);
-            }
-            self.drain(now);
-        }
-
-        fn handle_child_exit(&mut self, cx: &mut Context<'_>, exit: ChildExit<u64>, now: Instant) {
-            if owns_key(exit.owner) {
-                self.engine.handle_child_exit(cx, exit, now);
-            }
-            self.drain(now);
-        }
-
-        fn reload(&mut self, _cx: &mut Context<'_>, _now: Instant) {}
-
-        fn dump(&mut self, _cx: &mut Context<'_>, _which: DumpKind, _now: Instant) {}
-
-        fn shutdown(&mut self, cx: &mut Context<'_>, now: Instant) -> bool {
-            self.engine.shutdown(cx, now)
-        }
-    }
-
-    struct FileLogger {
-        out: Mutex<fs::File>,
-        t0: Instant,
-    }
-
-    impl log::Log for FileLogger {
-        fn enabled(&self, m: &log::Metadata) -> bool {
-            m.level() <= log::Level::Info
-        }
-        fn log(&self, record: &log::Record) {
-            if self.enabled(record.metadata()) {
-                if let Ok(mut f) = self.out.lock() {
-                    let ms = self.t0.elapsed().as_millis();
-                    let _ = writeln!(f, "LOG {ms} {}", record.args());
-                }
-            }
-        }
-        fn flush(&self) {}
-    }
-
-    /// Runs the engine for `run_for` in namespace `ns`, in a forked child;
-    /// its record goes to `results`.
-    fn spawn_engine(ns: &str, config_text: &str, results: &Path, run_for: Duration) -> Pid {
-        let ns_path = format!("/run/netns/{ns}");
-        let config_text = config_text.to_string();
-        let results = results.to_path_buf();
-        // SAFETY: the child only runs this closure's code and then _exits.
-        match unsafe { fork() }.expect("fork") {
-            ForkResult::Parent { child } => child,
-            ForkResult::Child => {
-                let code = (|| -> Result<(), String> {
-                    let ns_file = fs::File::open(&ns_path).map_err(|e| e.to_string())?;
-                    // SAFETY: setns on a valid namespace fd in a single-threaded child.
-                    if unsafe { libc::setns(ns_file.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-                        return Err(format!("setns: {}", std::io::Error::last_os_error()));
-                    }
-                    let out = fs::File::create(&results).map_err(|e| e.to_string())?;
-                    let logger = Box::leak(Box::new(FileLogger {
-                        out: Mutex::new(out.try_clone().map_err(|e| e.to_string())?),
-                        t0: Instant::now(),
-                    }));
-                    log::set_logger(logger).map_err(|e| e.to_string())?;
-                    log::set_max_level(log::LevelFilter::Info);
-                    let loaded = keepalived_rs::config::load_str(
-                        "test.conf",
-                        &config_text,
-                        &Default::default(),
-                    );
-                    if loaded.has_errors() {
-                        return Err(format!("config errors: {:?}", loaded.diagnostics.items));
-                    }
-                    let engine = Engine::new(&loaded.config).map_err(|e| e.to_string())?;
-                    let mut event_loop = EventLoop::new().map_err(|e| e.to_string())?;
-                    let mut harness = Harness {
-                        engine,
-                        t0: Instant::now(),
-                        run_for,
-                        out,
-                    };
-                    event_loop.run(&mut harness).map_err(|e| e.to_string())?;
-                    Ok(())
-                })();
-                if let Err(e) = code {
-                    let _ = fs::write(format!("{}.err", results.display()), e);
-                    // SAFETY: terminate the forked child without unwinding.
-                    unsafe { libc::_exit(1) };
-                }
-                // SAFETY: as above.
-                unsafe { libc::_exit(0) }
-            }
-        }
-    }
+    use crate::engine_harness::spawn_engine;
 
     fn wait_bounded(pid: Pid, limit: Duration) -> Option<WaitStatus> {
         let start = Instant::now();
