@@ -17,13 +17,11 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::{kill, Signal};
-use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
-use nix::unistd::Pid;
+use nix::sys::wait::WaitStatus;
 
 #[path = "common/engine_harness.rs"]
 mod engine_harness;
-use engine_harness::spawn_engine;
+use engine_harness::{at, spawn_engine, wait_bounded};
 
 /// Setup steps run one test at a time (namespaces and ports are shared).
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -208,30 +206,6 @@ while True:
     d,a=s.recvfrom(2048)
     s.sendto(b'pong'+d,a)
 ";
-
-fn wait_bounded(pid: Pid, limit: Duration) -> Option<WaitStatus> {
-    let start = Instant::now();
-    loop {
-        match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
-            Ok(WaitStatus::StillAlive) | Err(nix::errno::Errno::EINTR) => {}
-            Ok(status) => return Some(status),
-            Err(_) => return None,
-        }
-        if start.elapsed() > limit {
-            let _ = kill(pid, Signal::SIGKILL);
-            let _ = waitpid(pid, None);
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// Sleeps until `offset` after `t0`.
-fn at(t0: Instant, offset: Duration) {
-    if let Some(d) = (t0 + offset).checked_duration_since(Instant::now()) {
-        std::thread::sleep(d);
-    }
-}
 
 fn md5sum(path: &Path) -> String {
     let out = Command::new("md5sum").arg(path).output().expect("md5sum");

@@ -72,9 +72,7 @@ mod with_tls {
 
     use crate::common::lab::{can_run, Lab, Proc};
 
-    use nix::sys::signal::{kill, Signal};
-    use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
-    use nix::unistd::Pid;
+    use nix::sys::wait::WaitStatus;
 
     const BIN: &str = env!("CARGO_BIN_EXE_keepalived");
     const TOOLS: &[&str] = &["python3", "openssl", "md5sum"];
@@ -193,30 +191,7 @@ srv.serve_forever()
         panic!("{ADDR}:{port} never came up");
     }
 
-    use crate::engine_harness::spawn_engine;
-
-    fn wait_bounded(pid: Pid, limit: Duration) -> Option<WaitStatus> {
-        let start = Instant::now();
-        loop {
-            match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
-                Ok(WaitStatus::StillAlive) | Err(nix::errno::Errno::EINTR) => {}
-                Ok(status) => return Some(status),
-                Err(_) => return None,
-            }
-            if start.elapsed() > limit {
-                let _ = kill(pid, Signal::SIGKILL);
-                let _ = waitpid(pid, None);
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn at(t0: Instant, offset: Duration) {
-        if let Some(d) = (t0 + offset).checked_duration_since(Instant::now()) {
-            std::thread::sleep(d);
-        }
-    }
+    use crate::engine_harness::{at, spawn_engine, wait_bounded};
 
     #[test]
     fn ssl_get_against_https_servers() {

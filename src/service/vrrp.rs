@@ -1109,18 +1109,31 @@ impl VrrpService {
         }
     }
 
-    /// inotify reported changes: drain them (bounded) and re-read the files.
+    /// inotify reported changes: drain them (bounded) and re-read the files
+    /// when one of them is concerned (the watched directory, /run or /tmp
+    /// say, may see much other traffic).
     fn handle_file_events(&mut self, now: Instant) {
         let Some((inotify, _)) = self.file_watch.as_ref() else {
             return;
         };
+        let mut ours = false;
         for _ in 0..MAX_RECV_PER_EVENT {
             match inotify.read_events() {
-                Ok(events) if !events.is_empty() => {}
+                Ok(events) if !events.is_empty() => {
+                    ours |= events.iter().any(|event| {
+                        event.name.as_deref().is_some_and(|name| {
+                            self.config.track_files.iter().any(|f| {
+                                std::path::Path::new(&f.file.value).file_name() == Some(name)
+                            })
+                        })
+                    });
+                }
                 _ => break,
             }
         }
-        self.read_track_files(now);
+        if ours {
+            self.read_track_files(now);
+        }
     }
 
     fn read_track_files(&mut self, now: Instant) {

@@ -14,6 +14,8 @@ use keepalived_rs::check::{owns_key, Engine};
 use keepalived_rs::daemon::{ChildExit, Context, DumpKind, EventLoop, Service};
 use mio::event::Event;
 use mio::Token;
+use nix::sys::signal::{kill, Signal};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{fork, ForkResult, Pid};
 
 /// The service the loop drives in the child: the engine plus a recorder.
@@ -150,5 +152,30 @@ pub fn spawn_engine(ns: &str, config_text: &str, results: &Path, run_for: Durati
             // SAFETY: as above.
             unsafe { libc::_exit(0) }
         }
+    }
+}
+
+/// Waits (bounded) for the engine child; SIGKILLs it past `limit`.
+pub fn wait_bounded(pid: Pid, limit: Duration) -> Option<WaitStatus> {
+    let start = Instant::now();
+    loop {
+        match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::StillAlive) | Err(nix::errno::Errno::EINTR) => {}
+            Ok(status) => return Some(status),
+            Err(_) => return None,
+        }
+        if start.elapsed() > limit {
+            let _ = kill(pid, Signal::SIGKILL);
+            let _ = waitpid(pid, None);
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Sleeps until `offset` after `t0`.
+pub fn at(t0: Instant, offset: Duration) {
+    if let Some(d) = (t0 + offset).checked_duration_since(Instant::now()) {
+        std::thread::sleep(d);
     }
 }
