@@ -219,18 +219,12 @@ impl KeepalivedService {
 impl KeepalivedService {
     /// The running subsystems, in service order: VRRP first so its adverts
     /// never wait behind checker or IPVS work.
-    fn subsystems(&mut self) -> Vec<&mut dyn Subsystem> {
-        let mut all: Vec<&mut dyn Subsystem> = Vec::new();
-        if let Some(vrrp) = self.vrrp.as_mut() {
-            all.push(vrrp);
-        }
-        if let Some(checkers) = self.checkers.as_mut() {
-            all.push(checkers);
-        }
-        if let Some(ipvs) = self.ipvs.as_mut() {
-            all.push(ipvs);
-        }
-        all
+    /// Runs on every event, so it builds no collection.
+    fn subsystems(&mut self) -> impl Iterator<Item = &mut dyn Subsystem> {
+        let vrrp = self.vrrp.as_mut().map(|s| s as &mut dyn Subsystem);
+        let checkers = self.checkers.as_mut().map(|s| s as &mut dyn Subsystem);
+        let ipvs = self.ipvs.as_mut().map(|s| s as &mut dyn Subsystem);
+        [vrrp, checkers, ipvs].into_iter().flatten()
     }
 
     /// Carry events between subsystems (checker verdicts and VRRP state to
@@ -271,7 +265,7 @@ impl KeepalivedService {
 
     /// During shutdown: tell the loop once every subsystem is done.
     fn check_shutdown_done(&mut self, cx: &mut Context<'_>) {
-        if self.shutting_down && self.subsystems().iter().all(|s| s.shutdown_done()) {
+        if self.shutting_down && self.subsystems().all(|s| s.shutdown_done()) {
             cx.shutdown_complete();
         }
     }
@@ -287,7 +281,7 @@ impl Service for KeepalivedService {
     }
 
     fn handle_io(&mut self, cx: &mut Context<'_>, token: Token, event: &Event, now: Instant) {
-        if let Some(subsystem) = self.subsystems().into_iter().find(|s| s.owns(token)) {
+        if let Some(subsystem) = self.subsystems().find(|s| s.owns(token)) {
             subsystem.handle_io(cx, token, event, now);
         }
         self.pump(cx, now);
@@ -296,7 +290,7 @@ impl Service for KeepalivedService {
 
     fn handle_timer(&mut self, cx: &mut Context<'_>, key: u64, now: Instant) {
         let tag = Tag::of(key);
-        if let Some(subsystem) = self.subsystems().into_iter().find(|s| Some(s.tag()) == tag) {
+        if let Some(subsystem) = self.subsystems().find(|s| Some(s.tag()) == tag) {
             subsystem.handle_timer(cx, key, now);
         }
         self.pump(cx, now);
@@ -305,7 +299,7 @@ impl Service for KeepalivedService {
 
     fn handle_child_exit(&mut self, cx: &mut Context<'_>, exit: ChildExit<u64>, now: Instant) {
         let tag = Tag::of(exit.owner);
-        if let Some(subsystem) = self.subsystems().into_iter().find(|s| Some(s.tag()) == tag) {
+        if let Some(subsystem) = self.subsystems().find(|s| Some(s.tag()) == tag) {
             subsystem.handle_child_exit(cx, exit, now);
         }
         self.pump(cx, now);

@@ -37,17 +37,26 @@ use super::{RsId, VsId, CHECK_KEY_TAG};
 use crate::config::model::{
     Checker, CheckerKind, Config, HttpCheck, HttpProtocol, RealServer, Script, VirtualServer,
 };
-use crate::daemon::{split_command, ChildExit, ChildId, ChildSpec, Context, RunAs, TimerId};
+use crate::daemon::{
+    split_command, ChildExit, ChildId, ChildSpec, Context, RunAs, TimerId, TokenMap,
+};
 
 /// Probes started per loop turn; the rest wait a millisecond, so a
 /// thousand checkers due together never make one long turn.
 pub const MAX_PROBE_STARTS_PER_TURN: usize = 16;
 const DEFER: Duration = Duration::from_millis(1);
+/// Idle checkers wake on a grid of this step, so checkers due within one
+/// step start in the same loop turn and share the poller's sleeps and
+/// wake-ups (one epoll_wait per batch instead of per probe). A probe starts
+/// at most this much after its due time, far below delay_loop's seconds.
+const WAKE_GRID: Duration = Duration::from_millis(10);
 /// Reads (of [`READ_CHUNK`] bytes) per readiness event before yielding.
 const READS_PER_EVENT: usize = 8;
 const READ_CHUNK: usize = 16 * 1024;
 /// Datagrams examined per readiness event before yielding.
 const DATAGRAMS_PER_EVENT: usize = 16;
+/// Receive size for datagram probes: the largest UDP payload.
+const MAX_DATAGRAM: usize = 65536;
 /// A stream probe may make progress slowly, but never for longer than this
 /// many connect_timeouts in total (connect, send, head, body).
 const HARD_DEADLINE_FACTOR: u32 = 4;
@@ -246,10 +255,15 @@ pub struct Engine {
     servers: Vec<Server>,
     slots: Vec<Slot>,
     free: Vec<usize>,
-    tokens: HashMap<Token, usize>,
+    tokens: TokenMap<usize>,
+    /// Receive buffer shared by all probes (one runs at a time), so a
+    /// read event allocates and zeroes nothing.
+    scratch: Vec<u8>,
     events: VecDeque<CheckEvent>,
     rng: u64,
     turn: Option<Instant>,
+    /// Origin of the [`WAKE_GRID`], set at start.
+    grid_origin: Option<Instant>,
     starts_this_turn: usize,
     script_user: Option<RunAs>,
     log_all_failures: bool,
@@ -315,10 +329,12 @@ impl Engine {
             servers: Vec::new(),
             slots: Vec::new(),
             free: Vec::new(),
-            tokens: HashMap::new(),
+            tokens: TokenMap::default(),
+            scratch: Vec::new(),
             events: VecDeque::new(),
             rng: random_seed(),
             turn: None,
+            grid_origin: None,
             starts_this_turn: 0,
             script_user,
             log_all_failures: config.global.checker_log_all_failures.value,
@@ -336,6 +352,7 @@ impl Engine {
         if self.started || self.stopped {
             return;
         }
+        self.grid_origin.get_or_insert(now);
         self.started = true;
         self.schedule(cx, now);
     }
@@ -504,6 +521,7 @@ impl Engine {
     /// Arms the checker's single timer at its next wake-up.
     fn rearm(&mut self, cx: &mut Context<'_>, index: usize) {
         let key = self.key_of(index);
+        let grid_origin = self.grid_origin;
         let Some(run) = self.slots.get_mut(index).and_then(|s| s.run.as_mut()) else {
             return;
         };
@@ -516,7 +534,10 @@ impl Engine {
             // The child runner enforces misc_timeout.
             Some(Probe::Child(_)) => None,
             None if matches!(run.plan, Plan::Disabled) => None,
-            None => run.core.poll_timeout(),
+            None => run
+                .core
+                .poll_timeout()
+                .map(|at| grid_origin.map_or(at, |origin| on_wake_grid(origin, at))),
         };
         if let Some(at) = wake {
             run.timer = Some(cx.add_timer(at, key));
@@ -1071,9 +1092,10 @@ impl Engine {
             return;
         };
         let timeout = run.core.timing().connect_timeout;
+        let scratch = &mut self.scratch;
         let result = match &mut run.probe {
-            Some(Probe::Stream(p)) => drive_stream(p, cx, event, now, timeout),
-            Some(Probe::Datagram(p)) => drive_datagram(p, cx),
+            Some(Probe::Stream(p)) => drive_stream(p, cx, event, now, timeout, scratch),
+            Some(Probe::Datagram(p)) => drive_datagram(p, cx, scratch),
             _ => None,
         };
         if let Some(outcome) = result {
@@ -1210,6 +1232,14 @@ impl Engine {
             Err(e) => error!("cannot run notify script [{}]: {e}", script.command.value),
         }
     }
+}
+
+/// The first [`WAKE_GRID`] point (counted from `origin`) at or after `at`.
+fn on_wake_grid(origin: Instant, at: Instant) -> Instant {
+    let step = WAKE_GRID.as_nanos();
+    let offset = at.saturating_duration_since(origin).as_nanos();
+    let rounded = offset.div_ceil(step) * step;
+    u64::try_from(rounded).map_or(at, |nanos| origin + Duration::from_nanos(nanos))
 }
 
 /// What IPVS must change to go from `old` to `new`.
@@ -1395,27 +1425,31 @@ fn drive_stream(
     event: &Event,
     now: Instant,
     timeout: Duration,
+    scratch: &mut Vec<u8>,
 ) -> Option<Outcome> {
-    let _ = event;
     if !p.connected {
         match p.stream.take_error() {
             Ok(Some(e)) | Err(e) => return Some(Err(ProbeError::Connect(e))),
             Ok(None) => {}
         }
-        match p.stream.peer_addr() {
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotConnected => return None,
-            Err(e) => return Some(Err(ProbeError::Connect(e))),
+        // Writable without a pending error is a finished connect; only an
+        // other wake-up needs getpeername to tell.
+        if !event.is_writable() || event.is_error() {
+            match p.stream.peer_addr() {
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotConnected => return None,
+                Err(e) => return Some(Err(ProbeError::Connect(e))),
+            }
         }
         p.connected = true;
         p.deadline = now + timeout;
         let step = p.dialog.start();
-        return run_steps(p, cx, step, now, timeout);
+        return run_steps(p, cx, step, now, timeout, scratch);
     }
     if p.sent < p.outbox.len() {
-        return run_steps(p, cx, Step::Send(Vec::new()), now, timeout);
+        return run_steps(p, cx, Step::Send(Vec::new()), now, timeout, scratch);
     }
-    run_steps(p, cx, Step::Recv, now, timeout)
+    run_steps(p, cx, Step::Recv, now, timeout, scratch)
 }
 
 /// Executes dialog steps until one has to wait for the socket.
@@ -1425,10 +1459,11 @@ fn run_steps(
     mut step: Step,
     now: Instant,
     timeout: Duration,
+    scratch: &mut Vec<u8>,
 ) -> Option<Outcome> {
-    // Each pass either waits, finishes, or consumes a read; bounded by the
-    // read budget below.
-    for _ in 0..=READS_PER_EVENT + 2 {
+    // Each pass either waits, finishes, sends or consumes one read, so
+    // this bounds the reads per event at about READS_PER_EVENT.
+    for _ in 0..READS_PER_EVENT + 4 {
         step = match step {
             Step::Finish(outcome) => return Some(outcome),
             Step::SendAndFinish(bytes, outcome) => {
@@ -1454,27 +1489,15 @@ fn run_steps(
                 }
                 Step::Recv
             }
-            Step::Recv => match read_some(p) {
-                ReadResult::Data(n, buf) => {
+            Step::Recv => match p.stream.read(scratch_of(scratch, READ_CHUNK)) {
+                Ok(0) => p.dialog.on_eof(),
+                Ok(n) => {
                     p.deadline = now + timeout;
-                    let _ = n;
-                    p.dialog.on_data(&buf)
+                    p.dialog.on_data(scratch.get(..n).unwrap_or_default())
                 }
-                ReadResult::Eof => p.dialog.on_eof(),
-                ReadResult::WouldBlock => return None,
-                ReadResult::BudgetSpent => {
-                    // Not drained: ask the poller for another event.
-                    let token = p.token;
-                    if let Err(e) = cx.reregister(
-                        &mut SourceFd(&p.stream.as_raw_fd()),
-                        token,
-                        Interest::READABLE | Interest::WRITABLE,
-                    ) {
-                        return Some(Err(ProbeError::Io(io::Error::other(e.to_string()))));
-                    }
-                    return None;
-                }
-                ReadResult::Error(e) => return Some(Err(ProbeError::Io(e))),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => Step::Recv,
+                Err(e) => return Some(Err(ProbeError::Io(e))),
             },
         };
     }
@@ -1488,51 +1511,25 @@ fn run_steps(
     None
 }
 
-enum ReadResult {
-    Data(usize, Vec<u8>),
-    Eof,
-    WouldBlock,
-    BudgetSpent,
-    Error(io::Error),
-}
-
-/// Reads up to READS_PER_EVENT chunks, returning what arrived as one block
-/// (or EOF / would-block when nothing did).
-fn read_some(p: &mut StreamProbe) -> ReadResult {
-    let mut data = Vec::new();
-    let mut chunk = vec![0u8; READ_CHUNK];
-    for _ in 0..READS_PER_EVENT {
-        match p.stream.read(&mut chunk) {
-            Ok(0) if data.is_empty() => return ReadResult::Eof,
-            // EOF after data: hand over the data first; the next read sees EOF.
-            Ok(0) => return ReadResult::Data(data.len(), data),
-            Ok(n) => data.extend_from_slice(&chunk[..n]),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                return if data.is_empty() {
-                    ReadResult::WouldBlock
-                } else {
-                    ReadResult::Data(data.len(), data)
-                };
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) if data.is_empty() => return ReadResult::Error(e),
-            Err(_) => return ReadResult::Data(data.len(), data),
-        }
+/// The first `len` bytes of the shared receive buffer, grown on first use.
+fn scratch_of(scratch: &mut Vec<u8>, len: usize) -> &mut [u8] {
+    if scratch.len() < len {
+        scratch.resize(len, 0);
     }
-    if data.is_empty() {
-        ReadResult::BudgetSpent
-    } else {
-        ReadResult::Data(data.len(), data)
-    }
+    &mut scratch[..len]
 }
 
 /// Reads datagrams of a datagram probe; `Some` when it is over.
-fn drive_datagram(p: &mut DatagramProbe, cx: &mut Context<'_>) -> Option<Outcome> {
-    let mut buf = vec![0u8; 65536];
+fn drive_datagram(
+    p: &mut DatagramProbe,
+    cx: &mut Context<'_>,
+    scratch: &mut Vec<u8>,
+) -> Option<Outcome> {
+    let buf = scratch_of(scratch, MAX_DATAGRAM);
     for _ in 0..DATAGRAMS_PER_EVENT {
-        match p.socket.recv(&mut buf) {
+        match p.socket.recv(buf) {
             Ok(n) => {
-                if let Some(outcome) = p.dialog.on_datagram(&buf[..n]) {
+                if let Some(outcome) = p.dialog.on_datagram(buf.get(..n).unwrap_or_default()) {
                     return Some(outcome);
                 }
             }
@@ -1684,6 +1681,21 @@ mod tests {
         let r = build_request("/a b/c?x=1", "h", 80, HttpProtocol::V1_1);
         assert_eq!(request_path(&r), "/a b/c?x=1");
         assert_eq!(request_path(b"garbage"), "");
+    }
+
+    #[test]
+    fn wake_grid_rounds_up_to_the_next_step_only() {
+        let origin = Instant::now();
+        let ms = Duration::from_millis;
+        assert_eq!(on_wake_grid(origin, origin), origin);
+        assert_eq!(on_wake_grid(origin, origin + ms(20)), origin + ms(20));
+        assert_eq!(
+            on_wake_grid(origin, origin + ms(20) + Duration::from_nanos(1)),
+            origin + ms(30)
+        );
+        assert_eq!(on_wake_grid(origin, origin + ms(1)), origin + ms(10));
+        // Before the origin (cannot happen after start): the origin.
+        assert_eq!(on_wake_grid(origin + ms(5), origin), origin + ms(5));
     }
 
     #[test]
