@@ -90,12 +90,46 @@ fn body_until_close() {
 }
 
 #[test]
-fn chunked_body() {
-    let wire = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n\
-7\r\n<html>h\r\n18;ext=1\r\nello, keepalived</html>\n\r\n0\r\nX-Trailer: 1\r\n\r\n";
-    let r = same_at_every_split(&expect_digest(BODY), wire).expect("passes");
-    assert_eq!(r.digest, Some(md5(BODY)));
-    assert_eq!(r.body_len, BODY.len() as u64);
+fn chunked_body_is_hashed_as_sent() {
+    // keepalived 2.2.7 hashes a chunked body with its framing (the chunk
+    // sizes and CRLFs), through the last chunk's trailer.
+    const CHUNKED: &[u8] =
+        b"7\r\n<html>h\r\n18;ext=1\r\nello, keepalived</html>\n\r\n0\r\nX-Trailer: 1\r\n\r\n";
+    let mut wire = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+    wire.extend_from_slice(CHUNKED);
+    let r = same_at_every_split(&expect_digest(CHUNKED), &wire).expect("passes");
+    assert_eq!(r.digest, Some(md5(CHUNKED)));
+    assert_eq!(r.body_len, CHUNKED.len() as u64);
+    // The de-chunked body's digest is a mismatch, as in keepalived.
+    assert!(matches!(
+        run(&expect_digest(BODY), &[&wire]),
+        Err(HttpError::Digest(_))
+    ));
+    // Bytes after the end of the chunked body are not part of it.
+    wire.extend_from_slice(b"garbage");
+    let r = run(&expect_digest(CHUNKED), &[&wire]).expect("passes");
+    assert_eq!(r.digest, Some(md5(CHUNKED)));
+}
+
+#[test]
+fn chunked_digest_matches_keepalived_genhash() {
+    // /usr/bin/genhash (keepalived 2.2.7) printed 5a92a56fcd3d89814522ce70e1445dbd
+    // for this response from a test server; the de-chunked body
+    // "hello chunked world\n" would be 5f907dce6ebdf96638b6189f646fa6be.
+    let wire = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Type: text/plain\r\n\r\n\
+6\r\nhello \r\ne\r\nchunked world\n\r\n0\r\n\r\n";
+    let expect = Expect {
+        always_hash: true,
+        ..Expect::default()
+    };
+    let r = same_at_every_split(&expect, wire).expect("passes");
+    let hex: String = r
+        .digest
+        .unwrap_or_default()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(hex, "5a92a56fcd3d89814522ce70e1445dbd");
 }
 
 #[test]
@@ -278,8 +312,8 @@ fn empty_bodies() {
     let r = same_at_every_split(&expect_digest(b""), wire).expect("passes");
     assert_eq!(r.digest, Some(md5(b"")));
     let chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n";
-    let r = same_at_every_split(&expect_digest(b""), chunked).expect("passes");
-    assert_eq!(r.body_len, 0);
+    let r = same_at_every_split(&expect_digest(b"0\r\n\r\n"), chunked).expect("passes");
+    assert_eq!(r.body_len, 5);
 }
 
 #[test]

@@ -542,6 +542,10 @@ pub fn main(args: &[OsString]) -> i32 {
             0
         }
         Err(e) => {
+            if matches!(e, FetchError::Connect(_)) {
+                // keepalived 2.2.7's genhash says exactly this, on stdout.
+                println!("Connection failed");
+            }
             eprintln!(
                 "genhash: {}:{}{}: {e}",
                 host_for_addr(options.server),

@@ -5,7 +5,11 @@
 //! The response head is parsed with httparse; the body is delimited by
 //! `Content-Length`, by chunked transfer coding, or by the server closing the
 //! connection (HTTP/1.0), and is hashed with MD5 as it streams by, never
-//! stored. Heads and bodies have size caps so a hostile server cannot make
+//! stored. The digest covers the body bytes as they came over the wire: for
+//! a chunked body that includes the chunk sizes and CRLFs, as keepalived
+//! 2.2.7's checker and genhash hash it (checked against /usr/bin/genhash),
+//! so digests taken with either tool match either daemon. The chunked
+//! coding is still parsed, to find the end and to reject a malformed one. Heads and bodies have size caps so a hostile server cannot make
 //! us buffer without bound.
 
 use std::fmt;
@@ -173,6 +177,8 @@ struct Body {
     framing: Framing,
     hasher: Md5,
     received: u64,
+    /// Chunked: payload bytes so far (the cap applies to these too).
+    decoded: u64,
     chunk: ChunkState,
     line: Vec<u8>,
 }
@@ -239,6 +245,7 @@ impl ResponseReader {
                                 framing,
                                 hasher: Md5::new(),
                                 received: 0,
+                                decoded: 0,
                                 chunk: ChunkState::Size,
                                 line: Vec::new(),
                             });
@@ -363,6 +370,13 @@ impl Body {
         Ok(())
     }
 
+    /// Chunked: hashes (and counts) the wire bytes the decoder consumed.
+    fn feed_chunked(&mut self, data: &[u8]) -> Result<bool, HttpError> {
+        let (consumed, complete) = self.decode_chunked(data)?;
+        self.take(data.get(..consumed).unwrap_or(data))?;
+        Ok(complete)
+    }
+
     /// True when the body is complete.
     fn feed(&mut self, mut data: &[u8]) -> Result<bool, HttpError> {
         match self.framing {
@@ -377,64 +391,71 @@ impl Body {
                 // Bytes past Content-Length are ignored: we close anyway.
                 Ok(self.received == total)
             }
-            Framing::Chunked => {
-                // Each pass consumes at least one byte or returns.
-                while !data.is_empty() {
-                    match self.chunk {
-                        ChunkState::Size => {
-                            let (line, rest) = match take_line(&mut self.line, data)? {
-                                Some(split) => split,
-                                None => return Ok(false),
-                            };
-                            data = rest;
-                            let size = parse_chunk_size(&line)?;
-                            self.chunk = if size == 0 {
-                                ChunkState::Trailer
-                            } else {
-                                if self.received.saturating_add(size) > MAX_BODY_BYTES {
-                                    return Err(HttpError::BodyTooLarge);
-                                }
-                                ChunkState::Data { remaining: size }
-                            };
+            Framing::Chunked => self.feed_chunked(data),
+        }
+    }
+
+    /// Walks the chunked coding over `data`: how many bytes belong to the
+    /// body (all, or up to the end of the last chunk's trailer) and whether
+    /// the body is complete.
+    fn decode_chunked(&mut self, mut data: &[u8]) -> Result<(usize, bool), HttpError> {
+        let total = data.len();
+        let consumed = |rest: &[u8]| total - rest.len();
+        // Each pass consumes at least one byte or returns.
+        while !data.is_empty() {
+            match self.chunk {
+                ChunkState::Size => {
+                    let (line, rest) = match take_line(&mut self.line, data)? {
+                        Some(split) => split,
+                        None => return Ok((total, false)),
+                    };
+                    data = rest;
+                    let size = parse_chunk_size(&line)?;
+                    self.chunk = if size == 0 {
+                        ChunkState::Trailer
+                    } else {
+                        if self.decoded.saturating_add(size) > MAX_BODY_BYTES {
+                            return Err(HttpError::BodyTooLarge);
                         }
-                        ChunkState::Data { remaining } => {
-                            let n = usize::try_from(remaining)
-                                .unwrap_or(usize::MAX)
-                                .min(data.len());
-                            self.take(&data[..n])?;
-                            data = &data[n..];
-                            let remaining = remaining - n as u64;
-                            self.chunk = if remaining == 0 {
-                                ChunkState::DataEnd { seen_cr: false }
-                            } else {
-                                ChunkState::Data { remaining }
-                            };
-                        }
-                        ChunkState::DataEnd { seen_cr } => {
-                            let (&b, rest) = data.split_first().unwrap_or((&0, &[]));
-                            data = rest;
-                            self.chunk = match (seen_cr, b) {
-                                (false, b'\r') => ChunkState::DataEnd { seen_cr: true },
-                                // A bare LF is tolerated, as most clients do.
-                                (_, b'\n') => ChunkState::Size,
-                                _ => return Err(HttpError::BadChunk("no CRLF after chunk data")),
-                            };
-                        }
-                        ChunkState::Trailer => {
-                            let (line, rest) = match take_line(&mut self.line, data)? {
-                                Some(split) => split,
-                                None => return Ok(false),
-                            };
-                            data = rest;
-                            if line.is_empty() {
-                                return Ok(true);
-                            }
-                        }
+                        ChunkState::Data { remaining: size }
+                    };
+                }
+                ChunkState::Data { remaining } => {
+                    let n = usize::try_from(remaining)
+                        .unwrap_or(usize::MAX)
+                        .min(data.len());
+                    self.decoded += n as u64;
+                    data = &data[n..];
+                    let remaining = remaining - n as u64;
+                    self.chunk = if remaining == 0 {
+                        ChunkState::DataEnd { seen_cr: false }
+                    } else {
+                        ChunkState::Data { remaining }
+                    };
+                }
+                ChunkState::DataEnd { seen_cr } => {
+                    let (&b, rest) = data.split_first().unwrap_or((&0, &[]));
+                    data = rest;
+                    self.chunk = match (seen_cr, b) {
+                        (false, b'\r') => ChunkState::DataEnd { seen_cr: true },
+                        // A bare LF is tolerated, as most clients do.
+                        (_, b'\n') => ChunkState::Size,
+                        _ => return Err(HttpError::BadChunk("no CRLF after chunk data")),
+                    };
+                }
+                ChunkState::Trailer => {
+                    let (line, rest) = match take_line(&mut self.line, data)? {
+                        Some(split) => split,
+                        None => return Ok((total, false)),
+                    };
+                    data = rest;
+                    if line.is_empty() {
+                        return Ok((consumed(data), true));
                     }
                 }
-                Ok(false)
             }
         }
+        Ok((total, false))
     }
 }
 
