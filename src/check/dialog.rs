@@ -86,6 +86,9 @@ pub enum Step {
 }
 
 /// A conversation over one TCP connection.
+// Always lives in a boxed stream probe, so the HTTP reader stays inline:
+// boxing it would cost one more allocation per HTTP probe.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum StreamDialog {
     /// TCP_CHECK: connected is all we need.

@@ -657,8 +657,8 @@ impl Engine {
                     id,
                     health,
                     checkers,
-                    notify_up: rs.notify_up.clone().map(Box::new),
-                    notify_down: rs.notify_down.clone().map(Box::new),
+                    notify_up: rs.notify_up.clone(),
+                    notify_down: rs.notify_down.clone(),
                     inhibit_on_failure: rs.inhibit_on_failure.value,
                     omega: vs.omega.value,
                 });
@@ -1432,7 +1432,7 @@ fn drive_stream(
             Ok(Some(e)) | Err(e) => return Some(Err(ProbeError::Connect(e))),
             Ok(None) => {}
         }
-        // Writable without a pending error is a finished connect; only an
+        // Writable without a pending error is a finished connect; any
         // other wake-up needs getpeername to tell.
         if !event.is_writable() || event.is_error() {
             match p.stream.peer_addr() {

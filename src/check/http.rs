@@ -378,7 +378,7 @@ impl Body {
     }
 
     /// True when the body is complete.
-    fn feed(&mut self, mut data: &[u8]) -> Result<bool, HttpError> {
+    fn feed(&mut self, data: &[u8]) -> Result<bool, HttpError> {
         match self.framing {
             Framing::UntilClose => {
                 self.take(data)?;

@@ -41,7 +41,7 @@ impl Out {
         }
     }
 
-    fn script(&mut self, key: &str, s: &Option<Script>) {
+    fn script(&mut self, key: &str, s: Option<&Script>) {
         if let Some(s) = s {
             let mut line = format!("{key} {}", quote(&s.command.value));
             if let Some(r) = &s.run_as {
@@ -147,7 +147,7 @@ pub fn dump(config: &Config) -> String {
     global(&mut o, &config.global);
     for s in &config.vrrp_scripts {
         o.open(format!("vrrp_script {}", word(&s.name.value)));
-        o.script("script", &Some(s.script.clone()));
+        o.script("script", Some(&s.script));
         o.kv("interval", secs(s.interval.value));
         o.kv("timeout", secs(s.timeout.value));
         o.kv(
@@ -341,12 +341,12 @@ fn global(o: &mut Out, g: &GlobalDefs) {
         }
         o.kv("script_user", s);
     }
-    o.script("startup_script", &g.startup_script);
+    o.script("startup_script", g.startup_script.as_ref());
     o.kv(
         "startup_script_timeout",
         secs(g.startup_script_timeout.value),
     );
-    o.script("shutdown_script", &g.shutdown_script);
+    o.script("shutdown_script", g.shutdown_script.as_ref());
     o.kv(
         "shutdown_script_timeout",
         secs(g.shutdown_script_timeout.value),
@@ -403,13 +403,13 @@ fn track_refs(o: &mut Out, key: &str, refs: &[TrackRef]) {
 }
 
 fn notify(o: &mut Out, n: &Notify) {
-    o.script("notify_master", &n.master);
-    o.script("notify_backup", &n.backup);
-    o.script("notify_fault", &n.fault);
-    o.script("notify_stop", &n.stop);
-    o.script("notify_deleted", &n.deleted);
-    o.script("notify_master_rx_lower_pri", &n.master_rx_lower_pri);
-    o.script("notify", &n.generic);
+    o.script("notify_master", n.master.as_ref());
+    o.script("notify_backup", n.backup.as_ref());
+    o.script("notify_fault", n.fault.as_ref());
+    o.script("notify_stop", n.stop.as_ref());
+    o.script("notify_deleted", n.deleted.as_ref());
+    o.script("notify_master_rx_lower_pri", n.master_rx_lower_pri.as_ref());
+    o.script("notify", n.generic.as_ref());
 }
 
 fn address_line(a: &VirtualAddress) -> String {
@@ -679,8 +679,8 @@ fn virtual_server(o: &mut Out, vs: &VirtualServer) {
     o.kv("omega", bool_word(vs.omega.value));
     o.kv("quorum", vs.quorum.value);
     o.kv("hysteresis", vs.hysteresis.value);
-    o.script("quorum_up", &vs.quorum_up);
-    o.script("quorum_down", &vs.quorum_down);
+    o.script("quorum_up", vs.quorum_up.as_ref());
+    o.script("quorum_down", vs.quorum_down.as_ref());
     if let Some(s) = &vs.sorry_server {
         match s.port {
             Some(p) => o.kv("sorry_server", format!("{} {p}", s.addr.value)),
@@ -718,8 +718,8 @@ fn real_server(o: &mut Out, rs: &RealServer) {
     if let Some(t) = &rs.lthreshold {
         o.kv("lthreshold", t.value);
     }
-    o.script("notify_up", &rs.notify_up);
-    o.script("notify_down", &rs.notify_down);
+    o.script("notify_up", rs.notify_up.as_deref());
+    o.script("notify_down", rs.notify_down.as_deref());
     o.kv("inhibit_on_failure", bool_word(rs.inhibit_on_failure.value));
     o.kv("alpha", bool_word(rs.alpha.value));
     if let Some(v) = &rs.virtualhost {
@@ -815,7 +815,7 @@ fn checker(o: &mut Out, c: &Checker) {
             }
         }
         CheckerKind::Misc(m) => {
-            o.script("misc_path", &Some(m.path.clone()));
+            o.script("misc_path", Some(&m.path));
             o.kv("misc_timeout", secs(m.timeout.value));
             o.flag("misc_dynamic", m.dynamic.value);
         }

@@ -144,7 +144,6 @@ const NOT_IMPLEMENTED: &[&str] = &[
     "garp_group",
     "linkbeat_interfaces",
     "interface_up_down_delays",
-    "SSL",
     "BFD_CHECK",
     "notify_deleted_script",
 ];
@@ -202,6 +201,11 @@ pub fn report_unknown<'a>(
         );
     } else if let Some(why) = removed_keyword(name) {
         d.warning(node.span(), why);
+    } else if name == "SSL" {
+        d.warning(
+            node.span(),
+            "'SSL' (client certificate and CA for SSL_GET) is not implemented: SSL_GET presents no client certificate and, like keepalived, does not verify the server's; ignored",
+        );
     } else if NOT_IMPLEMENTED.contains(&name) {
         d.warning(
             node.span(),
@@ -1864,10 +1868,10 @@ static REAL_SERVER: &[Kw<RsBuilder>] = &[
         set_opt(&mut b.rs.lthreshold, int_arg(n, 0, i64::from(u32::MAX), d))
     }),
     kw("notify_up", |b, n, d| {
-        set_opt(&mut b.rs.notify_up, script(n, d))
+        set_opt(&mut b.rs.notify_up, script(n, d).map(Box::new))
     }),
     kw("notify_down", |b, n, d| {
-        set_opt(&mut b.rs.notify_down, script(n, d))
+        set_opt(&mut b.rs.notify_down, script(n, d).map(Box::new))
     }),
     kw("inhibit_on_failure", |b, n, d| {
         b.inhibit_on_failure = Some(boolean(n, d))
@@ -1974,31 +1978,31 @@ fn checker(n: &Node, d: &mut Diagnostics) -> Option<CheckerBuilder> {
     }
     let kind = match n.name.text.as_str() {
         "TCP_CHECK" => CheckerKind::Tcp,
-        "HTTP_GET" => CheckerKind::Http(new_http()),
-        "SSL_GET" => CheckerKind::Ssl(new_http()),
-        "MISC_CHECK" => CheckerKind::Misc(MiscCheck {
+        "HTTP_GET" => CheckerKind::Http(Box::new(new_http())),
+        "SSL_GET" => CheckerKind::Ssl(Box::new(new_http())),
+        "MISC_CHECK" => CheckerKind::Misc(Box::new(MiscCheck {
             path: Script::default(),
             timeout: dv(Duration::ZERO),
             dynamic: dv(false),
-        }),
-        "SMTP_CHECK" => CheckerKind::Smtp(SmtpCheck { helo_name: None }),
-        "DNS_CHECK" => CheckerKind::Dns(DnsCheck {
+        })),
+        "SMTP_CHECK" => CheckerKind::Smtp(Box::new(SmtpCheck { helo_name: None })),
+        "DNS_CHECK" => CheckerKind::Dns(Box::new(DnsCheck {
             query_type: dv(DnsType::Soa),
             name: dv(".".to_string()),
-        }),
-        "UDP_CHECK" => CheckerKind::Udp(UdpCheck {
+        })),
+        "UDP_CHECK" => CheckerKind::Udp(Box::new(UdpCheck {
             payload: None,
             require_reply: None,
             min_reply_length: dv(0),
             max_reply_length: dv(255),
-        }),
+        })),
         "PING_CHECK" => CheckerKind::Ping,
-        _ => CheckerKind::File(FileCheck {
+        _ => CheckerKind::File(Box::new(FileCheck {
             track_file: dv(String::new()),
             dynamic: dv(false),
             weight: None,
             weight_reverse: dv(false),
-        }),
+        })),
     };
     let mut c = CheckerBuilder {
         kind,
