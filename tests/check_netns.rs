@@ -11,6 +11,7 @@
 //! real-server event and log line with its time offset.
 
 use std::fs;
+use std::io::Write as _;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -54,7 +55,8 @@ fn prerequisites_met(test: &str) -> bool {
         None => true,
         Some(reason) if full_test() => panic!("{test}: KEEPALIVED_RS_FULL_TEST=1 but {reason}"),
         Some(reason) => {
-            eprintln!("skipping {test}: {reason}");
+            // Not eprintln!: libtest would capture it and hide the skip.
+            let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {reason}");
             false
         }
     }
@@ -876,8 +878,9 @@ fn genhash_verbose_matches_keepalived() {
             "KEEPALIVED_RS_FULL_TEST=1 but no {}",
             real.display()
         );
-        eprintln!(
-            "skipping genhash_verbose_matches_keepalived: no {}",
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED genhash_verbose_matches_keepalived: no {}",
             real.display()
         );
         return;

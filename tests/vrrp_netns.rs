@@ -720,8 +720,8 @@ fn sighup_applies_vrrp_changes_and_keeps_the_master() {
 
     let vi1: Vec<(f64, u8)> = frames
         .iter()
-        .filter_map(|f| f.vrrp4())
-        .zip(frames.iter().map(|f| f.ts))
+        // Each advert with its own frame's time (other frames are skipped).
+        .filter_map(|f| f.vrrp4().map(|advert| (advert, f.ts)))
         .filter(|((s, vrid, _), _)| *s == ip4(0, 0) && *vrid == 51)
         .map(|((_, _, p), ts)| (ts, p))
         .collect();

@@ -247,11 +247,6 @@ impl Fetched {
     pub fn head(&self) -> &[u8] {
         self.raw.get(..self.head_len).unwrap_or_default()
     }
-
-    /// The bytes received after the head.
-    pub fn raw_body(&self) -> &[u8] {
-        self.raw.get(self.head_len..).unwrap_or_default()
-    }
 }
 
 /// Raw bytes kept for `-v` output; hashing continues past this.

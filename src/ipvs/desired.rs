@@ -670,7 +670,7 @@ impl State {
     /// `vips` are the addresses on this director now.
     pub fn new(config: &Config, vips: BTreeSet<IpAddr>) -> Self {
         let mut notices = VecDeque::new();
-        let vss = config
+        let vss: Vec<VsState> = config
             .virtual_servers
             .iter()
             .map(|vs| {
@@ -679,7 +679,6 @@ impl State {
                 state
             })
             .collect();
-        let vss: Vec<VsState> = vss;
         State {
             index: index_of(&vss),
             vss,

@@ -9,7 +9,7 @@
 #![allow(dead_code)]
 
 use std::fs;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -42,7 +42,12 @@ pub fn can_run(test: &str, tools: &[&str]) -> bool {
     if full {
         panic!("{reason} (KEEPALIVED_RS_FULL_TEST=1: prerequisites are required)");
     }
-    eprintln!("SKIPPED {reason}; run tests/run.sh as root for the full suite");
+    // Written to the process's stderr, not eprintln!: libtest captures that
+    // for passing tests, which would hide the skip.
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED {reason}; run tests/run.sh as root for the full suite"
+    );
     false
 }
 
