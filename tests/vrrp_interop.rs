@@ -7,7 +7,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::lab::{can_run, Lab, Proc};
+use common::lab::{can_run, ip4, Lab, Proc};
 use nix::sys::signal::Signal;
 
 const BIN: &str = env!("CARGO_BIN_EXE_keepalived");
@@ -20,9 +20,19 @@ struct Case {
     version: u8,
     advert_int: &'static str,
     auth: &'static str,
+    /// Unicast to the other node with this `unicast_ttl` instead of multicast.
+    unicast_ttl: Option<u8>,
 }
 
-fn conf(case: Case, priority: u8) -> String {
+fn conf(case: Case, node: usize, priority: u8) -> String {
+    let unicast = match case.unicast_ttl {
+        Some(ttl) => format!(
+            "    unicast_src_ip {}\n    unicast_peer {{\n        {}\n    }}\n    unicast_ttl {ttl}\n",
+            ip4(0, node),
+            ip4(0, 1 - node)
+        ),
+        None => String::new(),
+    };
     format!(
         "global_defs {{
     router_id interop
@@ -35,7 +45,7 @@ vrrp_instance VI_1 {{
     priority {priority}
     advert_int {}
 {}
-    virtual_ipaddress {{
+{unicast}    virtual_ipaddress {{
         {}
     }}
 }}
@@ -124,8 +134,8 @@ fn interop(case: Case) {
         .into_iter()
         .enumerate()
     {
-        let h = start(&mut lab, 0, &high, &conf(case, 150), round * 10);
-        let l = start(&mut lab, 1, &low, &conf(case, 100), round * 10 + 1);
+        let h = start(&mut lab, 0, &high, &conf(case, 0, 150), round * 10);
+        let l = start(&mut lab, 1, &low, &conf(case, 1, 100), round * 10 + 1);
         wait_holder(&lab, addr, 0, Duration::from_secs(10));
         // The higher side fails: the lower one takes over...
         h.signal(Signal::SIGTERM);
@@ -135,7 +145,7 @@ fn interop(case: Case) {
         );
         wait_holder(&lab, addr, 1, Duration::from_secs(5));
         // ...and gives the VIP back when it returns (preemption).
-        let h2 = start(&mut lab, 0, &high, &conf(case, 150), round * 10 + 2);
+        let h2 = start(&mut lab, 0, &high, &conf(case, 0, 150), round * 10 + 2);
         wait_holder(&lab, addr, 0, Duration::from_secs(10));
         std::thread::sleep(Duration::from_secs(2));
         assert_eq!(lab.holders("eth0", addr), [0], "flapped after preemption");
@@ -175,6 +185,7 @@ fn interop_vrrpv2_pass_auth() {
         version: 2,
         advert_int: "1",
         auth: "    authentication {\n        auth_type PASS\n        auth_pass s3cret\n    }",
+        unicast_ttl: None,
     });
 }
 
@@ -186,6 +197,7 @@ fn interop_vrrpv2_ah_auth() {
         version: 2,
         advert_int: "1",
         auth: "    authentication {\n        auth_type AH\n        auth_pass s3cret\n    }",
+        unicast_ttl: None,
     });
 }
 
@@ -197,6 +209,7 @@ fn interop_vrrpv3_ipv4() {
         version: 3,
         advert_int: "0.5",
         auth: "",
+        unicast_ttl: None,
     });
 }
 
@@ -208,5 +221,33 @@ fn interop_vrrpv3_ipv6() {
         version: 3,
         advert_int: "0.5",
         auth: "",
+        unicast_ttl: None,
+    });
+}
+
+/// keepalived treats the TTL of a unicast AH packet as mutable (it may drop
+/// across routers), so a `unicast_ttl` below 255 must not break the ICV.
+#[test]
+fn interop_vrrpv2_ah_unicast_ttl() {
+    interop(Case {
+        name: "interop_vrrpv2_ah_unicast_ttl",
+        vip: "10.77.0.100/24",
+        version: 2,
+        advert_int: "1",
+        auth: "    authentication {\n        auth_type AH\n        auth_pass s3cret\n    }",
+        unicast_ttl: Some(64),
+    });
+}
+
+/// Unicast AH with the default TTL 255.
+#[test]
+fn interop_vrrpv2_ah_unicast() {
+    interop(Case {
+        name: "interop_vrrpv2_ah_unicast",
+        vip: "10.77.0.100/24",
+        version: 2,
+        advert_int: "1",
+        auth: "    authentication {\n        auth_type AH\n        auth_pass s3cret\n    }",
+        unicast_ttl: Some(255),
     });
 }

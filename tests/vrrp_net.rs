@@ -30,7 +30,7 @@ use keepalived_rs::netlink::rtnl::{
     ipv4_broadcast, vmac_address, Added, AddressSpec, Deleted, RouteKind, RouteSpec, Rtnl,
     RtnlEvent, RtnlEvents, Scope, VmacSpec, IFA_F_NODAD, IFA_F_SECONDARY, MACVLAN_MODE_PRIVATE,
 };
-use keepalived_rs::vrrp::auth;
+use keepalived_rs::vrrp::auth::{self, IcvTtl};
 use keepalived_rs::vrrp::packet::{IPPROTO_AH, MCAST_GROUP4, MCAST_GROUP6};
 use keepalived_rs::vrrp::{Auth, Family, VrrpRepr, VrrpVersion};
 
@@ -913,13 +913,10 @@ fn ipv4_adverts_multicast_and_unicast() {
         .into_iter()
         .zip(ttls)
     {
-        let len = build_ipv4_advert(&mut buf, ADDR_A, dst, ident, &repr_v2(), None).unwrap();
-        if ttl != 255 {
-            keepalived_rs::vrrp::packet::set_ipv4_ttl(&mut buf, ttl).unwrap();
-            assert!(keepalived_rs::vrrp::Ipv4Packet::new_checked(&buf[..len])
-                .unwrap()
-                .verify_checksum());
-        }
+        let len = build_ipv4_advert(&mut buf, ADDR_A, dst, ident, ttl, &repr_v2(), None).unwrap();
+        assert!(keepalived_rs::vrrp::Ipv4Packet::new_checked(&buf[..len])
+            .unwrap()
+            .verify_checksum());
         expected.push(buf[..len].to_vec());
     }
 
@@ -1081,6 +1078,7 @@ fn ipv4_ah_advert_unicast() {
         let ah = AhParams {
             key: b"secret12",
             seq: 7,
+            icv_ttl: IcvTtl::Zeroed,
         };
         socket
             .send_advert(
@@ -1101,8 +1099,8 @@ fn ipv4_ah_advert_unicast() {
     assert_eq!(*hop, Some(255));
     assert_eq!(&frames[0][14..], &bytes[..], "socket and wire agree");
     assert_eq!(*got_repr, repr);
-    assert_eq!(auth::verify_ah(bytes, b"secret12"), Ok(7));
-    assert!(auth::verify_ah(bytes, b"secret13").is_err());
+    assert_eq!(auth::verify_ah(bytes, b"secret12", IcvTtl::Zeroed), Ok(7));
+    assert!(auth::verify_ah(bytes, b"secret13", IcvTtl::Zeroed).is_err());
     assert!(decoded.contains("spi=0x0a630001,seq=0x7,"), "{decoded}");
     assert!(
         decoded.contains("VRRPv2, Advertisement, vrid 51, prio 150, authtype ah"),

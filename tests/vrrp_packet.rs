@@ -4,7 +4,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use keepalived_rs::vrrp::auth::{self, AhRepr};
+use keepalived_rs::vrrp::auth::{self, AhRepr, IcvTtl};
 use keepalived_rs::vrrp::packet::{emit_ipv4_advert, IPPROTO_AH, MCAST_GROUP4, MCAST_GROUP6};
 use keepalived_rs::vrrp::{
     receive_ipv4, receive_ipv6, Auth, AuthType, Error, Family, Ipv4Packet, Ipv4Repr, MessageType,
@@ -34,6 +34,9 @@ fn v3_ipv6() -> Vec<u8> {
 }
 fn v2_ah() -> Vec<u8> {
     hex(include_str!("vectors/v2_ipv4_ah.hex"))
+}
+fn v2_ah_unicast() -> Vec<u8> {
+    hex(include_str!("vectors/v2_ipv4_ah_unicast.hex"))
 }
 
 const SRC4: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 1);
@@ -125,7 +128,7 @@ fn v2_pass_emit() {
     assert_eq!(&out[..n], &b[20..]);
     // Whole packet, IPv4 header included (keepalived: TOS 0xc0, ID 1, TTL 255).
     let mut whole = [0u8; 64];
-    let n = emit_ipv4_advert(&mut whole, SRC4, MCAST_GROUP4, 1, &expected_pass()).unwrap();
+    let n = emit_ipv4_advert(&mut whole, SRC4, MCAST_GROUP4, 1, 255, &expected_pass()).unwrap();
     assert_eq!(&whole[..n], &b[..]);
 }
 
@@ -139,7 +142,7 @@ fn v2_noauth_3vips_parse_emit() {
     assert_eq!(p.auth_type(), AuthType::None);
     assert_eq!(p.auth_data(), &[0u8; 8]);
     let mut whole = [0u8; 64];
-    let n = emit_ipv4_advert(&mut whole, SRC4, MCAST_GROUP4, 1, &expected_noauth()).unwrap();
+    let n = emit_ipv4_advert(&mut whole, SRC4, MCAST_GROUP4, 1, 255, &expected_noauth()).unwrap();
     assert_eq!(&whole[..n], &b[..]);
 }
 
@@ -154,7 +157,7 @@ fn v3_ipv4_parse_emit() {
     assert_eq!(p.reserved(), 0);
     assert!(p.auth_data().is_empty());
     let mut whole = [0u8; 64];
-    let n = emit_ipv4_advert(&mut whole, SRC4, MCAST_GROUP4, 1, &expected_v3_ipv4()).unwrap();
+    let n = emit_ipv4_advert(&mut whole, SRC4, MCAST_GROUP4, 1, 255, &expected_v3_ipv4()).unwrap();
     assert_eq!(&whole[..n], &b[..]);
 }
 
@@ -184,10 +187,16 @@ fn v2_ah_parse_verify_emit() {
     assert_eq!(r.repr, expected_ah());
     assert_eq!(r.ah_seq, Some(1));
     assert_eq!(auth::check_auth(&r.repr, &Auth::Ah), Ok(()));
-    assert_eq!(auth::verify_ah(&b, KEY), Ok(1));
+    assert_eq!(auth::verify_ah(&b, KEY, IcvTtl::Hashed), Ok(1));
     // Key zero padded to 8 is the same HMAC key.
-    assert_eq!(auth::verify_ah(&b, &auth::pass_key(KEY)), Ok(1));
-    assert_eq!(auth::verify_ah(&b, b"secret13"), Err(Error::AuthFailure));
+    assert_eq!(
+        auth::verify_ah(&b, &auth::pass_key(KEY), IcvTtl::Hashed),
+        Ok(1)
+    );
+    assert_eq!(
+        auth::verify_ah(&b, b"secret13", IcvTtl::Hashed),
+        Err(Error::AuthFailure)
+    );
     let ah = auth::AhPacket::new_checked(&b[20..]).unwrap();
     assert_eq!(ah.next_header(), 112);
     assert_eq!(ah.spi(), u32::from(SRC4));
@@ -202,6 +211,7 @@ fn v2_ah_parse_verify_emit() {
         dst: MCAST_GROUP4,
         protocol: IPPROTO_AH,
         ident: 1,
+        ttl: 255,
         payload_len: auth::AH_LEN + vrrp.buffer_len(),
     }
     .emit(&mut out)
@@ -218,8 +228,42 @@ fn v2_ah_parse_verify_emit() {
         &IpAddr::V4(MCAST_GROUP4),
     )
     .unwrap();
-    auth::fill_ah_icv(&mut out, KEY).unwrap();
+    auth::fill_ah_icv(&mut out, KEY, IcvTtl::Hashed).unwrap();
     assert_eq!(out, b);
+}
+
+/// keepalived's unicast AH advert (TTL 64) verifies only with the TTL zeroed,
+/// and building it from scratch gives its bytes.
+#[test]
+fn v2_ah_unicast_zeroes_ttl() {
+    let b = v2_ah_unicast();
+    assert_eq!(b[8], 64, "captured with unicast_ttl 64");
+    assert_eq!(auth::verify_ah(&b, KEY, IcvTtl::Zeroed), Ok(1));
+    assert_eq!(
+        auth::verify_ah(&b, KEY, IcvTtl::Hashed),
+        Err(Error::AuthFailure)
+    );
+    // Any TTL on the way verifies: it is mutable.
+    let mut routed = b.clone();
+    routed[8] = 60;
+    assert_eq!(auth::verify_ah(&routed, KEY, IcvTtl::Zeroed), Ok(1));
+    let peer = Ipv4Addr::new(10, 99, 0, 2);
+    let mut buf = [0u8; 128];
+    let n = keepalived_rs::net::vrrp_socket::build_ipv4_advert(
+        &mut buf,
+        SRC4,
+        peer,
+        1,
+        64,
+        &expected_ah(),
+        Some(&keepalived_rs::net::vrrp_socket::AhParams {
+            key: KEY,
+            seq: 1,
+            icv_ttl: IcvTtl::Zeroed,
+        }),
+    )
+    .unwrap();
+    assert_eq!(&buf[..n], &b[..]);
 }
 
 #[test]
@@ -228,14 +272,20 @@ fn ah_ttl_is_hashed_tos_is_not() {
     let mut b = v2_ah();
     b[1] = 0x00;
     b[10] ^= 0xff;
-    assert_eq!(auth::verify_ah(&b, KEY), Ok(1));
+    assert_eq!(auth::verify_ah(&b, KEY, IcvTtl::Hashed), Ok(1));
     let mut b = v2_ah();
     b[8] = 254;
-    assert_eq!(auth::verify_ah(&b, KEY), Err(Error::AuthFailure));
+    assert_eq!(
+        auth::verify_ah(&b, KEY, IcvTtl::Hashed),
+        Err(Error::AuthFailure)
+    );
     // Tampered VRRP payload.
     let mut b = v2_ah();
     b[46] ^= 1;
-    assert_eq!(auth::verify_ah(&b, KEY), Err(Error::AuthFailure));
+    assert_eq!(
+        auth::verify_ah(&b, KEY, IcvTtl::Hashed),
+        Err(Error::AuthFailure)
+    );
 }
 
 #[test]
@@ -652,9 +702,9 @@ fn mutation_never_panics() {
                 if receive_ipv4(&m).is_ok() {
                     accepted += 1;
                 }
-                let _ = auth::verify_ah(&m, KEY);
-                let _ = auth::compute_ah_icv(&m, KEY);
-                let _ = auth::fill_ah_icv(&mut m.clone(), KEY);
+                let _ = auth::verify_ah(&m, KEY, IcvTtl::Hashed);
+                let _ = auth::compute_ah_icv(&m, KEY, IcvTtl::Hashed);
+                let _ = auth::fill_ah_icv(&mut m.clone(), KEY, IcvTtl::Zeroed);
                 exercise(&m, Family::V4);
                 exercise(m.get(20..).unwrap_or(&[]), Family::V4);
                 exercise(m.get(20..).unwrap_or(&[]), Family::V6);

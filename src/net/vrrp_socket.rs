@@ -30,10 +30,10 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 use super::{bind_to_ifindex, io_error, open_socket, set_int, set_opt, Error};
 use crate::netlink::rtnl::AddressInfo;
-use crate::vrrp::auth::{fill_ah_icv, AhRepr, AH_LEN};
+use crate::vrrp::auth::{fill_ah_icv, AhRepr, IcvTtl, AH_LEN};
 use crate::vrrp::packet::{
-    receive_ipv4_with, receive_ipv6_with, set_ipv4_ttl, Family, Ipv4Packet, Ipv4Repr, Received,
-    TtlRule, VrrpRepr, IPPROTO_AH, IPPROTO_VRRP, IPV4_HEADER_LEN, VRRP_TTL,
+    receive_ipv4_with, receive_ipv6_with, Family, Ipv4Packet, Ipv4Repr, Received, TtlRule,
+    VrrpRepr, IPPROTO_AH, IPPROTO_VRRP, IPV4_HEADER_LEN, VRRP_TTL,
 };
 
 /// keepalived sends adverts with TOS / traffic class 0xc0 (DSCP CS6,
@@ -56,20 +56,23 @@ pub struct AhParams<'a> {
     pub key: &'a [u8],
     /// AH sequence number (RFC 2402 2.5: counts up from 1 per sender).
     pub seq: u32,
+    /// Whether the TTL is hashed: [`IcvTtl::Zeroed`] for unicast instances.
+    pub icv_ttl: IcvTtl,
 }
 
-/// Write a whole IPv4 advertisement (header, optional AH, VRRP) into `buf`
-/// the way keepalived does; returns its length.
+/// Write a whole IPv4 advertisement (header with TTL `ttl`, optional AH,
+/// VRRP) into `buf` the way keepalived does; returns its length.
 pub fn build_ipv4_advert(
     buf: &mut [u8],
     src: Ipv4Addr,
     dst: Ipv4Addr,
     ident: u16,
+    ttl: u8,
     repr: &VrrpRepr,
     ah: Option<&AhParams<'_>>,
 ) -> Result<usize, crate::vrrp::Error> {
     let Some(ah) = ah else {
-        return crate::vrrp::emit_ipv4_advert(buf, src, dst, ident, repr);
+        return crate::vrrp::emit_ipv4_advert(buf, src, dst, ident, ttl, repr);
     };
     let payload_len = AH_LEN + repr.buffer_len();
     let len = IPV4_HEADER_LEN + payload_len;
@@ -90,10 +93,11 @@ pub fn build_ipv4_advert(
         dst,
         protocol: IPPROTO_AH,
         ident,
+        ttl,
         payload_len,
     }
     .emit(header)?;
-    fill_ah_icv(out, ah.key)?;
+    fill_ah_icv(out, ah.key, ah.icv_ttl)?;
     Ok(len)
 }
 
@@ -490,10 +494,7 @@ impl VrrpSocket {
                 let ident = self.next_ident;
                 // 0 would make the kernel pick one; keepalived wraps to 1.
                 self.next_ident = self.next_ident.checked_add(1).unwrap_or(1);
-                let len = build_ipv4_advert(&mut self.send_buf, src, dst, ident, repr, ah)?;
-                if ttl != VRRP_TTL {
-                    set_ipv4_ttl(&mut self.send_buf, ttl)?;
-                }
+                let len = build_ipv4_advert(&mut self.send_buf, src, dst, ident, ttl, repr, ah)?;
                 let packet = self.send_buf.get(..len).unwrap_or_default();
                 self.send_ipv4(packet)
             }
@@ -719,13 +720,14 @@ mod tests {
                 Some(AhParams {
                     key: b"secret12",
                     seq: 1,
+                    icv_ttl: IcvTtl::Hashed,
                 }),
             ),
         ];
         for (vector, repr, ah) in cases {
             let want = hex(vector);
             let len =
-                build_ipv4_advert(&mut buf, SRC, MCAST_GROUP4, 1, &repr, ah.as_ref()).unwrap();
+                build_ipv4_advert(&mut buf, SRC, MCAST_GROUP4, 1, 255, &repr, ah.as_ref()).unwrap();
             assert_eq!(hex_string(&buf[..len]), hex_string(&want));
         }
     }

@@ -25,7 +25,7 @@ use crate::netlink::rtnl::{
     self, AddressSpec, LinkInfo, RouteSpec, Rtnl, RtnlEvent, RtnlEvents, VmacSpec,
 };
 use crate::service::script::child_spec;
-use crate::vrrp::auth::{check_auth, pass_key, verify_ah};
+use crate::vrrp::auth::{check_auth, pass_key, verify_ah, IcvTtl};
 use crate::vrrp::packet::{Family, IPPROTO_AH, IPPROTO_VRRP};
 use crate::vrrp::{
     Action, Auth, NotifyEvent, Reason, Received, Router, RouterAction, State, TtlRule, VrrpVersion,
@@ -861,6 +861,7 @@ impl VrrpService {
                 AhParams {
                     key,
                     seq: io.ah_seq,
+                    icv_ttl: icv_ttl(io.unicast),
                 }
             });
             if let Err(e) =
@@ -1177,7 +1178,9 @@ impl VrrpService {
             }
             let checked: Result<Received, &'static str> = decoded
                 .and_then(|r| match (&io.ah_key, r.ah_seq) {
-                    (Some(key), Some(_)) => verify_ah(datagram.bytes, key).map(|_| r),
+                    (Some(key), Some(_)) => {
+                        verify_ah(datagram.bytes, key, icv_ttl(io.unicast)).map(|_| r)
+                    }
                     _ => check_auth(&r.repr, &io.auth).map(|()| r),
                 })
                 .map_err(|e| e.counter().1);
@@ -1480,6 +1483,15 @@ impl Subsystem for VrrpService {
             cx.cancel_timer(id);
         }
         true
+    }
+}
+
+/// keepalived hashes the TTL into the AH ICV of multicast instances only.
+fn icv_ttl(unicast: bool) -> IcvTtl {
+    if unicast {
+        IcvTtl::Zeroed
+    } else {
+        IcvTtl::Hashed
     }
 }
 

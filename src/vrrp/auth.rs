@@ -10,10 +10,12 @@ RFC 2338, and so do we:
   with the password. The SPI is the sender's IPv4 address and the sequence
   number counts up from 1.
 
-What keepalived 2.2.7 hashes (settled against `tests/vectors/v2_ipv4_ah.hex`):
-the IPv4 header with TOS, flags/fragment offset and header checksum zeroed,
-then the AH header with the ICV zeroed, then the VRRP message. Unlike
-RFC 2402 3.3.3.1.1.1 the TTL is **not** zeroed (it is hashed as 255).
+What keepalived 2.2.7 hashes (settled against `tests/vectors/v2_ipv4_ah.hex`
+and `v2_ipv4_ah_unicast.hex`): the IPv4 header with TOS, flags/fragment
+offset and header checksum zeroed, then the AH header with the ICV zeroed,
+then the VRRP message. The TTL is zeroed only for unicast instances (it may
+drop on the way to a routed peer); multicast adverts hash it as 255, unlike
+RFC 2402 3.3.3.1.1.1. See [`IcvTtl`].
 */
 
 use md5::{Digest, Md5};
@@ -22,10 +24,24 @@ use super::packet::{Auth, Error, Ipv4Packet, VrrpRepr, VrrpVersion, AUTH_DATA_LE
 
 /// Length of the AH header keepalived sends: 12 fixed bytes + 12-byte ICV.
 pub const AH_LEN: usize = 24;
+/// Offset of the TTL in the IPv4 header.
+const IPV4_TTL_OFFSET: usize = 8;
 /// Length of the HMAC-MD5-96 ICV. RFC 2403 2: truncated to 96 bits.
 pub const ICV_LEN: usize = 12;
 /// Fixed part of the AH header (next header, length, reserved, SPI, sequence).
 pub const AH_FIXED_LEN: usize = 12;
+
+/// Whether the IPv4 TTL takes part in the AH ICV. keepalived 2.2.7 decides by
+/// the instance, not by the packet: an instance with unicast peers zeroes it
+/// (sending and checking), a multicast one hashes it. Both ends of a link
+/// configure the same mode, so they agree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IcvTtl {
+    /// Multicast instances: the TTL (255) is hashed as it is.
+    Hashed,
+    /// Unicast instances: the TTL is mutable (RFC 2402 3.3.3.1.1.1) and zeroed.
+    Zeroed,
+}
 
 /// Turn a configured `auth_pass` into the 8 bytes on the wire: truncated to
 /// 8 (keepalived warns and truncates longer ones), zero padded.
@@ -219,7 +235,11 @@ pub fn hmac_md5(key: &[u8], parts: &[&[u8]]) -> [u8; 16] {
 }
 
 /// Compute the HMAC-MD5-96 ICV of an IPv4 + AH + VRRP packet as keepalived does.
-pub fn compute_ah_icv(ip_packet: &[u8], key: &[u8]) -> Result<[u8; ICV_LEN], Error> {
+pub fn compute_ah_icv(
+    ip_packet: &[u8],
+    key: &[u8],
+    icv_ttl: IcvTtl,
+) -> Result<[u8; ICV_LEN], Error> {
     let ip = Ipv4Packet::new_checked(ip_packet)?;
     if ip.protocol() != IPPROTO_AH {
         return Err(Error::BadProtocol);
@@ -229,7 +249,7 @@ pub fn compute_ah_icv(ip_packet: &[u8], key: &[u8]) -> Result<[u8; ICV_LEN], Err
         return Err(Error::BadLength);
     }
     // RFC 2402 3.3.3.1.1.1: mutable fields zeroed for the ICV: TOS, flags/fragment
-    // offset, header checksum. (keepalived keeps TTL: see the module docs.)
+    // offset, header checksum, and TTL but for keepalived's multicast (see the module docs).
     let mut hdr = [0u8; 60];
     let hl = ip.header_len();
     let hdr = hdr.get_mut(..hl).ok_or(Error::BadLength)?;
@@ -239,6 +259,11 @@ pub fn compute_ah_icv(ip_packet: &[u8], key: &[u8]) -> Result<[u8; ICV_LEN], Err
     for i in [1usize, 6, 7, 10, 11] {
         if let Some(b) = hdr.get_mut(i) {
             *b = 0;
+        }
+    }
+    if icv_ttl == IcvTtl::Zeroed {
+        if let Some(ttl) = hdr.get_mut(IPV4_TTL_OFFSET) {
+            *ttl = 0;
         }
     }
     // RFC 2402 3.3.3.1.2: the authentication data field is zero while computing.
@@ -254,8 +279,8 @@ pub fn compute_ah_icv(ip_packet: &[u8], key: &[u8]) -> Result<[u8; ICV_LEN], Err
 
 /// Verify the ICV of a received IPv4 + AH + VRRP packet; returns the AH
 /// sequence number (anti-replay is the instance's job: RFC 2402 3.4.3).
-pub fn verify_ah(ip_packet: &[u8], key: &[u8]) -> Result<u32, Error> {
-    let icv = compute_ah_icv(ip_packet, key)?;
+pub fn verify_ah(ip_packet: &[u8], key: &[u8], icv_ttl: IcvTtl) -> Result<u32, Error> {
+    let icv = compute_ah_icv(ip_packet, key, icv_ttl)?;
     let ip = Ipv4Packet::new_checked(ip_packet)?;
     let ah = AhPacket::new_checked(ip.payload())?;
     // RFC 2402 3.4.4: if the computed ICV does not match, the packet MUST be discarded.
@@ -266,8 +291,8 @@ pub fn verify_ah(ip_packet: &[u8], key: &[u8]) -> Result<u32, Error> {
 }
 
 /// Compute the ICV of a complete IPv4 + AH + VRRP packet and store it in the AH header.
-pub fn fill_ah_icv(ip_packet: &mut [u8], key: &[u8]) -> Result<(), Error> {
-    let icv = compute_ah_icv(ip_packet, key)?;
+pub fn fill_ah_icv(ip_packet: &mut [u8], key: &[u8], icv_ttl: IcvTtl) -> Result<(), Error> {
+    let icv = compute_ah_icv(ip_packet, key, icv_ttl)?;
     let hl = Ipv4Packet::new_checked(&*ip_packet)?.header_len();
     let start = hl + field::ICV;
     let dst = ip_packet

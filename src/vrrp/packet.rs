@@ -936,6 +936,8 @@ pub struct Ipv4Repr {
     pub protocol: u8,
     /// Identification (keepalived counts up from 1).
     pub ident: u16,
+    /// [`VRRP_TTL`], but for keepalived's `unicast_ttl` on unicast adverts.
+    pub ttl: u8,
     /// Payload length.
     pub payload_len: usize,
 }
@@ -946,7 +948,7 @@ impl Ipv4Repr {
         IPV4_HEADER_LEN
     }
 
-    /// Write a 20-byte header the way keepalived does (TOS 0xc0, no DF, TTL 255) with its checksum.
+    /// Write a 20-byte header the way keepalived does (TOS 0xc0, no DF) with its checksum.
     pub fn emit(&self, buf: &mut [u8]) -> Result<(), Error> {
         let total = u16::try_from(IPV4_HEADER_LEN + self.payload_len)
             .map_err(|_| Error::Unrepresentable)?;
@@ -959,8 +961,7 @@ impl Ipv4Repr {
         put_u8(h, ipv4::TOS, 0xc0);
         put_u16(h, ipv4::TOTAL_LEN, total);
         put_u16(h, ipv4::IDENT, self.ident);
-        // RFC 5798 5.1.1.3: TTL MUST be 255.
-        put_u8(h, ipv4::TTL, VRRP_TTL);
+        put_u8(h, ipv4::TTL, self.ttl);
         put_u8(h, ipv4::PROTOCOL, self.protocol);
         put_bytes(h, ipv4::SRC, &self.src.octets());
         put_bytes(h, ipv4::DST, &self.dst.octets());
@@ -972,29 +973,16 @@ impl Ipv4Repr {
     }
 }
 
-/// Rewrite the TTL of a 20-byte IPv4 header built by [`Ipv4Repr::emit`]
-/// and refresh its checksum: keepalived's `unicast_ttl` for unicast adverts.
-/// (The AH ICV treats the TTL as mutable, so an AH packet stays valid.)
-pub fn set_ipv4_ttl(packet: &mut [u8], ttl: u8) -> Result<(), Error> {
-    let h = packet
-        .get_mut(..IPV4_HEADER_LEN)
-        .ok_or(Error::BufferTooSmall)?;
-    put_u8(h, ipv4::TTL, ttl);
-    put_u16(h, ipv4::CHECKSUM, 0);
-    let mut c = Checksum::default();
-    c.add(h);
-    let sum = c.finish();
-    put_u16(h, ipv4::CHECKSUM, sum);
-    Ok(())
-}
-
 /// Write a whole IPv4 advertisement (20-byte header + VRRP message) into
-/// `buf`; returns its length. Not for AH (see [`crate::vrrp::auth`]).
+/// `buf` with TTL `ttl` (RFC 5798 5.1.1.3: [`VRRP_TTL`]; keepalived's
+/// `unicast_ttl` may lower it for unicast); returns its length. Not for AH
+/// (see [`crate::vrrp::auth`]).
 pub fn emit_ipv4_advert(
     buf: &mut [u8],
     src: Ipv4Addr,
     dst: Ipv4Addr,
     ident: u16,
+    ttl: u8,
     repr: &VrrpRepr,
 ) -> Result<usize, Error> {
     let len = IPV4_HEADER_LEN + repr.buffer_len();
@@ -1006,6 +994,7 @@ pub fn emit_ipv4_advert(
         dst,
         protocol: IPPROTO_VRRP,
         ident,
+        ttl,
         payload_len: repr.buffer_len(),
     }
     .emit(hdr)?;

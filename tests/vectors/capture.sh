@@ -112,6 +112,23 @@ $common
         10.99.0.100/24
     }
 }" ;;
+    v2_ipv4_ah_unicast)
+        echo "vrrp_instance VI_1 {
+$common
+    advert_int 1
+    authentication {
+        auth_type AH
+        auth_pass secret12
+    }
+    unicast_src_ip 10.99.0.1
+    unicast_peer {
+        10.99.0.2
+    }
+    unicast_ttl 64
+    virtual_ipaddress {
+        10.99.0.100/24
+    }
+}" ;;
     esac
 }
 
@@ -174,6 +191,6 @@ PY
 
 setup_netns
 "$KEEPALIVED" -v 2>&1 | head -1
-for c in ${CASES:-v2_ipv4_pass v2_ipv4_noauth_3vips v3_ipv4 v3_ipv6 v2_ipv4_ah}; do
+for c in ${CASES:-v2_ipv4_pass v2_ipv4_noauth_3vips v3_ipv4 v3_ipv6 v2_ipv4_ah v2_ipv4_ah_unicast}; do
     capture_case "$c"
 done
