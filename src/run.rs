@@ -10,7 +10,7 @@ use crate::daemon::{
     daemonize, init_logging, parse_facility, ChildExit, Context, DumpKind, EventLoop, LogTarget,
     PidFile, Service, Subsystem, Tag,
 };
-use crate::service::vrrp::VrrpService;
+use crate::service::vrrp::{VrrpEvent, VrrpService};
 use log::{error, info, warn};
 use mio::event::Event;
 use mio::Token;
@@ -231,14 +231,18 @@ impl KeepalivedService {
     /// IPVS) after any of them ran.
     fn pump(&mut self, cx: &mut Context<'_>, now: Instant) {
         // VRRP state to IPVS: ha_suspend services follow the VIPs held here,
-        // and lvs_sync_daemon follows its instance.
-        if let (Some(vrrp), Some(ipvs)) = (self.vrrp.as_mut(), self.ipvs.as_mut()) {
-            while let Some(change) = vrrp.poll_master_change() {
-                if let Some(instance) = &change.instance {
-                    ipvs.set_vrrp_instance_master(instance, change.master);
-                }
-                for vip in change.vips {
-                    ipvs.set_vip_master(cx, vip, change.master, now);
+        // and lvs_sync_daemon follows its instance. Drained even without
+        // IPVS, so the queue cannot grow.
+        if let Some(vrrp) = self.vrrp.as_mut() {
+            while let Some(event) = vrrp.poll_event() {
+                let Some(ipvs) = self.ipvs.as_mut() else {
+                    continue;
+                };
+                match event {
+                    VrrpEvent::Master { instance, master } => {
+                        ipvs.set_vrrp_instance_master(&instance, master)
+                    }
+                    VrrpEvent::Vip { addr, present } => ipvs.set_vip_master(cx, addr, present, now),
                 }
             }
         }

@@ -9,7 +9,10 @@
 //!   both real servers over IPv4 and IPv6; persistence keeps the client on
 //!   one server; a SIGHUP that changes one weight changes only that entry
 //!   (every counter survives, one SET_DEST); SIGTERM removes our services
-//!   and leaves another tool's service alone.
+//!   and leaves another tool's service alone. Then `ha_suspend` services
+//!   follow the VIPs of a VRRP Master: a service appears when its VIP is
+//!   added and goes when it is removed, also when a SIGHUP adds or drops a
+//!   VIP of a Master that stays Master.
 //! - `lvs_nat`: LVS-NAT tables and traffic (IPv4 and IPv6, wrr); a sorry
 //!   server stands in when no real server is alive, both from the start
 //!   (alpha, real server unreachable) and when TCP_CHECK sees every real
@@ -82,6 +85,41 @@ virtual_server fwmark 7 {
 }
 "#;
 
+/// `ha_suspend` services on the VIPs of one VRRP instance (no peer: it
+/// becomes Master). `VIPS` is replaced by the instance's address list.
+const HA_SUSPEND_CONF: &str = r#"
+global_defs { router_id director1 }
+vrrp_instance VI_1 {
+    state BACKUP
+    interface eth0
+    virtual_router_id 61
+    priority 100
+    advert_int 1
+    virtual_ipaddress {
+VIPS
+    }
+}
+virtual_server 10.0.0.110 80 {
+    lb_algo rr
+    lb_kind DR
+    protocol TCP
+    ha_suspend
+    real_server 10.0.0.11 80 { weight 1 }
+}
+virtual_server 10.0.0.111 80 {
+    lb_algo rr
+    lb_kind DR
+    protocol TCP
+    ha_suspend
+    real_server 10.0.0.12 80 { weight 1 }
+}
+"#;
+
+fn ha_suspend_conf(vips: &[&str]) -> String {
+    let list: Vec<String> = vips.iter().map(|v| format!("        {v}/24")).collect();
+    HA_SUSPEND_CONF.replace("VIPS", &list.join("\n"))
+}
+
 #[test]
 fn lvs_dr() {
     if !vm::require_daemon() {
@@ -147,15 +185,55 @@ kill -TERM "$(cat /tmp/ours.pid)"
 krs_wait_for 15 daemon_gone /tmp/ours.pid
 krs_expect dr-stop-table '{foreign}' "$(table)"
 cat /tmp/krs/ours.log
+# ha_suspend follows the VRRP Master's VIPs, also across reloads.
+reloads() {{ [ "$(grep -c 'Reload finished' /tmp/krs/ha.log)" -ge "$1" ]; }}
+cp /scenario/ha1.conf /tmp/ha.conf
+krs_bg ha d1 keepalived-rs -n -l -D -f /tmp/ha.conf -p /tmp/ha.pid
+krs_wait_for 30 has_service '10.0.0.110:80' || krs_log "ha_suspend service did not appear"
+sleep 1
+krs_expect ha-master-table '{ha_first}' "$(table)"
+cp /scenario/ha2.conf /tmp/ha.conf
+kill -HUP "$(cat /tmp/ha.pid)"
+krs_wait_for 15 reloads 1
+krs_wait_for 10 has_service '10.0.0.111:80'
+krs_expect ha-reload-added '{ha_both}' "$(table)"
+cp /scenario/ha3.conf /tmp/ha.conf
+kill -HUP "$(cat /tmp/ha.pid)"
+krs_wait_for 15 reloads 2
+krs_wait_for 10 eval '! has_service 10.0.0.110:80'
+krs_expect ha-reload-removed '{ha_last}' "$(table)"
+kill -TERM "$(cat /tmp/ha.pid)"
+krs_wait_for 15 daemon_gone /tmp/ha.pid
+krs_expect ha-stop-table '{foreign}' "$(table)"
+cat /tmp/krs/ha.log
 "#,
         foreign = expected(&["TCP 10.0.0.200:9 rr"]),
+        ha_first = expected(&[
+            "TCP 10.0.0.110:80 rr -> 10.0.0.11:80 Route 1",
+            "TCP 10.0.0.200:9 rr",
+        ]),
+        ha_both = expected(&[
+            "TCP 10.0.0.110:80 rr -> 10.0.0.11:80 Route 1",
+            "TCP 10.0.0.111:80 rr -> 10.0.0.12:80 Route 1",
+            "TCP 10.0.0.200:9 rr",
+        ]),
+        ha_last = expected(&[
+            "TCP 10.0.0.111:80 rr -> 10.0.0.12:80 Route 1",
+            "TCP 10.0.0.200:9 rr",
+        ]),
     );
+    let ha1 = ha_suspend_conf(&["10.0.0.110"]);
+    let ha2 = ha_suspend_conf(&["10.0.0.110", "10.0.0.111"]);
+    let ha3 = ha_suspend_conf(&["10.0.0.111"]);
     let log = vm::run_scenario(
         "ipvs-dr",
         &script,
         &[
             ("keepalived.conf", DR_CONF.as_bytes()),
             ("reloaded.conf", reloaded_conf.as_bytes()),
+            ("ha1.conf", ha1.as_bytes()),
+            ("ha2.conf", ha2.as_bytes()),
+            ("ha3.conf", ha3.as_bytes()),
         ],
     )
     .expect("VM run");
@@ -170,6 +248,10 @@ cat /tmp/krs/ours.log
         "dr-reload-counters",
         "dr-reload-one-op",
         "dr-stop-table",
+        "ha-master-table",
+        "ha-reload-added",
+        "ha-reload-removed",
+        "ha-stop-table",
     ] {
         assert!(log.result(name).is_some(), "no result {name}");
     }

@@ -805,6 +805,91 @@ vrrp_instance VI_1 {{
     drop(b);
 }
 
+/// SIGHUP that switches a Master from `no_accept` to `accept` while another
+/// instance keeps `no_accept` (so the nftables table stays): the first
+/// Master's VIP leaves the drop set and answers; the other's stays
+/// filtered. Switching back filters it again. Neither re-enters MASTER.
+#[test]
+fn sighup_from_no_accept_to_accept_unfilters_the_vip() {
+    if !can_run(
+        "sighup_from_no_accept_to_accept_unfilters_the_vip",
+        &["nft", "ping"],
+    ) {
+        return;
+    }
+    const KEPT: &str = "10.77.0.102";
+    let mut lab = Lab::new("acc", 2, 1);
+    let text = |first: &str| -> String {
+        let mut n = node(150);
+        n.extra = first;
+        let mut kept = node(150);
+        kept.extra = "    no_accept";
+        format!(
+            "global_defs {{\n    router_id lab\n}}\n{}{}",
+            instance_conf(&n, 51, "eth0", VIP, "VI_1"),
+            instance_conf(&kept, 52, "eth0", KEPT, "VI_2")
+        )
+    };
+    let path = lab.write("acc.conf", &text("    no_accept"));
+    let pid = lab.dir.join("acc.pid");
+    let (path_s, pid_s) = (path.display().to_string(), pid.display().to_string());
+    let a = lab.spawn(
+        0,
+        "acc",
+        &[BIN, "-n", "-l", "-D", "-f", &path_s, "-p", &pid_s],
+    );
+    // No peer: both become Master after their Master_Down_Interval.
+    wait_holders(&lab, "eth0", VIP, &[0], Duration::from_secs(8));
+    wait_holders(&lab, "eth0", KEPT, &[0], Duration::from_secs(8));
+    let pings = |addr: &str| -> bool {
+        let out = lab.exec(
+            1,
+            &[
+                "sh",
+                "-c",
+                &format!("ping -c1 -W1 {addr} >/dev/null && echo yes || echo no"),
+            ],
+        );
+        out.trim() == "yes"
+    };
+    let drop_set = || lab.exec(0, &["nft", "list", "set", "inet", "keepalived", "vips"]);
+    let listing = drop_set();
+    assert!(listing.contains(VIP) && listing.contains(KEPT), "{listing}");
+    assert!(!pings(VIP), "a no_accept Master answered");
+
+    lab.write("acc.conf", &text("    accept"));
+    a.signal(Signal::SIGHUP);
+    assert!(a.wait_log("Reload finished", Duration::from_secs(3)));
+    let listing = drop_set();
+    assert!(
+        !listing.contains(VIP),
+        "still filtered after accept:\n{listing}"
+    );
+    assert!(listing.contains(KEPT), "{listing}");
+    assert!(pings(VIP), "the accept Master must answer");
+    assert!(!pings(KEPT), "the no_accept Master answered");
+
+    lab.write("acc.conf", &text("    no_accept"));
+    a.signal(Signal::SIGHUP);
+    let start = Instant::now();
+    while a.log_text().matches("Reload finished").count() < 2 {
+        assert!(start.elapsed() < Duration::from_secs(3), "second reload");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let listing = drop_set();
+    assert!(listing.contains(VIP) && listing.contains(KEPT), "{listing}");
+    assert!(!pings(VIP), "filtered again after no_accept");
+    let log = a.log_text();
+    for name in ["VI_1", "VI_2"] {
+        assert_eq!(
+            log.matches(&format!("({name}) Entering MASTER STATE"))
+                .count(),
+            1,
+            "{log}"
+        );
+    }
+}
+
 /// track_file is watched with inotify, as in keepalived: the Master's
 /// priority changes (seen as an immediate advert on the wire) right after
 /// the file is written, not at the next poll; a file replaced by rename is

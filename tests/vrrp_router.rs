@@ -280,3 +280,50 @@ fn shutdown_sends_priority_zero_from_master() {
     );
     assert_eq!(r.poll_timeout(), None, "no timer after shutdown");
 }
+
+/// Reload: one Master of a sync group leaves the configuration. It stops as
+/// at SIGTERM (priority 0, VIPs released, Stop notify); the other member
+/// keeps running.
+#[test]
+fn shutdown_instance_stops_only_that_instance() {
+    let mut r = router(SYNC_GROUP);
+    r.handle_startup(t(0));
+    run_until(&mut r, t(5_000));
+    assert_eq!(states(&r), [State::Master, State::Master]);
+    r.shutdown_instance(t(5_100), 1);
+    let actions = drain(&mut r);
+    let of_second: Vec<&Action> = actions
+        .iter()
+        .filter_map(|a| match a {
+            RouterAction::Instance { index: 1, action } => Some(action),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        matches!(
+            of_second.as_slice(),
+            [
+                Action::SendAdvert { priority: 0 },
+                Action::DelVips,
+                Action::StateChanged {
+                    from: State::Master,
+                    to: State::Initialize,
+                    ..
+                },
+                ..,
+                Action::RunNotify(NotifyEvent::Stop),
+            ]
+        ),
+        "{of_second:?}"
+    );
+    assert!(
+        !actions
+            .iter()
+            .any(|a| matches!(a, RouterAction::Instance { index: 0, .. })),
+        "the other member is untouched: {actions:?}"
+    );
+    assert_eq!(states(&r), [State::Master, State::Initialize]);
+    // An index past the end is ignored.
+    r.shutdown_instance(t(5_200), 7);
+    assert!(drain(&mut r).is_empty());
+}

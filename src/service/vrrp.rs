@@ -44,6 +44,27 @@ const TRACK_FILE_POLL: Duration = Duration::from_secs(1);
 const TIMER_MAIN: u64 = 0;
 const CHILD_SCRIPT: u64 = 1 << 40;
 const CHILD_NOTIFY: u64 = 2 << 40;
+/// Child keys of vrrp_scripts: the reload generation in bits 24..40, the
+/// script's index below.
+const SCRIPT_INDEX_BITS: u32 = 24;
+const SCRIPT_GENERATION_MASK: u64 = 0xffff;
+
+fn script_key(generation: u64, script: usize) -> u64 {
+    let index = script as u64 & ((1 << SCRIPT_INDEX_BITS) - 1);
+    CHILD_SCRIPT | (generation & SCRIPT_GENERATION_MASK) << SCRIPT_INDEX_BITS | index
+}
+
+/// The script a child key names, if it was started under `generation`:
+/// a script started before a reload may have another index now (or none).
+fn script_of_key(inner: u64, generation: u64) -> Option<usize> {
+    if inner & CHILD_SCRIPT == 0
+        || (inner >> SCRIPT_INDEX_BITS) & SCRIPT_GENERATION_MASK
+            != generation & SCRIPT_GENERATION_MASK
+    {
+        return None;
+    }
+    usize::try_from(inner & ((1 << SCRIPT_INDEX_BITS) - 1)).ok()
+}
 
 /// The socket adverts of one instance go through.
 struct SocketEntry {
@@ -102,16 +123,17 @@ struct InstanceIo {
     last_mismatch_log: Option<Instant>,
 }
 
-/// An instance entered or left MASTER (for IPVS `ha_suspend` and
-/// `lvs_sync_daemon`).
+/// What the VRRP side tells the IPVS side.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct MasterChange {
-    /// The instance, or `None` when only some of a Master's addresses
-    /// changed hands (a reload removed them) and the instance itself did not.
-    pub instance: Option<String>,
-    pub master: bool,
-    /// The instance's virtual addresses.
-    pub vips: Vec<IpAddr>,
+pub enum VrrpEvent {
+    /// An instance entered (`master`) or left MASTER: `lvs_sync_daemon`
+    /// follows its instance.
+    Master { instance: String, master: bool },
+    /// A virtual address was added to (`present`) or removed from an
+    /// interface here: `ha_suspend` virtual servers follow their address.
+    /// Raised where addresses change, so a reload that adds or drops VIPs
+    /// of a Master that stays Master is heard too.
+    Vip { addr: IpAddr, present: bool },
 }
 
 pub struct VrrpService {
@@ -127,7 +149,11 @@ pub struct VrrpService {
     next_file_poll: Option<Instant>,
     next_notify: u64,
     stopped: bool,
-    master_changes: VecDeque<MasterChange>,
+    /// Events for the IPVS side, oldest first.
+    outbox: VecDeque<VrrpEvent>,
+    /// Counts reloads: children started before one are not matched to the
+    /// configuration that replaced theirs.
+    generation: u64,
     /// The nftables table that drops traffic to `no_accept` Masters' VIPs.
     nft: Option<NftVips>,
     /// inotify on the directories of the `track_file`s (as keepalived);
@@ -248,15 +274,16 @@ impl VrrpService {
             next_file_poll: None,
             next_notify: 0,
             stopped: false,
-            master_changes: VecDeque::new(),
+            outbox: VecDeque::new(),
+            generation: 0,
             nft: None,
             file_watch: None,
         }
     }
 
-    /// The next MASTER entry or exit since the last call, oldest first.
-    pub fn poll_master_change(&mut self) -> Option<MasterChange> {
-        self.master_changes.pop_front()
+    /// The next event for the IPVS side since the last call, oldest first.
+    pub fn poll_event(&mut self) -> Option<VrrpEvent> {
+        self.outbox.pop_front()
     }
 
     /// Open what the instances need and start them. A fresh start first
@@ -360,7 +387,7 @@ impl VrrpService {
             .collect();
         for index in 0..self.instances.len() {
             if !carried.contains(&Some(index)) {
-                self.retire(index, &next.config);
+                self.retire(cx, now, index, &next.config);
             }
         }
         for (io, state) in next.instances.iter().zip(&previous) {
@@ -391,28 +418,28 @@ impl VrrpService {
         next.frames = self.frames.take();
         next.nft = self.nft.take();
         next.next_notify = self.next_notify;
-        next.master_changes = std::mem::take(&mut self.master_changes);
+        next.outbox = std::mem::take(&mut self.outbox);
+        next.generation = self.generation.wrapping_add(1);
         next.bring_up(cx, now, Some(&previous));
         for (index, old) in carried.iter().enumerate() {
-            if let Some(old) = old {
-                next.release_dropped(index, &self.instances[*old]);
+            if let Some(old) = *old {
+                let old_filtered = !accepts_vip_traffic(&self.config.instances[old]);
+                next.release_dropped(index, &self.instances[old], old_filtered);
             }
         }
         *self = next;
     }
 
-    /// Reload: instance `index` is not in the new configuration.
-    fn retire(&mut self, index: usize, new_config: &Config) {
+    /// Reload: instance `index` is not in the new configuration. It stops
+    /// as at SIGTERM (priority 0 if Master, VIPs released, Stop notify),
+    /// and its VMAC goes unless a new instance uses it.
+    fn retire(&mut self, cx: &mut Context<'_>, now: Instant, index: usize, new_config: &Config) {
         let name = self.instances[index].name.clone();
         info!("({name}) removed from the configuration; stopping it");
-        if self.router.instance(index).state() == State::Master {
-            self.send_advert(index, crate::vrrp::instance::PRIORITY_STOP);
-            self.master_changes.push_back(MasterChange {
-                instance: Some(name.clone()),
-                master: false,
-                vips: self.instances[index].vips.iter().map(|v| v.addr).collect(),
-            });
-        }
+        self.router.shutdown_instance(now, index);
+        self.process(cx, now);
+        // Addresses a failed shutdown left behind (e.g. a Fault that still
+        // held them) go too; a no-op once released.
         self.set_vips(index, false);
         let io = &self.instances[index];
         let (Some(vmac), Some(ifindex), Some(rtnl)) =
@@ -436,12 +463,15 @@ impl VrrpService {
         }
     }
 
-    /// Reload: instance `index` continues `old`; remove the addresses and
-    /// routes `old` installed that the new configuration does not have.
-    fn release_dropped(&mut self, index: usize, old: &InstanceIo) {
+    /// Reload: instance `index` continues `old` (whose traffic was dropped
+    /// by nftables when `old_filtered`); remove the addresses and routes
+    /// `old` installed that the new configuration does not have, and stop
+    /// filtering the kept ones when the instance now accepts traffic.
+    fn release_dropped(&mut self, index: usize, old: &InstanceIo, old_filtered: bool) {
         if !old.installed {
             return;
         }
+        let now_accepts = accepts_vip_traffic(&self.config.instances[index]);
         let Some(rtnl) = self.rtnl.as_mut() else {
             return;
         };
@@ -461,19 +491,21 @@ impl VrrpService {
                 warn!("({}) cannot remove route: {e}", io.name);
             }
         }
-        if let (false, Some(nft)) = (released.is_empty(), self.nft.as_mut()) {
+        let mut unfilter = released.clone();
+        if old_filtered && now_accepts {
+            unfilter.extend(old.vips.iter().map(|v| v.addr));
+        }
+        if let (false, Some(nft)) = (unfilter.is_empty(), self.nft.as_mut()) {
             // Absent elements are fine: the old instance may have accepted.
-            if let Err(e) = nft.remove(&released) {
+            if let Err(e) = nft.remove(&unfilter) {
                 warn!("({}) no_accept: cannot unfilter the VIPs: {e}", io.name);
             }
         }
-        if !released.is_empty() {
-            self.master_changes.push_back(MasterChange {
-                instance: None,
-                master: false,
-                vips: released,
-            });
-        }
+        self.outbox
+            .extend(released.into_iter().map(|addr| VrrpEvent::Vip {
+                addr,
+                present: false,
+            }));
     }
 
     /// Resolve interfaces, VMACs, source addresses and VIP specs. Instances
@@ -787,15 +819,9 @@ impl VrrpService {
             }
             Action::StateChanged { from, to, reason } => {
                 if (from == State::Master) != (to == State::Master) {
-                    let io = &self.instances[index];
-                    self.master_changes.push_back(MasterChange {
-                        instance: Some(io.name.clone()),
+                    self.outbox.push_back(VrrpEvent::Master {
+                        instance: self.instances[index].name.clone(),
                         master: to == State::Master,
-                        vips: self.config.instances[index]
-                            .virtual_ipaddress
-                            .iter()
-                            .map(|v| v.addr.value)
-                            .collect(),
                     });
                 }
                 let name = &self.instances[index].name;
@@ -898,13 +924,20 @@ impl VrrpService {
             } else {
                 rtnl.del_address(vip).map(|_| ())
             };
-            if let Err(e) = result {
+            if let Err(e) = &result {
                 error!(
                     "({}) cannot {} VIP {}: {e}",
                     io.name,
                     if add { "add" } else { "remove" },
                     vip.addr
                 );
+            }
+            // A removal that failed leaves no address we count on either.
+            if result.is_ok() || !add {
+                self.outbox.push_back(VrrpEvent::Vip {
+                    addr: vip.addr,
+                    present: add,
+                });
             }
         }
         for route in &io.routes {
@@ -1014,7 +1047,7 @@ impl VrrpService {
             &self.config.global,
             &[],
             Some(model.timeout.value),
-            Tag::Vrrp.key(CHILD_SCRIPT | script as u64),
+            Tag::Vrrp.key(script_key(self.generation, script)),
         );
         let started = spec
             .map_err(|e| e.to_string())
@@ -1409,8 +1442,7 @@ impl Subsystem for VrrpService {
 
     fn handle_child_exit(&mut self, cx: &mut Context<'_>, exit: ChildExit<u64>, now: Instant) {
         let inner = Tag::inner(exit.owner);
-        if inner & CHILD_SCRIPT != 0 {
-            let script = (inner & !CHILD_SCRIPT) as usize;
+        if let Some(script) = script_of_key(inner, self.generation) {
             if script < self.config.vrrp_scripts.len() {
                 let ok = exit.status.success();
                 if !ok {
@@ -1528,6 +1560,18 @@ mod test {
                 auth: Auth::None,
             },
         }
+    }
+
+    #[test]
+    fn script_children_of_an_older_generation_are_not_matched() {
+        let key = script_key(3, 5);
+        assert_eq!(script_of_key(key, 3), Some(5));
+        assert_eq!(script_of_key(key, 4), None, "started before the reload");
+        assert_eq!(script_of_key(CHILD_NOTIFY | 5, 3), None);
+        // The generation wraps within its bits, consistently on both sides.
+        let wrapped = SCRIPT_GENERATION_MASK + 1;
+        assert_eq!(script_of_key(script_key(wrapped, 2), wrapped), Some(2));
+        assert_eq!(Tag::inner(Tag::Vrrp.key(key)), key, "fits the loop key");
     }
 
     #[test]

@@ -362,16 +362,7 @@ impl Router {
     /// Start every instance (after the initial link/file states were given)
     /// and schedule the scripts (first run at once).
     pub fn handle_startup(&mut self, now: Instant) {
-        self.started = true;
-        for script in &mut self.scripts {
-            script.next_run = Some(now);
-        }
-        self.refresh_tracking(now);
-        for index in 0..self.members.len() {
-            self.members[index].instance.handle_startup(now);
-        }
-        self.drain(now);
-        self.run_due_scripts(now);
+        self.handle_startup_resuming(now, &[]);
     }
 
     /// Startup after a SIGHUP reload: instance `i` resumes `previous[i]`
@@ -392,6 +383,15 @@ impl Router {
         }
         self.drain(now);
         self.run_due_scripts(now);
+    }
+
+    /// Reload: instance `index` left the configuration; it stops as at
+    /// SIGTERM (see [`Instance::handle_shutdown`]).
+    pub fn shutdown_instance(&mut self, now: Instant, index: usize) {
+        if let Some(member) = self.members.get_mut(index) {
+            member.instance.handle_shutdown(now);
+            self.drain(now);
+        }
     }
 
     /// SIGTERM: every instance sends priority 0 (if Master) and stops.
