@@ -636,11 +636,41 @@ fn three_routers_elect_the_highest_and_fail_over_to_the_next() {
     );
 }
 
+/// Inodes of the IPv4 VRRP (protocol 112) raw sockets process `pid` holds,
+/// from its namespace's /proc/net/raw and its fd table.
+fn vrrp_socket_inodes(pid: i32) -> std::collections::BTreeSet<u64> {
+    let held: std::collections::BTreeSet<u64> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter_map(|link| {
+            let link = link.to_string_lossy().into_owned();
+            link.strip_prefix("socket:[")?
+                .strip_suffix(']')?
+                .parse()
+                .ok()
+        })
+        .collect();
+    let raw = std::fs::read_to_string(format!("/proc/{pid}/net/raw")).unwrap();
+    raw.lines()
+        .skip(1)
+        .filter_map(|line| {
+            let cols: Vec<&str> = line.split_whitespace().collect();
+            let local = cols.get(1)?;
+            // Raw sockets show their protocol as the port: 0x70 = 112.
+            if !local.ends_with(":0070") {
+                return None;
+            }
+            cols.get(9)?.parse().ok()
+        })
+        .filter(|inode| held.contains(inode))
+        .collect()
+}
+
 /// SIGHUP with VRRP changes, as keepalived reloads: the Master stays Master
 /// (its adverts go on without a gap, with the new priority), VIPs it no
 /// longer has leave the interface, new ones arrive, a new instance starts
 /// and a removed one sends priority 0 and releases its VIP. The Backup never
-/// takes over.
+/// takes over. The VRRP socket is kept, not reopened.
 #[test]
 fn sighup_applies_vrrp_changes_and_keeps_the_master() {
     if !can_run(
@@ -674,6 +704,8 @@ fn sighup_applies_vrrp_changes_and_keeps_the_master() {
     wait_holders(&lab, "eth0", VIP, &[0], Duration::from_secs(8));
     let cap = lab.capture(1, "eth0", "vrrp");
     std::thread::sleep(Duration::from_millis(1500));
+    let sockets = vrrp_socket_inodes(a.pid);
+    assert_eq!(sockets.len(), 1, "one VRRP socket on eth0: {sockets:?}");
 
     // One VIP replaced by two others, a lower priority, a new instance.
     let two_vips = format!("{VIP3}/24\n        {VIP4}");
@@ -686,6 +718,7 @@ fn sighup_applies_vrrp_changes_and_keeps_the_master() {
     // VI_2 has no peer: Master after its Master_Down_Interval.
     wait_holders(&lab, "eth0", VIP2, &[0], Duration::from_secs(6));
     std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(vrrp_socket_inodes(a.pid), sockets, "socket reopened");
 
     // VI_2 removed again.
     lab.write("hup-a.conf", &a_conf(140, &two_vips, false));

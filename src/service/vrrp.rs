@@ -399,10 +399,11 @@ impl VrrpService {
                 );
             }
         }
-        for socket in &mut self.sockets {
-            if let Err(e) = cx.deregister(&mut socket.socket, socket.token) {
-                warn!("cannot deregister a VRRP socket: {e}");
-            }
+        // Sockets carry over: an instance finds its interface's socket again
+        // (no window without one); those left without a VRID close below.
+        next.sockets = std::mem::take(&mut self.sockets);
+        for socket in &mut next.sockets {
+            socket.vrids.clear();
         }
         if let Some((inotify, token)) = self.file_watch.take() {
             let raw = inotify.as_fd().as_raw_fd();
@@ -421,6 +422,7 @@ impl VrrpService {
         next.outbox = std::mem::take(&mut self.outbox);
         next.generation = self.generation.wrapping_add(1);
         next.bring_up(cx, now, Some(&previous));
+        next.close_unused_sockets(cx);
         for (index, old) in carried.iter().enumerate() {
             if let Some(old) = *old {
                 let old_filtered = !accepts_vip_traffic(&self.config.instances[old]);
@@ -710,6 +712,32 @@ impl VrrpService {
             let vrid = self.config.instances[index].virtual_router_id.value;
             self.sockets[socket_index].vrids.insert(vrid, index);
             self.instances[index].socket = Some(socket_index);
+        }
+    }
+
+    /// Reload: close the carried-over sockets no instance uses any more.
+    /// Instances refer to sockets by position, so those are renumbered.
+    fn close_unused_sockets(&mut self, cx: &mut Context<'_>) {
+        if self.sockets.iter().all(|s| !s.vrids.is_empty()) {
+            return;
+        }
+        let mut kept = Vec::with_capacity(self.sockets.len());
+        let mut new_position = vec![None; self.sockets.len()];
+        for (old, mut socket) in std::mem::take(&mut self.sockets).into_iter().enumerate() {
+            if socket.vrids.is_empty() {
+                if let Err(e) = cx.deregister(&mut socket.socket, socket.token) {
+                    warn!("cannot deregister a VRRP socket: {e}");
+                }
+            } else {
+                new_position[old] = Some(kept.len());
+                kept.push(socket);
+            }
+        }
+        self.sockets = kept;
+        for io in &mut self.instances {
+            io.socket = io
+                .socket
+                .and_then(|s| new_position.get(s).copied().flatten());
         }
     }
 
