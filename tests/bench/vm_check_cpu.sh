@@ -152,6 +152,20 @@ if [ -n "${SIZES// /}" ]; then
         done
     done
     echo
+    echo "User-space CPU per probe (cpu% - sys%): what each daemon's own code costs; the kernel's"
+    echo "TCP work per probe (both sides of the connection, in one VM) is the same for both daemons."
+    printf '%-5s %5s | %8s %8s %5s\n' kind n "ours" "ka" ratio
+    printf '%-5s %5s | %8s %8s %5s\n' "" "" "usr/pr" "usr/pr" ""
+    for n in $SIZES; do
+        for k in $KINDS; do
+            row "$k" "$n"
+            ouser=$(awk -v c="$(kv "$O" cpu_pct)" -v s="$(kv "$O" sys_pct)" 'BEGIN { if (c != "" && s != "") print c - s }')
+            auser=$(awk -v c="$(kv "$A" cpu_pct)" -v s="$(kv "$A" sys_pct)" 'BEGIN { if (c != "" && s != "") print c - s }')
+            ou=$(per_probe "$ouser" "$(kv "$O" probes_per_s)") au=$(per_probe "$auser" "$(kv "$A" probes_per_s)")
+            printf '%-5s %5s | %8s %8s %5s\n' "$k" "$n" "$ou" "$au" "$(ratio "$ou" "$au")"
+        done
+    done
+    echo
     echo "Memory (kB): VmRSS (VmHWM) at the end of the window; ka's parent process separately."
     printf '%-5s %5s | %15s | %15s %10s | %8s %12s\n' \
         kind n "ours RSS (HWM)" "ka chk RSS (HWM)" "ka parent" "ours/chk" "ours/(chk+par)"
