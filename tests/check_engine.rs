@@ -4,7 +4,10 @@
 //! is spread over loop turns.
 //!
 //! The loop blocks signals for its signalfd, which needs a single-threaded
-//! process, so each scenario runs in a forked child reporting to a file.
+//! process, so each scenario runs in a forked child reporting to a file
+//! (owned by a guard: a test that panics does not leave it running).
+
+mod common;
 
 use std::fs;
 use std::io::Write;
@@ -18,9 +21,9 @@ use keepalived_rs::config::{load_str, Config};
 use keepalived_rs::daemon::{ChildExit, Context, DumpKind, EventLoop, Service};
 use mio::event::Event;
 use mio::Token;
-use nix::sys::signal::{kill, Signal};
-use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
-use nix::unistd::{fork, ForkResult, Pid};
+use nix::sys::wait::WaitStatus;
+
+use common::lab::fork_guarded;
 
 const END_KEY: u64 = 9 << 56;
 const RELOAD_KEY: u64 = 8 << 56;
@@ -121,59 +124,40 @@ fn run_engine(
     let path: PathBuf = std::env::temp_dir().join(format!("kars-{name}-{}", std::process::id()));
     let first = config(first);
     let reload = reload.map(|(at, text)| (at, config(text)));
-    // SAFETY: the child runs the loop and then _exits.
-    let pid = match unsafe { fork() }.expect("fork") {
-        ForkResult::Parent { child } => child,
-        ForkResult::Child => {
-            let result = (|| -> Result<(), String> {
-                let out = fs::File::create(&path).map_err(|e| e.to_string())?;
-                let engine = Engine::new(&first).map_err(|e| e.to_string())?;
-                let mut event_loop = EventLoop::new().map_err(|e| e.to_string())?;
-                let mut harness = Harness {
-                    engine,
-                    t0: Instant::now(),
-                    run_for,
-                    reload_at: reload,
-                    out,
-                };
-                event_loop.run(&mut harness).map_err(|e| e.to_string())
-            })();
-            let code = match result {
-                Ok(()) => 0,
-                Err(e) => {
-                    let _ = fs::write(format!("{}.err", path.display()), e);
-                    1
-                }
+    let child = fork_guarded(&format!("engine {name}"), || {
+        let result = (|| -> Result<(), String> {
+            let out = fs::File::create(&path).map_err(|e| e.to_string())?;
+            let engine = Engine::new(&first).map_err(|e| e.to_string())?;
+            let mut event_loop = EventLoop::new().map_err(|e| e.to_string())?;
+            let mut harness = Harness {
+                engine,
+                t0: Instant::now(),
+                run_for,
+                reload_at: reload,
+                out,
             };
-            // SAFETY: leave the forked child without unwinding.
-            unsafe { libc::_exit(code) }
+            event_loop.run(&mut harness).map_err(|e| e.to_string())
+        })();
+        match result {
+            Ok(()) => 0,
+            Err(e) => {
+                let _ = fs::write(format!("{}.err", path.display()), e);
+                1
+            }
         }
-    };
+    });
     during();
-    let status = wait_bounded(pid, run_for + Duration::from_secs(10));
+    let status = child.wait_bounded(run_for + Duration::from_secs(10));
     let text = fs::read_to_string(&path).unwrap_or_default();
     let err = fs::read_to_string(format!("{}.err", path.display())).unwrap_or_default();
     let _ = fs::remove_file(&path);
     let _ = fs::remove_file(format!("{}.err", path.display()));
-    assert_eq!(status, Some(WaitStatus::Exited(pid, 0)), "{err}\n{text}");
+    assert_eq!(
+        status,
+        Some(WaitStatus::Exited(child.pid(), 0)),
+        "{err}\n{text}"
+    );
     text
-}
-
-fn wait_bounded(pid: Pid, limit: Duration) -> Option<WaitStatus> {
-    let start = Instant::now();
-    loop {
-        match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
-            Ok(WaitStatus::StillAlive) | Err(nix::errno::Errno::EINTR) => {}
-            Ok(status) => return Some(status),
-            Err(_) => return None,
-        }
-        if start.elapsed() > limit {
-            let _ = kill(pid, Signal::SIGKILL);
-            let _ = waitpid(pid, None);
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// A port nothing listens on (bound, then released).

@@ -2,177 +2,55 @@
 //!
 //! Needs root (namespaces). Under plain `cargo test` as a normal user the
 //! tests print why they skip; with KEEPALIVED_RS_FULL_TEST=1 a missing
-//! prerequisite fails them instead.
+//! prerequisite fails them instead (see `common::lab::can_run`).
+//!
+//! Each test has a one-node lab (`common::lab::Lab`) whose eth0 also
+//! carries the servers' 192.0.2.x/24 addresses; other addresses on that
+//! LAN get no ARP answer, so connections to them time out.
 //!
 //! The engine runs on the real `daemon::EventLoop` in a forked,
 //! single-threaded child that joined the namespace (the loop blocks signals
 //! for its signalfd, which only works without other threads). The parent
 //! kills and restarts the servers on a timeline; the child records every
 //! real-server event and log line with its time offset.
+//!
+//! Every external command runs with a time limit, and every process a test
+//! starts is owned by a guard (the lab, or the engine's `ChildGuard`), so a
+//! failing test neither hangs nor leaves processes behind.
 
 use std::fs;
-use std::io::Write as _;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Output};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use nix::sys::wait::WaitStatus;
 
+mod common;
+use common::lab::{can_run, output_bounded, Lab, STOP_GRACE};
+
 #[path = "common/engine_harness.rs"]
 mod engine_harness;
-use engine_harness::{at, spawn_engine, wait_bounded};
+use engine_harness::{at, spawn_engine};
 
-/// Setup steps run one test at a time (namespaces and ports are shared).
+/// One test at a time: every lab is private, but the tests time their
+/// servers' failures, and that wants a machine not busy with the others.
 static SERIAL: Mutex<()> = Mutex::new(());
 
-fn full_test() -> bool {
-    std::env::var("KEEPALIVED_RS_FULL_TEST").is_ok_and(|v| v == "1")
-}
+/// Tools besides `ip` that every test here needs.
+const TOOLS: &[&str] = &["python3", "md5sum"];
 
-/// `Some(reason)` when the test cannot run here.
-fn missing_prerequisite() -> Option<String> {
-    if !nix::unistd::geteuid().is_root() {
-        return Some("not root (network namespaces need root)".into());
+/// keepalived 2.2.7's genhash, the reference for ours.
+const REAL_GENHASH: &str = "/usr/bin/genhash";
+
+/// A one-node lab for a test, with `addrs` (/24) added on the node's eth0.
+fn lab(tag: &str, addrs: &[&str]) -> Lab {
+    let lab = Lab::new(tag, 1, 1).with_stop_grace(STOP_GRACE);
+    for a in addrs {
+        lab.add_addr(0, "eth0", &format!("{a}/24"));
     }
-    for tool in ["ip", "python3", "md5sum"] {
-        let found = Command::new("sh")
-            .args(["-c", &format!("command -v {tool}")])
-            .stdout(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if !found {
-            return Some(format!("'{tool}' not found"));
-        }
-    }
-    None
-}
-
-/// Returns false (after saying why) when the test must skip.
-fn prerequisites_met(test: &str) -> bool {
-    match missing_prerequisite() {
-        None => true,
-        Some(reason) if full_test() => panic!("{test}: KEEPALIVED_RS_FULL_TEST=1 but {reason}"),
-        Some(reason) => {
-            // Not eprintln!: libtest would capture it and hide the skip.
-            let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {reason}");
-            false
-        }
-    }
-}
-
-fn sh(cmd: &str) {
-    let status = Command::new("sh")
-        .args(["-c", cmd])
-        .status()
-        .expect("run sh");
-    assert!(status.success(), "command failed: {cmd}");
-}
-
-/// A network namespace with a veth pair; removed on drop, together
-/// with the server processes started in it.
-struct Netns {
-    name: String,
-    servers: Vec<Child>,
-    dir: PathBuf,
-}
-
-impl Netns {
-    fn new(tag: &str, addrs: &[&str]) -> Netns {
-        let name = format!("kars-{tag}-{}", std::process::id());
-        let dir = std::env::temp_dir().join(&name);
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).expect("temp dir");
-        let ns = Netns {
-            name,
-            servers: Vec::new(),
-            dir,
-        };
-        let n = &ns.name;
-        sh(&format!("ip netns add {n}"));
-        sh(&format!("ip -n {n} link set lo up"));
-        // A veth pair (the dummy driver is not always there): addresses live
-        // on d0; ARP for others goes unanswered, so they time out.
-        sh(&format!("ip -n {n} link add d0 type veth peer name d1"));
-        sh(&format!("ip -n {n} link set d1 up"));
-        for a in addrs {
-            sh(&format!("ip -n {n} addr add {a}/24 dev d0"));
-        }
-        sh(&format!("ip -n {n} link set d0 up"));
-        ns
-    }
-
-    fn spawn(&mut self, args: &[&str]) -> usize {
-        let child = Command::new("ip")
-            .args(["netns", "exec", &self.name])
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn server");
-        self.servers.push(child);
-        self.servers.len() - 1
-    }
-
-    /// Like [`Netns::spawn`], with the server's stderr going to `log`.
-    fn spawn_logged(&mut self, args: &[&str], log: &Path) -> usize {
-        let err = fs::File::create(log).expect("server log");
-        let child = Command::new("ip")
-            .args(["netns", "exec", &self.name])
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(err)
-            .spawn()
-            .expect("spawn server");
-        self.servers.push(child);
-        self.servers.len() - 1
-    }
-
-    /// Kills a server we started, by its pid, and reaps it.
-    fn stop(&mut self, index: usize) {
-        let child = &mut self.servers[index];
-        let _ = child.kill();
-        let _ = child.wait();
-    }
-
-    /// Waits until `addr:port` accepts TCP connections inside the namespace.
-    fn wait_tcp(&self, addr: &str, port: u16) {
-        let probe = format!(
-            "import socket,sys\ns=socket.socket()\ns.settimeout(0.5)\nsys.exit(s.connect_ex(('{addr}',{port})))"
-        );
-        let start = Instant::now();
-        while start.elapsed() < Duration::from_secs(10) {
-            let ok = Command::new("ip")
-                .args(["netns", "exec", &self.name, "python3", "-c", &probe])
-                .status()
-                .is_ok_and(|s| s.success());
-            if ok {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        panic!("{addr}:{port} never came up");
-    }
-
-    fn ip(&self, args: &str) {
-        sh(&format!("ip -n {} {args}", self.name));
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        for child in &mut self.servers {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .status();
-        let _ = fs::remove_dir_all(&self.dir);
-    }
+    lab
 }
 
 const HTTP_SERVER: &str = "python3";
@@ -210,7 +88,8 @@ while True:
 ";
 
 fn md5sum(path: &Path) -> String {
-    let out = Command::new("md5sum").arg(path).output().expect("md5sum");
+    let out = output_bounded(Command::new("md5sum").arg(path), Duration::from_secs(30));
+    assert!(out.status.success(), "md5sum {}: {out:?}", path.display());
     String::from_utf8_lossy(&out.stdout)
         .split_whitespace()
         .next()
@@ -220,11 +99,11 @@ fn md5sum(path: &Path) -> String {
 
 #[test]
 fn checkers_follow_servers_down_and_up() {
-    if !prerequisites_met("checkers_follow_servers_down_and_up") {
+    if !can_run("checkers_follow_servers_down_and_up", TOOLS) {
         return;
     }
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let mut ns = Netns::new(
+    let mut lab = lab(
         "chk",
         &[
             "192.0.2.1",
@@ -234,30 +113,30 @@ fn checkers_follow_servers_down_and_up() {
             "192.0.2.5",
         ],
     );
-    let www = ns.dir.join("www");
+    let www = lab.dir.join("www");
     fs::create_dir_all(&www).expect("www");
     let page: Vec<u8> = (0..50_000u32).map(|i| (i * 7 % 251) as u8).collect();
     fs::write(www.join("page.bin"), &page).expect("page");
     let digest = md5sum(&www.join("page.bin"));
-    let code_file = ns.dir.join("code");
+    let code_file = lab.dir.join("code");
     fs::write(&code_file, "0").expect("code");
-    let script = ns.dir.join("misc.sh");
+    let script = lab.dir.join("misc.sh");
     fs::write(
         &script,
         format!("#!/bin/sh\nexit $(cat {})\n", code_file.display()),
     )
     .expect("script");
     fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).expect("chmod");
-    let notify_file = ns.dir.join("notify");
-    let results = ns.dir.join("results");
+    let notify_file = lab.dir.join("notify");
+    let results = lab.dir.join("results");
 
     let http_args = http_server_args(&www);
     let http_refs: Vec<&str> = http_args.iter().map(String::as_str).collect();
-    let http = ns.spawn(&http_refs);
-    let tcp = ns.spawn(&["python3", "-c", TCP_SERVER]);
-    let udp = ns.spawn(&["python3", "-c", UDP_SERVER]);
-    ns.wait_tcp("192.0.2.1", 8080);
-    ns.wait_tcp("192.0.2.2", 9000);
+    let http = lab.spawn(0, "http", &http_refs);
+    let tcp = lab.spawn(0, "tcp", &["python3", "-c", TCP_SERVER]);
+    let udp = lab.spawn(0, "udp", &["python3", "-c", UDP_SERVER]);
+    lab.wait_tcp(0, "192.0.2.1", 8080);
+    lab.wait_tcp(0, "192.0.2.2", 9000);
 
     let timing = "connect_timeout 1\n retry 1\n delay_before_retry 1\n warmup 0";
     let config = format!(
@@ -313,26 +192,26 @@ virtual_server 192.0.2.100 80 {{
     let return_at = Duration::from_secs(8);
     let run_for = Duration::from_secs(14);
     let t0 = Instant::now();
-    let child = spawn_engine(&ns.name, &config, &results, run_for);
+    let child = spawn_engine(lab.ns(0), &config, &results, run_for);
     at(t0, kill_at);
-    ns.stop(http);
-    ns.stop(tcp);
-    ns.stop(udp);
+    http.kill();
+    tcp.kill();
+    udp.kill();
     fs::write(&code_file, "1").expect("code");
-    ns.ip("addr del 192.0.2.4/24 dev d0");
+    lab.del_addr(0, "eth0", "192.0.2.4/24");
     at(t0, return_at);
-    ns.spawn(&http_refs);
-    ns.spawn(&["python3", "-c", TCP_SERVER]);
-    ns.spawn(&["python3", "-c", UDP_SERVER]);
+    lab.spawn(0, "http2", &http_refs);
+    lab.spawn(0, "tcp2", &["python3", "-c", TCP_SERVER]);
+    lab.spawn(0, "udp2", &["python3", "-c", UDP_SERVER]);
     // Dynamic: exit 5 means up with weight 5 - 2.
     fs::write(&code_file, "5").expect("code");
-    ns.ip("addr add 192.0.2.4/24 dev d0");
-    let status = wait_bounded(child, run_for + Duration::from_secs(15));
+    lab.add_addr(0, "eth0", "192.0.2.4/24");
+    let status = child.wait_bounded(run_for + Duration::from_secs(15));
     let text = fs::read_to_string(&results).unwrap_or_default();
     let err = fs::read_to_string(format!("{}.err", results.display())).unwrap_or_default();
     assert_eq!(
         status,
-        Some(WaitStatus::Exited(child, 0)),
+        Some(WaitStatus::Exited(child.pid(), 0)),
         "engine child failed: {err}\n{text}"
     );
 
@@ -493,21 +372,23 @@ fn events_of(text: &str) -> Vec<(u128, String, String)> {
 
 #[test]
 fn smtp_and_dns_checkers_follow_servers_down_and_up() {
-    if !prerequisites_met("smtp_and_dns_checkers_follow_servers_down_and_up") {
+    if !can_run("smtp_and_dns_checkers_follow_servers_down_and_up", TOOLS) {
         return;
     }
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let mut ns = Netns::new("sd", &["192.0.2.6", "192.0.2.7"]);
-    let smtp_log = ns.dir.join("smtp.log");
-    let dns_log = ns.dir.join("dns.log");
-    let results = ns.dir.join("results");
+    let mut lab = lab("sd", &["192.0.2.6", "192.0.2.7"]);
+    // What the servers saw (their own stdout and stderr go to the lab's
+    // smtpd*.log and dnsd*.log).
+    let smtp_log = lab.dir.join("smtp-seen.log");
+    let dns_log = lab.dir.join("dns-seen.log");
+    let results = lab.dir.join("results");
     let smtp_log_arg = smtp_log.display().to_string();
     let dns_log_arg = dns_log.display().to_string();
     let smtp_args = ["python3", "-c", SMTP_SERVER, &smtp_log_arg];
     let dns_args = ["python3", "-c", DNS_SERVER, &dns_log_arg];
-    let smtp = ns.spawn(&smtp_args);
-    let dns = ns.spawn(&dns_args);
-    ns.wait_tcp("192.0.2.6", 2525);
+    let smtp = lab.spawn(0, "smtpd", &smtp_args);
+    let dns = lab.spawn(0, "dnsd", &dns_args);
+    lab.wait_tcp(0, "192.0.2.6", 2525);
     let timing = "connect_timeout 1\n retry 1\n delay_before_retry 1\n warmup 0";
     let config = format!(
         r#"
@@ -538,19 +419,19 @@ virtual_server 192.0.2.100 53 {{
     let return_at = Duration::from_secs(8);
     let run_for = Duration::from_secs(14);
     let t0 = Instant::now();
-    let child = spawn_engine(&ns.name, &config, &results, run_for);
+    let child = spawn_engine(lab.ns(0), &config, &results, run_for);
     at(t0, kill_at);
-    ns.stop(smtp);
-    ns.stop(dns);
+    smtp.kill();
+    dns.kill();
     at(t0, return_at);
-    ns.spawn(&smtp_args);
-    ns.spawn(&dns_args);
-    let status = wait_bounded(child, run_for + Duration::from_secs(15));
+    lab.spawn(0, "smtpd2", &smtp_args);
+    lab.spawn(0, "dnsd2", &dns_args);
+    let status = child.wait_bounded(run_for + Duration::from_secs(15));
     let text = fs::read_to_string(&results).unwrap_or_default();
     let err = fs::read_to_string(format!("{}.err", results.display())).unwrap_or_default();
     assert_eq!(
         status,
-        Some(WaitStatus::Exited(child, 0)),
+        Some(WaitStatus::Exited(child.pid(), 0)),
         "engine child failed: {err}\n{text}"
     );
     let smtp_seen = fs::read_to_string(&smtp_log).unwrap_or_default();
@@ -621,22 +502,22 @@ fn requested_paths(log: &str) -> Vec<String> {
 
 #[test]
 fn http_get_retries_resume_at_the_failed_url() {
-    if !prerequisites_met("http_get_retries_resume_at_the_failed_url") {
+    if !can_run("http_get_retries_resume_at_the_failed_url", TOOLS) {
         return;
     }
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let mut ns = Netns::new("url", &["192.0.2.1"]);
-    let www = ns.dir.join("www");
+    let mut lab = lab("url", &["192.0.2.1"]);
+    let www = lab.dir.join("www");
     fs::create_dir_all(&www).expect("www");
     for name in ["a", "b", "c"] {
         fs::write(www.join(name), name).expect("page");
     }
-    let access = ns.dir.join("access.log");
-    let results = ns.dir.join("results");
+    let results = lab.dir.join("results");
     let http_args = http_server_args(&www);
     let http_refs: Vec<&str> = http_args.iter().map(String::as_str).collect();
-    ns.spawn_logged(&http_refs, &access);
-    ns.wait_tcp("192.0.2.1", 8080);
+    // http.server logs requests to stderr; its stdout has no request lines.
+    let access = lab.spawn(0, "access", &http_refs).log;
+    lab.wait_tcp(0, "192.0.2.1", 8080);
     let config = r#"
 virtual_server 192.0.2.100 80 {
     delay_loop 1
@@ -662,17 +543,17 @@ virtual_server 192.0.2.100 80 {
     // Requests made by wait_tcp's probe are not in the log (no request line).
     let skip = requested_paths(&fs::read_to_string(&access).unwrap_or_default()).len();
     let t0 = Instant::now();
-    let child = spawn_engine(&ns.name, config, &results, run_for);
+    let child = spawn_engine(lab.ns(0), config, &results, run_for);
     at(t0, off_at);
     fs::rename(www.join("b"), www.join("b.off")).expect("hide /b");
     at(t0, on_at);
     fs::rename(www.join("b.off"), www.join("b")).expect("restore /b");
-    let status = wait_bounded(child, run_for + Duration::from_secs(15));
+    let status = child.wait_bounded(run_for + Duration::from_secs(15));
     let text = fs::read_to_string(&results).unwrap_or_default();
     let err = fs::read_to_string(format!("{}.err", results.display())).unwrap_or_default();
     assert_eq!(
         status,
-        Some(WaitStatus::Exited(child, 0)),
+        Some(WaitStatus::Exited(child.pid(), 0)),
         "engine child failed: {err}\n{text}"
     );
     let log = fs::read_to_string(&access).unwrap_or_default();
@@ -730,35 +611,43 @@ virtual_server 192.0.2.100 80 {
     eprintln!("fetched: {paths:?}");
 }
 
+/// Runs a genhash (`program`, ours or keepalived's) with `args` in the
+/// lab's node, for at most 20 s: every run here has a `-t` of 5 s or less,
+/// or the default 5 s.
+fn genhash(lab: &Lab, program: &[&str], args: &[&str]) -> Output {
+    output_bounded(lab.command(0, program).args(args), Duration::from_secs(20))
+}
+
 #[test]
 fn genhash_matches_md5sum() {
-    if !prerequisites_met("genhash_matches_md5sum") {
+    if !can_run("genhash_matches_md5sum", TOOLS) {
         return;
     }
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let mut ns = Netns::new("gh", &["192.0.2.1"]);
-    let www = ns.dir.join("www");
+    let mut lab = lab("gh", &["192.0.2.1"]);
+    let www = lab.dir.join("www");
     fs::create_dir_all(&www).expect("www");
     let page: Vec<u8> = (0..200_000u32).map(|i| (i * 13 % 253) as u8).collect();
     fs::write(www.join("index.html"), &page).expect("page");
     let expected = md5sum(&www.join("index.html"));
     let http_args = http_server_args(&www);
     let http_refs: Vec<&str> = http_args.iter().map(String::as_str).collect();
-    ns.spawn(&http_refs);
-    ns.wait_tcp("192.0.2.1", 8080);
+    lab.spawn(0, "http", &http_refs);
+    lab.wait_tcp(0, "192.0.2.1", 8080);
 
     let binary = env!("CARGO_BIN_EXE_keepalived");
-    let link = ns.dir.join("genhash");
+    let link = lab.dir.join("genhash");
     std::os::unix::fs::symlink(binary, &link).expect("symlink");
     for program in [
         vec![binary.to_string(), "-T".to_string()],
         vec![link.display().to_string()],
         vec![link.display().to_string(), "-v".to_string()],
     ] {
-        let out = Command::new("ip")
-            .args(["netns", "exec", &ns.name])
-            .args(&program)
-            .args([
+        let program: Vec<&str> = program.iter().map(String::as_str).collect();
+        let out = genhash(
+            &lab,
+            &program,
+            &[
                 "-s",
                 "192.0.2.1",
                 "-p",
@@ -767,9 +656,8 @@ fn genhash_matches_md5sum() {
                 "/index.html",
                 "-t",
                 "5",
-            ])
-            .output()
-            .expect("run genhash");
+            ],
+        );
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(
             out.status.success(),
@@ -777,7 +665,7 @@ fn genhash_matches_md5sum() {
             String::from_utf8_lossy(&out.stderr)
         );
         // keepalived 2.2.7: the digest alone; -v adds dumps before it.
-        let verbose = program.iter().any(|a| a == "-v");
+        let verbose = program.contains(&"-v");
         assert!(
             if verbose {
                 stdout.lines().any(|l| l == expected)
@@ -789,21 +677,21 @@ fn genhash_matches_md5sum() {
     }
     // Nothing listening: a clear error and exit 1, within the timeout.
     let start = Instant::now();
-    let out = Command::new("ip")
-        .args(["netns", "exec", &ns.name, binary, "-T"])
-        .args(["-s", "192.0.2.1", "-p", "8081", "-u", "/", "-t", "2"])
-        .output()
-        .expect("run genhash");
+    let out = genhash(
+        &lab,
+        &[binary, "-T"],
+        &["-s", "192.0.2.1", "-p", "8081", "-u", "/", "-t", "2"],
+    );
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot connect"));
     assert!(start.elapsed() < Duration::from_secs(5));
     // An address nobody answers for: the timeout ends it.
     let start = Instant::now();
-    let out = Command::new("ip")
-        .args(["netns", "exec", &ns.name, binary, "-T"])
-        .args(["-s", "192.0.2.77", "-p", "80", "-u", "/", "-t", "1"])
-        .output()
-        .expect("run genhash");
+    let out = genhash(
+        &lab,
+        &[binary, "-T"],
+        &["-s", "192.0.2.77", "-p", "80", "-u", "/", "-t", "1"],
+    );
     assert_eq!(out.status.code(), Some(1));
     assert!(
         start.elapsed() < Duration::from_secs(4),
@@ -866,44 +754,30 @@ fn mask_timing(out: &[u8]) -> String {
 
 #[test]
 fn genhash_verbose_matches_keepalived() {
-    if !prerequisites_met("genhash_verbose_matches_keepalived") {
-        return;
-    }
-    let real = Path::new("/usr/bin/genhash");
-    if !real.exists() {
-        // keepalived's own genhash is the reference; without it there is
-        // nothing to compare with.
-        assert!(
-            !full_test(),
-            "KEEPALIVED_RS_FULL_TEST=1 but no {}",
-            real.display()
-        );
-        let _ = writeln!(
-            std::io::stderr(),
-            "SKIPPED genhash_verbose_matches_keepalived: no {}",
-            real.display()
-        );
+    // keepalived's own genhash is the reference; without it there is
+    // nothing to compare with.
+    let tools = [TOOLS, &[REAL_GENHASH]].concat();
+    if !can_run("genhash_verbose_matches_keepalived", &tools) {
         return;
     }
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let mut ns = Netns::new("ghv", &["192.0.2.1"]);
-    ns.spawn(&["python3", "-c", GENHASH_SERVER]);
-    let www = ns.dir.join("www");
+    let mut lab = lab("ghv", &["192.0.2.1"]);
+    lab.spawn(0, "fixed", &["python3", "-c", GENHASH_SERVER]);
+    let www = lab.dir.join("www");
     fs::create_dir_all(&www).expect("www");
     fs::write(www.join("index.html"), "hello genhash\n".repeat(40)).expect("page");
     let http_args = http_server_args(&www);
     let http_refs: Vec<&str> = http_args.iter().map(String::as_str).collect();
-    ns.spawn(&http_refs);
-    ns.wait_tcp("192.0.2.1", 8090);
-    ns.wait_tcp("192.0.2.1", 8080);
+    lab.spawn(0, "http", &http_refs);
+    lab.wait_tcp(0, "192.0.2.1", 8090);
+    lab.wait_tcp(0, "192.0.2.1", 8080);
     let ours = env!("CARGO_BIN_EXE_keepalived");
     let run = |program: &[&str], port: &str, url: &str| -> Vec<u8> {
-        let out = Command::new("ip")
-            .args(["netns", "exec", &ns.name])
-            .args(program)
-            .args(["-v", "-s", "192.0.2.1", "-p", port, "-u", url])
-            .output()
-            .expect("run genhash");
+        let out = genhash(
+            &lab,
+            program,
+            &["-v", "-s", "192.0.2.1", "-p", port, "-u", url],
+        );
         assert!(out.status.success(), "{program:?} {url}: {out:?}");
         out.stdout
     };
@@ -911,7 +785,7 @@ fn genhash_verbose_matches_keepalived() {
     // for the response time.
     // /chunked: 2.2.7 hashes the chunked coding as sent, and so do we.
     for url in ["/page", "/clip", "/nolen", "/empty", "/chunked"] {
-        let reference = mask_timing(&run(&[real.to_str().unwrap_or_default()], "8090", url));
+        let reference = mask_timing(&run(&[REAL_GENHASH], "8090", url));
         let mine = mask_timing(&run(&[ours, "-T"], "8090", url));
         assert_eq!(mine, reference, "genhash -v {url}");
         assert!(
@@ -944,11 +818,7 @@ fn genhash_verbose_matches_keepalived() {
         }
         lines
     };
-    let reference = shape(run(
-        &[real.to_str().unwrap_or_default()],
-        "8080",
-        "/index.html",
-    ));
+    let reference = shape(run(&[REAL_GENHASH], "8080", "/index.html"));
     let mine = shape(run(&[ours, "-T"], "8080", "/index.html"));
     assert_eq!(mine, reference);
 }

@@ -16,6 +16,12 @@
 //! single-threaded child that joined the namespace (as in check_netns.rs);
 //! the parent kills and restarts the servers on a timeline and reads the
 //! child's record of real-server events and log lines.
+//!
+//! Every external command runs with a time limit, and every process a test
+//! starts is owned by a guard (the lab, or the engine's `ChildGuard`), so a
+//! failing test neither hangs nor leaves processes behind.
+
+mod common;
 
 #[cfg(not(feature = "tls"))]
 #[test]
@@ -31,8 +37,8 @@ fn genhash_ssl_matches_md5sum() {}
 #[cfg(not(feature = "tls"))]
 #[test]
 fn without_the_feature_genhash_ssl_says_why() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_keepalived"))
-        .args([
+    let out = common::lab::output_bounded(
+        std::process::Command::new(env!("CARGO_BIN_EXE_keepalived")).args([
             "-T",
             "-S",
             "-s",
@@ -43,9 +49,9 @@ fn without_the_feature_genhash_ssl_says_why() {
             "/",
             "-t",
             "1",
-        ])
-        .output()
-        .expect("run genhash");
+        ]),
+        std::time::Duration::from_secs(20),
+    );
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -53,9 +59,6 @@ fn without_the_feature_genhash_ssl_says_why() {
         "{stderr}"
     );
 }
-
-#[cfg(feature = "tls")]
-mod common;
 
 #[cfg(feature = "tls")]
 #[path = "common/engine_harness.rs"]
@@ -70,7 +73,7 @@ mod with_tls {
     use std::sync::Mutex;
     use std::time::{Duration, Instant};
 
-    use crate::common::lab::{can_run, Lab, Proc};
+    use crate::common::lab::{can_run, output_bounded, Lab, Proc, STOP_GRACE};
 
     use nix::sys::wait::WaitStatus;
 
@@ -120,10 +123,10 @@ srv.serve_forever()
         fs::create_dir_all(&www).expect("www");
         let page: Vec<u8> = (0..size).map(|i| (i * 7 % 251) as u8).collect();
         fs::write(www.join("page.bin"), &page).expect("page");
-        let out = Command::new("md5sum")
-            .arg(www.join("page.bin"))
-            .output()
-            .expect("md5sum");
+        let out = output_bounded(
+            Command::new("md5sum").arg(www.join("page.bin")),
+            Duration::from_secs(30),
+        );
         let digest = String::from_utf8_lossy(&out.stdout)
             .split_whitespace()
             .next()
@@ -132,17 +135,20 @@ srv.serve_forever()
         assert_eq!(digest.len(), 32, "md5sum output");
         let cert = lab.dir.join("cert.pem");
         let key = lab.dir.join("key.pem");
-        let status = Command::new("openssl")
-            .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes"])
-            .args(["-subj", "/CN=test", "-days", "1", "-keyout"])
-            .arg(&key)
-            .arg("-out")
-            .arg(&cert)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status()
-            .expect("openssl");
-        assert!(status.success(), "openssl req failed");
+        let out = output_bounded(
+            Command::new("openssl")
+                .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes"])
+                .args(["-subj", "/CN=test", "-days", "1", "-keyout"])
+                .arg(&key)
+                .arg("-out")
+                .arg(&cert),
+            Duration::from_secs(60),
+        );
+        assert!(
+            out.status.success(),
+            "openssl req failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         Site {
             www,
             cert,
@@ -168,30 +174,11 @@ srv.serve_forever()
         ];
         let refs: Vec<&str> = args.iter().map(String::as_str).collect();
         let proc = lab.spawn(0, name, &refs);
-        wait_port(lab, port);
+        lab.wait_tcp(0, ADDR, port);
         proc
     }
 
-    /// Waits until ADDR:port accepts TCP connections in the node.
-    fn wait_port(lab: &Lab, port: u16) {
-        let probe = format!(
-            "import socket,sys\ns=socket.socket()\ns.settimeout(0.5)\nsys.exit(s.connect_ex(('{ADDR}',{port})))"
-        );
-        let start = Instant::now();
-        while start.elapsed() < Duration::from_secs(10) {
-            let ok = Command::new("ip")
-                .args(["netns", "exec", lab.ns(0), "python3", "-c", &probe])
-                .status()
-                .is_ok_and(|s| s.success());
-            if ok {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        panic!("{ADDR}:{port} never came up");
-    }
-
-    use crate::engine_harness::{at, spawn_engine, wait_bounded};
+    use crate::engine_harness::{at, spawn_engine};
 
     #[test]
     fn ssl_get_against_https_servers() {
@@ -199,7 +186,7 @@ srv.serve_forever()
             return;
         }
         let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-        let mut lab = Lab::new("tls", 1, 1);
+        let mut lab = Lab::new("tls", 1, 1).with_stop_grace(STOP_GRACE);
         let site = site(&lab, 50_000);
         let s13 = start_server(&mut lab, &site, PORT13, "https13");
         let s12 = start_server(&mut lab, &site, PORT12, "https12");
@@ -259,12 +246,12 @@ virtual_server 10.77.0.100 443 {{
         at(t0, return_at);
         start_server(&mut lab, &site, PORT13, "https13b");
         start_server(&mut lab, &site, PORT12, "https12b");
-        let status = wait_bounded(child, run_for + Duration::from_secs(15));
+        let status = child.wait_bounded(run_for + Duration::from_secs(15));
         let text = fs::read_to_string(&results).unwrap_or_default();
         let err = fs::read_to_string(format!("{}.err", results.display())).unwrap_or_default();
         assert_eq!(
             status,
-            Some(WaitStatus::Exited(child, 0)),
+            Some(WaitStatus::Exited(child.pid(), 0)),
             "engine child failed: {err}\n{text}"
         );
         eprintln!("{text}");
@@ -347,12 +334,13 @@ virtual_server 10.77.0.100 443 {{
         );
     }
 
+    /// Our genhash in the node, given at most 20 s (every run here has a
+    /// `-t` of 5 s or less).
     fn genhash(lab: &Lab, args: &[&str]) -> std::process::Output {
-        Command::new("ip")
-            .args(["netns", "exec", lab.ns(0), BIN, "-T"])
-            .args(args)
-            .output()
-            .expect("run genhash")
+        output_bounded(
+            lab.command(0, &[BIN, "-T"]).args(args),
+            Duration::from_secs(20),
+        )
     }
 
     #[test]
@@ -361,7 +349,7 @@ virtual_server 10.77.0.100 443 {{
             return;
         }
         let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-        let mut lab = Lab::new("tlsgh", 1, 1);
+        let mut lab = Lab::new("tlsgh", 1, 1).with_stop_grace(STOP_GRACE);
         let site = site(&lab, 200_000);
         start_server(&mut lab, &site, PORT13, "https13");
         start_server(&mut lab, &site, PORT12, "https12");
@@ -380,7 +368,7 @@ virtual_server 10.77.0.100 443 {{
                 &site.www.display().to_string(),
             ],
         );
-        wait_port(&lab, 8080);
+        lab.wait_tcp(0, ADDR, 8080);
         for port in [PORT13, PORT12] {
             let port = port.to_string();
             for extra in [&[][..], &["-V", "www.test.example"], &["-P", "1.1"]] {
@@ -430,7 +418,7 @@ virtual_server 10.77.0.100 443 {{
                 ),
             ],
         );
-        wait_port(&lab, 4998);
+        lab.wait_tcp(0, ADDR, 4998);
         let start = Instant::now();
         let out = genhash(
             &lab,

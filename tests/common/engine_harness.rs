@@ -1,6 +1,9 @@
 //! The checker engine run on its own event loop inside a network
 //! namespace, in a forked child, recording events and log lines with their
 //! time offsets: shared by the checker namespace tests.
+//!
+//! Needs `mod common;` in the test crate (the child is owned by a
+//! `common::lab::ChildGuard`).
 
 use std::fs;
 use std::io::Write;
@@ -14,9 +17,8 @@ use keepalived_rs::check::{owns_key, Engine};
 use keepalived_rs::daemon::{ChildExit, Context, DumpKind, EventLoop, Service};
 use mio::event::Event;
 use mio::Token;
-use nix::sys::signal::{kill, Signal};
-use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
-use nix::unistd::{fork, ForkResult, Pid};
+
+use crate::common::lab::{fork_guarded, ChildGuard};
 
 /// The service the loop drives in the child: the engine plus a recorder.
 struct Harness {
@@ -105,72 +107,52 @@ impl log::Log for FileLogger {
     fn flush(&self) {}
 }
 
-/// Runs the engine for `run_for` inside the namespace, in a forked child.
-/// Returns the child's pid; its results go to `results`.
-pub fn spawn_engine(ns: &str, config_text: &str, results: &Path, run_for: Duration) -> Pid {
+/// Runs the engine for `run_for` inside the namespace, in a forked child,
+/// owned by the returned guard (SIGTERM, then SIGKILL, if the test ends
+/// before it was reaped). Its results go to `results`, and why it failed,
+/// if it did, to `results.err`.
+pub fn spawn_engine(ns: &str, config_text: &str, results: &Path, run_for: Duration) -> ChildGuard {
     let ns_path = format!("/run/netns/{ns}");
     let config_text = config_text.to_string();
     let results = results.to_path_buf();
-    // SAFETY: the child only runs this closure's code and then _exits.
-    match unsafe { fork() }.expect("fork") {
-        ForkResult::Parent { child } => child,
-        ForkResult::Child => {
-            let code = (|| -> Result<(), String> {
-                let ns_file = fs::File::open(&ns_path).map_err(|e| e.to_string())?;
-                // SAFETY: setns on a valid namespace fd in a single-threaded child.
-                if unsafe { libc::setns(ns_file.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-                    return Err(format!("setns: {}", std::io::Error::last_os_error()));
-                }
-                let out = fs::File::create(&results).map_err(|e| e.to_string())?;
-                let logger = Box::leak(Box::new(FileLogger {
-                    out: Mutex::new(out.try_clone().map_err(|e| e.to_string())?),
-                    t0: Instant::now(),
-                }));
-                log::set_logger(logger).map_err(|e| e.to_string())?;
-                log::set_max_level(log::LevelFilter::Info);
-                let loaded =
-                    keepalived_rs::config::load_str("test.conf", &config_text, &Default::default());
-                if loaded.has_errors() {
-                    return Err(format!("config errors: {:?}", loaded.diagnostics.items));
-                }
-                let engine = Engine::new(&loaded.config).map_err(|e| e.to_string())?;
-                let mut event_loop = EventLoop::new().map_err(|e| e.to_string())?;
-                let mut harness = Harness {
-                    engine,
-                    t0: Instant::now(),
-                    run_for,
-                    out,
-                };
-                event_loop.run(&mut harness).map_err(|e| e.to_string())?;
-                Ok(())
-            })();
-            if let Err(e) = code {
-                let _ = fs::write(format!("{}.err", results.display()), e);
-                // SAFETY: terminate the forked child without unwinding.
-                unsafe { libc::_exit(1) };
+    fork_guarded(&format!("checker engine in {ns}"), move || {
+        let code = (|| -> Result<(), String> {
+            let ns_file = fs::File::open(&ns_path).map_err(|e| e.to_string())?;
+            // SAFETY: setns on a valid namespace fd in a single-threaded child.
+            if unsafe { libc::setns(ns_file.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+                return Err(format!("setns: {}", std::io::Error::last_os_error()));
             }
-            // SAFETY: as above.
-            unsafe { libc::_exit(0) }
+            let out = fs::File::create(&results).map_err(|e| e.to_string())?;
+            let logger = Box::leak(Box::new(FileLogger {
+                out: Mutex::new(out.try_clone().map_err(|e| e.to_string())?),
+                t0: Instant::now(),
+            }));
+            log::set_logger(logger).map_err(|e| e.to_string())?;
+            log::set_max_level(log::LevelFilter::Info);
+            let loaded =
+                keepalived_rs::config::load_str("test.conf", &config_text, &Default::default());
+            if loaded.has_errors() {
+                return Err(format!("config errors: {:?}", loaded.diagnostics.items));
+            }
+            let engine = Engine::new(&loaded.config).map_err(|e| e.to_string())?;
+            let mut event_loop = EventLoop::new().map_err(|e| e.to_string())?;
+            let mut harness = Harness {
+                engine,
+                t0: Instant::now(),
+                run_for,
+                out,
+            };
+            event_loop.run(&mut harness).map_err(|e| e.to_string())?;
+            Ok(())
+        })();
+        match code {
+            Ok(()) => 0,
+            Err(e) => {
+                let _ = fs::write(format!("{}.err", results.display()), e);
+                1
+            }
         }
-    }
-}
-
-/// Waits (bounded) for the engine child; SIGKILLs it past `limit`.
-pub fn wait_bounded(pid: Pid, limit: Duration) -> Option<WaitStatus> {
-    let start = Instant::now();
-    loop {
-        match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
-            Ok(WaitStatus::StillAlive) | Err(nix::errno::Errno::EINTR) => {}
-            Ok(status) => return Some(status),
-            Err(_) => return None,
-        }
-        if start.elapsed() > limit {
-            let _ = kill(pid, Signal::SIGKILL);
-            let _ = waitpid(pid, None);
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    })
 }
 
 /// Sleeps until `offset` after `t0`.

@@ -6,19 +6,45 @@
 //! Addresses repeat across labs (every lab's namespaces are private), so
 //! node `i` on LAN `n` is always 10.77.n.(i+1)/24 and fd77:n::(i+1)/64, and
 //! its interface on LAN `n` is `eth{n}`.
+//!
+//! Also the process hygiene every test here shares: external commands run
+//! with a time limit ([`output_bounded`], [`sh`]), and every child a test
+//! starts is owned by a [`ChildGuard`] that kills and reaps it by PID when
+//! the test ends, panics included.
 #![allow(dead_code)]
 
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, Ipv6Addr};
+use std::os::fd::{AsFd, OwnedFd};
+use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{kill, Signal};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::{fork, ForkResult, Pid};
+
+/// How long one [`sh`] command (and so [`Lab::exec`]) may run.
+pub const SH_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How long a [`ChildGuard`] gives a child between SIGTERM and SIGKILL,
+/// unless told otherwise.
+pub const STOP_GRACE: Duration = Duration::from_secs(2);
+
+/// How long a SIGKILLed child may take to be reaped before we give up on it
+/// (only a process stuck in the kernel takes that long).
+const KILL_WAIT: Duration = Duration::from_secs(5);
 
 /// True when namespace tests can run. Under plain `cargo test` without root
 /// they are skipped with a printed reason; in the test command
 /// (KEEPALIVED_RS_FULL_TEST=1) a missing prerequisite fails the test.
+/// A tool is a command name or an absolute path.
 pub fn can_run(test: &str, tools: &[&str]) -> bool {
     let full = std::env::var_os("KEEPALIVED_RS_FULL_TEST").is_some();
     let mut missing = Vec::new();
@@ -26,11 +52,12 @@ pub fn can_run(test: &str, tools: &[&str]) -> bool {
         missing.push("root".to_owned());
     }
     for tool in ["ip"].iter().chain(tools) {
-        let found = Command::new("sh")
-            .args(["-c", &format!("command -v {tool}")])
-            .stdout(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
+        let found = output_bounded(
+            Command::new("sh").args(["-c", &format!("command -v {tool}")]),
+            Duration::from_secs(10),
+        )
+        .status
+        .success();
         if !found {
             missing.push(tool.to_string());
         }
@@ -61,12 +88,10 @@ pub fn ip6(lan: usize, node: usize) -> Ipv6Addr {
     Ipv6Addr::new(0xfd77, lan as u16, 0, 0, 0, 0, 0, node as u16 + 1)
 }
 
-/// Run a command, panicking with its output when it fails.
+/// Run a command (for at most [`SH_TIMEOUT`]), panicking with its output
+/// when it fails.
 pub fn sh(args: &[&str]) -> String {
-    let out = Command::new(args[0])
-        .args(&args[1..])
-        .output()
-        .unwrap_or_else(|e| panic!("{args:?}: {e}"));
+    let out = output_bounded(Command::new(args[0]).args(&args[1..]), SH_TIMEOUT);
     assert!(
         out.status.success(),
         "{args:?} failed: {}{}",
@@ -76,13 +101,314 @@ pub fn sh(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// `Command::output` with a time limit: stdin is null, stdout and stderr
+/// are collected (both at once, so a child filling one pipe cannot stall
+/// on it). Past `limit` the child is killed by its PID and reaped, and the
+/// test panics naming the command and the limit.
+pub fn output_bounded(cmd: &mut Command, limit: Duration) -> Output {
+    try_output_bounded(cmd, limit).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// [`output_bounded`] returning the failure instead of panicking (for
+/// `Drop`, where a panic would abort).
+pub fn try_output_bounded(cmd: &mut Command, limit: Duration) -> Result<Output, String> {
+    let what = format!("{cmd:?}");
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("{what}: cannot start: {e}"))?;
+    let mut pipes: [Option<OwnedFd>; 2] = [
+        child.stdout.take().map(OwnedFd::from),
+        child.stderr.take().map(OwnedFd::from),
+    ];
+    let mut bufs = [Vec::new(), Vec::new()];
+    let deadline = Instant::now() + limit;
+    let mut status = None;
+    loop {
+        if status.is_none() {
+            status = child.try_wait().map_err(|e| format!("{what}: wait: {e}"))?;
+        }
+        if let (Some(status), [None, None]) = (status, &pipes) {
+            let [stdout, stderr] = bufs;
+            return Ok(Output {
+                status,
+                stdout,
+                stderr,
+            });
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            let pid = child.id();
+            // std's Child signals this PID only while it is unreaped.
+            let _ = child.kill();
+            let kill_deadline = Instant::now() + KILL_WAIT;
+            let mut reaped = status.is_some();
+            while !reaped && Instant::now() < kill_deadline {
+                reaped = matches!(child.try_wait(), Ok(Some(_)) | Err(_));
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            let state = match (status.is_some(), reaped) {
+                (true, _) => "had exited, but its output was still open",
+                (false, true) => "killed and reaped",
+                (false, false) => "killed, but NOT reaped",
+            };
+            return Err(format!(
+                "{what} did not finish within {limit:?} (pid {pid} {state}); stdout so far: {:?}; stderr so far: {:?}",
+                String::from_utf8_lossy(&bufs[0]),
+                String::from_utf8_lossy(&bufs[1]),
+            ));
+        }
+        // Short polls: the exit of a child whose output a grandchild still
+        // holds open is seen too.
+        let slice = left.min(Duration::from_millis(50));
+        let open: Vec<usize> = (0..2).filter(|&i| pipes[i].is_some()).collect();
+        if open.is_empty() {
+            std::thread::sleep(slice.min(Duration::from_millis(1)));
+            continue;
+        }
+        let ready: Vec<bool> = {
+            let mut fds: Vec<PollFd> = open
+                .iter()
+                .filter_map(|&i| pipes[i].as_ref())
+                .map(|fd| PollFd::new(fd.as_fd(), PollFlags::POLLIN))
+                .collect();
+            let timeout = PollTimeout::try_from(slice).unwrap_or(PollTimeout::ZERO);
+            match poll(&mut fds, timeout) {
+                Ok(_) | Err(Errno::EINTR) => {}
+                Err(e) => return Err(format!("{what}: poll: {e}")),
+            }
+            fds.iter().map(|fd| fd.any().unwrap_or(false)).collect()
+        };
+        for (&i, ready) in open.iter().zip(ready) {
+            if !ready {
+                continue;
+            }
+            let mut chunk = [0u8; 65536];
+            let Some(fd) = pipes[i].as_ref() else {
+                continue;
+            };
+            match nix::unistd::read(fd, &mut chunk) {
+                Ok(0) => pipes[i] = None,
+                Ok(n) => bufs[i].extend_from_slice(&chunk[..n]),
+                Err(Errno::EINTR) | Err(Errno::EAGAIN) => {}
+                Err(_) => pipes[i] = None,
+            }
+        }
+    }
+}
+
+/// Where a child stands: running, or reaped (with its status, `None` when
+/// waitpid could not tell it).
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Life {
+    Running,
+    Reaped(Option<WaitStatus>),
+}
+
+/// A child process of the test process, by PID. Clones share one record,
+/// and the child is reaped only through it: a signal is sent only while
+/// the child is unreaped, so it can never reach a PID the kernel has
+/// reused. Dropping a handle does nothing; see [`ChildGuard`].
+#[derive(Clone)]
+pub struct ChildHandle {
+    pid: Pid,
+    life: Arc<Mutex<Life>>,
+}
+
+impl ChildHandle {
+    fn new(pid: Pid) -> ChildHandle {
+        ChildHandle {
+            pid,
+            life: Arc::new(Mutex::new(Life::Running)),
+        }
+    }
+
+    pub fn pid(&self) -> Pid {
+        self.pid
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Life> {
+        self.life.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Sends `sig` unless the child was reaped.
+    pub fn signal(&self, sig: Signal) {
+        let life = self.lock();
+        if *life == Life::Running {
+            let _ = kill(self.pid, sig);
+        }
+    }
+
+    /// Reaps the child if it has exited; true once it is gone.
+    pub fn exited(&self) -> bool {
+        let mut life = self.lock();
+        if *life == Life::Running {
+            match waitpid(self.pid, Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::StillAlive) | Err(Errno::EINTR) => {}
+                Ok(status) => *life = Life::Reaped(Some(status)),
+                Err(_) => *life = Life::Reaped(None),
+            }
+        }
+        *life != Life::Running
+    }
+
+    /// How the child ended, once reaped (`None` while running, or when
+    /// waitpid failed).
+    pub fn status(&self) -> Option<WaitStatus> {
+        match *self.lock() {
+            Life::Reaped(status) => status,
+            Life::Running => None,
+        }
+    }
+
+    /// Waits (bounded, polling every millisecond) until the child is gone;
+    /// returns the time it took, `None` past `timeout`.
+    pub fn wait_exit(&self, timeout: Duration) -> Option<Duration> {
+        let start = Instant::now();
+        loop {
+            if self.exited() {
+                return Some(start.elapsed());
+            }
+            if start.elapsed() >= timeout {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// SIGKILL and reap (bounded); false if it is still not gone.
+    pub fn kill(&self) -> bool {
+        self.signal(Signal::SIGKILL);
+        self.wait_exit(KILL_WAIT).is_some()
+    }
+
+    /// Unless already gone: SIGTERM, up to `grace` to exit, then SIGKILL
+    /// (at once for a zero grace); reaped either way. False if the child
+    /// survived even SIGKILL (it is reported on stderr).
+    pub fn stop(&self, grace: Duration) -> bool {
+        if self.exited() {
+            return true;
+        }
+        if !grace.is_zero() {
+            self.signal(Signal::SIGTERM);
+            if self.wait_exit(grace).is_some() {
+                return true;
+            }
+        }
+        let gone = self.kill();
+        if !gone {
+            eprintln!("pid {} survived SIGKILL for {KILL_WAIT:?}", self.pid);
+        }
+        gone
+    }
+}
+
+/// Owns a child of the test: when dropped (the test ended, or panicked)
+/// before the child was reaped, the child gets SIGTERM, `grace` to exit,
+/// then SIGKILL, and is reaped. A child that already exited is only
+/// reaped.
+pub struct ChildGuard {
+    handle: ChildHandle,
+    what: String,
+    grace: Duration,
+}
+
+impl ChildGuard {
+    /// `what` names the child in messages.
+    pub fn new(pid: Pid, what: impl Into<String>) -> ChildGuard {
+        ChildGuard {
+            handle: ChildHandle::new(pid),
+            what: what.into(),
+            grace: STOP_GRACE,
+        }
+    }
+
+    /// Takes over a spawned child. Its pipes, if any, are closed: take them
+    /// first.
+    pub fn from_child(child: Child, what: impl Into<String>) -> ChildGuard {
+        // Dropping a std Child neither kills nor reaps it: the guard does.
+        ChildGuard::new(Pid::from_raw(child.id() as i32), what)
+    }
+
+    /// Time between SIGTERM and SIGKILL on drop (zero: SIGKILL at once).
+    pub fn with_grace(mut self, grace: Duration) -> ChildGuard {
+        self.grace = grace;
+        self
+    }
+
+    pub fn pid(&self) -> Pid {
+        self.handle.pid
+    }
+
+    /// A handle sharing this child's record (it does not own the child).
+    pub fn handle(&self) -> ChildHandle {
+        self.handle.clone()
+    }
+
+    /// Waits at most `limit` for the child to exit by itself; past that it
+    /// is SIGKILLed, reaped, and the answer is `None` (also when waitpid
+    /// could not report a status).
+    pub fn wait_bounded(&self, limit: Duration) -> Option<WaitStatus> {
+        if self.handle.wait_exit(limit).is_some() {
+            return self.handle.status();
+        }
+        eprintln!(
+            "{} (pid {}) still running after {limit:?}: killed",
+            self.what, self.handle.pid
+        );
+        self.handle.kill();
+        None
+    }
+
+    /// SIGTERM, grace, SIGKILL, reap, as on drop, but now.
+    pub fn stop(&self) -> bool {
+        self.handle.stop(self.grace)
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        if !self.handle.exited() {
+            if std::thread::panicking() {
+                eprintln!("stopping {} (pid {})", self.what, self.handle.pid);
+            }
+            self.handle.stop(self.grace);
+        }
+    }
+}
+
+/// Forks; the child runs `body` and leaves with `_exit(code)` (101 if
+/// `body` panicked), never unwinding into the test (whose labs and guards
+/// belong to the parent). The parent gets the child owned by a guard.
+///
+/// `body` runs in a copy of a multi-threaded process: it must not need
+/// locks other threads may have held at the fork.
+pub fn fork_guarded(what: &str, body: impl FnOnce() -> i32) -> ChildGuard {
+    // SAFETY: the child runs `body` and then `_exit`s; it never returns
+    // into the caller.
+    match unsafe { fork() }.expect("fork") {
+        ForkResult::Parent { child } => ChildGuard::new(child, what),
+        ForkResult::Child => {
+            let code = std::panic::catch_unwind(AssertUnwindSafe(body)).unwrap_or(101);
+            // SAFETY: ends the forked child without running the parent's
+            // destructors.
+            unsafe { libc::_exit(code) }
+        }
+    }
+}
+
 pub struct Lab {
     prefix: String,
     nodes: Vec<String>,
     lans: usize,
     switch: String,
     pub dir: PathBuf,
-    procs: Vec<Child>,
+    /// Everything started in the lab, stopped on drop.
+    procs: Vec<ChildGuard>,
+    /// SIGTERM-to-SIGKILL time for processes started from now on.
+    grace: Duration,
 }
 
 impl Lab {
@@ -100,9 +426,18 @@ impl Lab {
             prefix,
             dir,
             procs: Vec::new(),
+            grace: Duration::ZERO,
         };
         lab.build();
         lab
+    }
+
+    /// Processes started in the lab from now on get SIGTERM and `grace` to
+    /// exit before the SIGKILL when the lab is dropped (by default they
+    /// are SIGKILLed at once).
+    pub fn with_stop_grace(mut self, grace: Duration) -> Lab {
+        self.grace = grace;
+        self
     }
 
     fn build(&mut self) {
@@ -177,11 +512,53 @@ impl Lab {
         &self.nodes[node]
     }
 
-    /// Run a command inside node's namespace and return its stdout.
+    /// Run a command inside node's namespace (for at most [`SH_TIMEOUT`])
+    /// and return its stdout; panics when it fails.
     pub fn exec(&self, node: usize, args: &[&str]) -> String {
         let mut full = vec!["ip", "netns", "exec", self.ns(node)];
         full.extend_from_slice(args);
         sh(&full)
+    }
+
+    /// A command that runs `args` inside node's namespace, for
+    /// [`output_bounded`] or [`Lab::spawn`]-like uses.
+    pub fn command(&self, node: usize, args: &[&str]) -> Command {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", self.ns(node)]).args(args);
+        cmd
+    }
+
+    /// Add an address (`addr/len`) to a node's interface.
+    pub fn add_addr(&self, node: usize, dev: &str, cidr: &str) {
+        sh(&["ip", "-n", self.ns(node), "addr", "add", cidr, "dev", dev]);
+    }
+
+    /// Remove an address (`addr/len`) from a node's interface.
+    pub fn del_addr(&self, node: usize, dev: &str, cidr: &str) {
+        sh(&["ip", "-n", self.ns(node), "addr", "del", cidr, "dev", dev]);
+    }
+
+    /// Waits (at most 10 s) until `addr:port` accepts TCP connections from
+    /// inside the node; panics if it never does.
+    pub fn wait_tcp(&self, node: usize, addr: &str, port: u16) {
+        let probe = format!(
+            "import socket,sys\ns=socket.socket()\ns.settimeout(0.5)\nsys.exit(s.connect_ex(('{addr}',{port})))"
+        );
+        let start = Instant::now();
+        for _ in 0..100 {
+            if start.elapsed() >= Duration::from_secs(10) {
+                break;
+            }
+            let out = output_bounded(
+                &mut self.command(node, &["python3", "-c", &probe]),
+                Duration::from_secs(5),
+            );
+            if out.status.success() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("{addr}:{port} never came up in {}", self.ns(node));
     }
 
     /// `ip -o addr show dev IF` addresses (without prefix) of a node.
@@ -237,17 +614,23 @@ impl Lab {
     pub fn spawn(&mut self, node: usize, name: &str, args: &[&str]) -> Proc {
         let log = self.dir.join(format!("{name}.log"));
         let file = fs::File::create(&log).unwrap();
-        let child = Command::new("ip")
-            .args(["netns", "exec", self.ns(node)])
-            .args(args)
+        let child = self
+            .command(node, args)
             .stdin(Stdio::null())
             .stdout(file.try_clone().unwrap())
             .stderr(file)
             .spawn()
             .unwrap_or_else(|e| panic!("spawn {args:?}: {e}"));
-        let pid = child.id() as i32;
-        self.procs.push(child);
-        Proc { pid, log }
+        let guard =
+            ChildGuard::from_child(child, format!("{name} ({}) in {}", args[0], self.ns(node)))
+                .with_grace(self.grace);
+        let child = guard.handle();
+        self.procs.push(guard);
+        Proc {
+            pid: child.pid().as_raw(),
+            log,
+            child,
+        }
     }
 
     pub fn write(&self, name: &str, text: &str) -> PathBuf {
@@ -298,23 +681,23 @@ impl Lab {
                 Err(_) => panic!("tcpdump did not start on {dev}"),
             }
         }
-        let pid = child.id() as i32;
-        self.procs.push(child);
-        Capture { pid, file }
+        let guard = ChildGuard::from_child(child, format!("tcpdump on {dev} in {}", self.ns(node)))
+            .with_grace(self.grace);
+        let child = guard.handle();
+        self.procs.push(guard);
+        Capture { child, file }
     }
 }
 
 impl Drop for Lab {
     fn drop(&mut self) {
-        for child in &mut self.procs {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(child.id() as i32),
-                nix::sys::signal::Signal::SIGKILL,
-            );
-            let _ = child.wait();
-        }
+        // Each guard kills (by PID, unless it was reaped) and reaps.
+        self.procs.clear();
         for ns in self.nodes.iter().chain([&self.switch]) {
-            let _ = Command::new("ip").args(["netns", "del", ns]).status();
+            let _ = try_output_bounded(
+                Command::new("ip").args(["netns", "del", ns]),
+                Duration::from_secs(30),
+            );
         }
         if !std::thread::panicking() {
             let _ = fs::remove_dir_all(&self.dir);
@@ -329,22 +712,19 @@ impl Drop for Lab {
 pub struct Proc {
     pub pid: i32,
     pub log: PathBuf,
+    child: ChildHandle,
 }
 
 impl Proc {
-    pub fn signal(&self, sig: nix::sys::signal::Signal) {
-        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid), sig);
+    /// Sends `sig`, unless the process was reaped already.
+    pub fn signal(&self, sig: Signal) {
+        self.child.signal(sig);
     }
 
     /// SIGKILL and reap (a zombie still holds its pid file and shows in
     /// `killall -0`).
     pub fn kill(&self) {
-        self.signal(nix::sys::signal::Signal::SIGKILL);
-        assert!(
-            self.wait_exit(Duration::from_secs(5)).is_some(),
-            "pid {} survived SIGKILL",
-            self.pid
-        );
+        assert!(self.child.kill(), "pid {} survived SIGKILL", self.pid);
     }
 
     pub fn log_text(&self) -> String {
@@ -365,27 +745,12 @@ impl Proc {
 
     /// Whether the process has exited (reaps it if so).
     pub fn exited(&self) -> bool {
-        use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
-        match waitpid(
-            nix::unistd::Pid::from_raw(self.pid),
-            Some(WaitPidFlag::WNOHANG),
-        ) {
-            Ok(WaitStatus::StillAlive) => false,
-            Ok(_) => true,
-            Err(_) => true,
-        }
+        self.child.exited()
     }
 
     /// Wait (bounded) for exit; returns the time it took.
     pub fn wait_exit(&self, timeout: Duration) -> Option<Duration> {
-        let start = Instant::now();
-        while start.elapsed() < timeout {
-            if self.exited() {
-                return Some(start.elapsed());
-            }
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        None
+        self.child.wait_exit(timeout)
     }
 }
 
@@ -447,7 +812,7 @@ impl Frame {
 }
 
 pub struct Capture {
-    pid: i32,
+    child: ChildHandle,
     pub file: PathBuf,
 }
 
@@ -455,13 +820,9 @@ impl Capture {
     /// Stop tcpdump (it flushes on SIGTERM... with -U each packet is
     /// already written) and read the frames.
     pub fn stop(self) -> Vec<Frame> {
-        let pid = nix::unistd::Pid::from_raw(self.pid);
-        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline && nix::sys::signal::kill(pid, None).is_ok() {
-            let _ = nix::sys::wait::waitpid(pid, Some(nix::sys::wait::WaitPidFlag::WNOHANG));
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        self.child.signal(Signal::SIGTERM);
+        // Not gone in time: the lab kills it.
+        let _ = self.child.wait_exit(Duration::from_secs(5));
         read_pcap(&self.file)
     }
 
