@@ -2,22 +2,17 @@
 //!
 //! Needs root, ip(8) and tcpdump. Under plain `cargo test` without them each
 //! test prints why it skips; with KEEPALIVED_RS_FULL_TEST=1 a missing
-//! prerequisite fails the test.
+//! prerequisite fails the test (see `common::lab::can_run`).
 //!
-//! Every test makes its own namespaces (`krs-vnet-<test>-<pid>`) and deletes
-//! them on drop, also when an assertion fails. Our code runs inside a
-//! namespace on a dedicated thread that called setns(2) (the network
-//! namespace is per thread). The witnesses are independent of our code:
-//! `ip -o addr`, `ip -d link`, `ip route`, `ip neigh`, `/proc/sys`, and
-//! frames captured by tcpdump (parsed from its pcap file, and decoded by
-//! tcpdump itself).
+//! Every test makes its own two-node lab (`common::lab::Lab`, nodes joined
+//! directly by a veth pair), whose namespaces go on drop, also when an
+//! assertion fails. Our code runs inside a namespace on a dedicated thread
+//! that called setns(2) (`Netns::run`; the network namespace is per
+//! thread). The witnesses are independent of our code: `ip -o addr`,
+//! `ip -d link`, `ip route`, `ip neigh`, `/proc/sys`, and frames captured
+//! by tcpdump (parsed from its pcap file, and decoded by tcpdump itself).
 
-use std::io::{BufRead, BufReader, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::os::fd::AsRawFd;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -34,152 +29,17 @@ use keepalived_rs::vrrp::auth::{self, IcvTtl};
 use keepalived_rs::vrrp::packet::{IPPROTO_AH, MCAST_GROUP4, MCAST_GROUP6};
 use keepalived_rs::vrrp::{Auth, Family, VrrpRepr, VrrpVersion};
 
-// ===== prerequisites =====
+mod common;
+use common::lab::{can_run, eventually, Capture, Lab, Netns};
 
-fn full_test() -> bool {
-    std::env::var("KEEPALIVED_RS_FULL_TEST").is_ok_and(|v| v == "1")
-}
+/// How long a test waits for the kernel to settle or a capture to fill.
+const WAIT: Duration = Duration::from_secs(5);
 
-fn command_works(program: &str, arg: &str) -> bool {
-    Command::new(program)
-        .arg(arg)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-/// `true` when the test can run; otherwise prints the reason and returns
-/// `false`, or panics under KEEPALIVED_RS_FULL_TEST=1.
-fn prerequisites(test: &str, tcpdump: bool) -> bool {
-    let mut missing = Vec::new();
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        missing.push("root");
-    }
-    if !command_works("ip", "-V") {
-        missing.push("ip(8)");
-    }
-    if tcpdump && !command_works("tcpdump", "--version") {
-        missing.push("tcpdump");
-    }
-    if missing.is_empty() {
-        return true;
-    }
-    let reason = format!("{test}: needs {}", missing.join(", "));
-    if full_test() {
-        panic!("KEEPALIVED_RS_FULL_TEST=1 but {reason}");
-    }
-    // Straight to stderr: the harness captures eprintln! of passing tests,
-    // and a skip should be visible.
-    let _ = writeln!(std::io::stderr(), "skipped: {reason}");
-    false
-}
-
-// ===== namespaces =====
-
-static NEXT_NS: AtomicUsize = AtomicUsize::new(0);
-
-fn run(program: &str, args: &[&str]) -> String {
-    let out = Command::new(program)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("{program} {args:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{program} {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// A network namespace, deleted on drop.
-struct Netns {
-    name: String,
-}
-
-impl Netns {
-    fn new(tag: &str) -> Netns {
-        let name = format!(
-            "krs-vnet-{tag}-{}-{}",
-            std::process::id(),
-            NEXT_NS.fetch_add(1, Ordering::Relaxed)
-        );
-        run("ip", &["netns", "add", &name]);
-        let ns = Netns { name };
-        // DAD would leave fresh addresses tentative (unusable) for a second.
-        for key in ["all", "default"] {
-            ns.exec(&[
-                "sysctl",
-                "-qw",
-                &format!("net.ipv6.conf.{key}.accept_dad=0"),
-            ]);
-        }
-        ns.ip(&["link", "set", "lo", "up"]);
-        ns
-    }
-
-    /// `ip -n NS ARGS`, which must succeed; its stdout.
-    fn ip(&self, args: &[&str]) -> String {
-        let mut all = vec!["-n", self.name.as_str()];
-        all.extend_from_slice(args);
-        run("ip", &all)
-    }
-
-    /// `ip -n NS ARGS` that may fail: `None` on failure.
-    fn try_ip(&self, args: &[&str]) -> Option<String> {
-        let out = Command::new("ip")
-            .args(["-n", &self.name])
-            .args(args)
-            .output()
-            .ok()?;
-        out.status
-            .success()
-            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
-    }
-
-    /// `ip netns exec NS ARGS`, which must succeed.
-    fn exec(&self, args: &[&str]) -> String {
-        let mut all = vec!["netns", "exec", self.name.as_str()];
-        all.extend_from_slice(args);
-        run("ip", &all)
-    }
-
-    /// Run `body` on a thread that entered this namespace.
-    fn run<T: Send + 'static>(&self, body: impl FnOnce() -> T + Send + 'static) -> T {
-        self.spawn(body)
-            .join()
-            .unwrap_or_else(|e| std::panic::resume_unwind(e))
-    }
-
-    /// Start `body` on a thread that entered this namespace.
-    fn spawn<T: Send + 'static>(
-        &self,
-        body: impl FnOnce() -> T + Send + 'static,
-    ) -> std::thread::JoinHandle<T> {
-        let path = format!("/run/netns/{}", self.name);
-        std::thread::spawn(move || {
-            let file = std::fs::File::open(&path).expect("open netns");
-            // SAFETY: file is an open namespace descriptor; setns only
-            // changes this thread's network namespace.
-            let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
-            assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
-            body()
-        })
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .status();
-    }
-}
-
-/// Two namespaces joined by a veth pair `krsa0` (A) / `krsb0` (B) with
-/// 10.99.0.1/24 + fd99::1/64 (A) and 10.99.0.2/24 + fd99::2/64 (B).
+/// Two namespaces joined by a veth pair `krsa0` (A, lab node 0) / `krsb0`
+/// (B, node 1) with 10.99.0.1/24 + fd99::1/64 (A) and 10.99.0.2/24 +
+/// fd99::2/64 (B).
 struct Pair {
+    lab: Lab,
     a: Netns,
     b: Netns,
 }
@@ -189,35 +49,28 @@ const ADDR_B: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 2);
 
 impl Pair {
     fn new(tag: &str) -> Pair {
-        let a = Netns::new(&format!("{tag}a"));
-        let b = Netns::new(&format!("{tag}b"));
-        run(
-            "ip",
-            &[
-                "link", "add", "krsa0", "netns", &a.name, "type", "veth", "peer", "name", "krsb0",
-                "netns", &b.name,
-            ],
+        let lab = Lab::new(&format!("vnet-{tag}"), 2, 0);
+        lab.veth(
+            (0, "krsa0", &["10.99.0.1/24", "fd99::1/64"]),
+            (1, "krsb0", &["10.99.0.2/24", "fd99::2/64"]),
         );
-        a.ip(&["addr", "add", "10.99.0.1/24", "dev", "krsa0"]);
-        b.ip(&["addr", "add", "10.99.0.2/24", "dev", "krsb0"]);
-        a.ip(&["addr", "add", "fd99::1/64", "dev", "krsa0", "nodad"]);
-        b.ip(&["addr", "add", "fd99::2/64", "dev", "krsb0", "nodad"]);
-        a.ip(&["link", "set", "krsa0", "up"]);
-        b.ip(&["link", "set", "krsb0", "up"]);
-        Pair { a, b }
+        let (a, b) = (lab.node(0).clone(), lab.node(1).clone());
+        Pair { lab, a, b }
+    }
+
+    /// tcpdump on B's krsb0 for the first `count` frames that match
+    /// `filter`; returns when it listens.
+    fn capture(&mut self, count: usize, filter: &str) -> Capture {
+        self.lab.capture_count(1, "krsb0", filter, count)
     }
 }
 
-/// Poll `check` every 50 ms for up to 5 s.
-fn eventually(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while Instant::now() < deadline {
-        if check() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("timed out waiting for {what}");
+/// The captured frames (whole, Ethernet header included) and tcpdump's own
+/// decoding of them (`-n -e -vv`), once tcpdump has its count (at most
+/// [`WAIT`]).
+fn finish(capture: Capture) -> (Vec<Vec<u8>>, String) {
+    let (frames, decoded) = capture.finish(WAIT);
+    (frames.into_iter().map(|f| f.data).collect(), decoded)
 }
 
 fn mac_of(ns: &Netns, ifname: &str) -> [u8; 6] {
@@ -234,112 +87,11 @@ fn mac_of(ns: &Netns, ifname: &str) -> [u8; 6] {
     bytes.try_into().unwrap()
 }
 
-// ===== tcpdump =====
-
-/// A tcpdump writing a pcap file inside a namespace; killed on drop.
-struct Capture {
-    child: Child,
-    path: PathBuf,
-}
-
-impl Capture {
-    /// Start tcpdump and wait until it listens.
-    fn start(ns: &Netns, ifname: &str, count: usize, filter: &str) -> Capture {
-        let path = std::env::temp_dir().join(format!(
-            "krs-vnet-{}-{}.pcap",
-            std::process::id(),
-            NEXT_NS.fetch_add(1, Ordering::Relaxed)
-        ));
-        let count = count.to_string();
-        let mut child = Command::new("ip")
-            .args([
-                "netns", "exec", &ns.name, "tcpdump", "-n", "-U", "-i", ifname,
-            ])
-            .args(["-c", &count, "-w"])
-            .arg(&path)
-            .arg(filter)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn tcpdump");
-        let stderr = child.stderr.take().expect("tcpdump stderr");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if line.contains("listening on") {
-                    let _ = tx.send(());
-                }
-            }
-        });
-        let capture = Capture { child, path };
-        rx.recv_timeout(Duration::from_secs(10))
-            .expect("tcpdump did not start listening");
-        capture
-    }
-
-    /// Wait (at most 5 s) for tcpdump to have its count, then read the frames.
-    fn frames(self) -> Vec<Vec<u8>> {
-        self.finish().0
-    }
-
-    /// The frames and tcpdump's own decoding of them (`-n -e -vv`).
-    fn finish(mut self) -> (Vec<Vec<u8>>, String) {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let frames = parse_pcap(&std::fs::read(&self.path).expect("pcap file"));
-        let path = self.path.to_str().expect("UTF-8 temp path");
-        let decoded = run("tcpdump", &["-n", "-e", "-vv", "-r", path]);
-        (frames, decoded)
-    }
-}
-
-impl Drop for Capture {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_file(&self.path);
-    }
-}
-
-/// Frames of a classic pcap file (microsecond or nanosecond, either byte
-/// order), Ethernet link type.
-fn parse_pcap(data: &[u8]) -> Vec<Vec<u8>> {
-    assert!(data.len() >= 24, "pcap too short");
-    let magic = u32::from_le_bytes(data[0..4].try_into().unwrap());
-    let little = matches!(magic, 0xa1b2_c3d4 | 0xa1b2_3c4d);
-    let read = |b: &[u8]| {
-        let a: [u8; 4] = b.try_into().unwrap();
-        if little {
-            u32::from_le_bytes(a)
-        } else {
-            u32::from_be_bytes(a)
-        }
-    };
-    assert_eq!(read(&data[20..24]), 1, "link type Ethernet");
-    let mut frames = Vec::new();
-    let mut at = 24;
-    while at + 16 <= data.len() {
-        let len = read(&data[at + 8..at + 12]) as usize;
-        let start = at + 16;
-        let frame = data.get(start..start + len).expect("truncated pcap record");
-        frames.push(frame.to_vec());
-        at = start + len;
-    }
-    frames
-}
-
 // ===== addresses =====
 
 #[test]
 fn addresses_added_and_removed() {
-    if !prerequisites("addresses_added_and_removed", false) {
+    if !can_run("addresses_added_and_removed", &[]) {
         return;
     }
     let pair = Pair::new("addr");
@@ -430,7 +182,7 @@ fn addresses_added_and_removed() {
 
 #[test]
 fn routes_added_and_removed() {
-    if !prerequisites("routes_added_and_removed", false) {
+    if !can_run("routes_added_and_removed", &[]) {
         return;
     }
     let pair = Pair::new("route");
@@ -574,7 +326,7 @@ fn routes_added_and_removed() {
 
 #[test]
 fn vmac_macvlan_created_adopted_and_deleted() {
-    if !prerequisites("vmac_macvlan_created_adopted_and_deleted", false) {
+    if !can_run("vmac_macvlan_created_adopted_and_deleted", &[]) {
         return;
     }
     let pair = Pair::new("vmac");
@@ -639,7 +391,7 @@ fn vmac_macvlan_created_adopted_and_deleted() {
     let link_local = ns.run(move || {
         let mut rtnl = Rtnl::open().unwrap();
         let mut found = None;
-        eventually("a link-local address on krsa0", || {
+        eventually("a link-local address on krsa0", WAIT, || {
             let addrs = rtnl.addresses(Some(parent)).unwrap();
             found = select_source(None, Family::V6, &addrs, &[]);
             found.is_some()
@@ -721,11 +473,10 @@ fn wait_event(
 
 #[test]
 fn link_and_address_events() {
-    if !prerequisites("link_and_address_events", false) {
+    if !can_run("link_and_address_events", &[]) {
         return;
     }
     let pair = Pair::new("event");
-    let (a_name, b_name) = (pair.a.name.clone(), pair.b.name.clone());
     // The watcher reports after each step, and the next change is made only
     // then: a down/up pair faster than linkwatch would show no transition.
     let (step_tx, step_rx) = mpsc::channel::<bool>();
@@ -739,7 +490,7 @@ fn link_and_address_events() {
             .unwrap();
         let mut seen = Vec::new();
         // Start from a settled "up" (linkwatch may still be bringing it up).
-        eventually("krsa0 up and running", || {
+        eventually("krsa0 up and running", WAIT, || {
             rtnl.link_by_index(ifindex).unwrap().unwrap().is_up()
         });
         events.seed_links(&rtnl.links().unwrap());
@@ -769,18 +520,12 @@ fn link_and_address_events() {
             .unwrap_or(false)
     };
     assert!(step(), "watcher not ready");
-    run("ip", &["-n", &b_name, "link", "set", "krsb0", "down"]);
+    pair.lab.set_link(1, "krsb0", false);
     if step() {
-        run("ip", &["-n", &b_name, "link", "set", "krsb0", "up"]);
+        pair.lab.set_link(1, "krsb0", true);
         if step() {
-            run(
-                "ip",
-                &["-n", &a_name, "addr", "del", "10.99.0.1/24", "dev", "krsa0"],
-            );
-            run(
-                "ip",
-                &["-n", &a_name, "addr", "del", "fd99::1/64", "dev", "krsa0"],
-            );
+            pair.lab.del_addr(0, "krsa0", "10.99.0.1/24");
+            pair.lab.del_addr(0, "krsa0", "fd99::1/64");
         }
     }
     let (down, up, removed, removed6, seen) = watcher.join().unwrap();
@@ -876,11 +621,11 @@ fn receiver_with(
 
 #[test]
 fn ipv4_adverts_multicast_and_unicast() {
-    if !prerequisites("ipv4_adverts_multicast_and_unicast", true) {
+    if !can_run("ipv4_adverts_multicast_and_unicast", &["tcpdump"]) {
         return;
     }
-    let pair = Pair::new("adv4");
-    let capture = Capture::start(&pair.b, "krsb0", 3, "ip proto 112");
+    let mut pair = Pair::new("adv4");
+    let capture = pair.capture(3, "ip proto 112");
     let (ready, handle) = receiver(&pair.b, Family::V4, 3);
     ready.recv_timeout(Duration::from_secs(5)).unwrap();
     pair.a.run(|| {
@@ -903,7 +648,7 @@ fn ipv4_adverts_multicast_and_unicast() {
             .unwrap();
     });
     let got = handle.join().unwrap();
-    let frames = capture.frames();
+    let (frames, _) = finish(capture);
 
     // What should be on the wire: keepalived's header, IDs 1, 2 and 3.
     let mut buf = [0u8; 256];
@@ -953,22 +698,22 @@ fn ipv4_adverts_multicast_and_unicast() {
 
 #[test]
 fn ipv6_adverts_multicast_and_unicast() {
-    if !prerequisites("ipv6_adverts_multicast_and_unicast", true) {
+    if !can_run("ipv6_adverts_multicast_and_unicast", &["tcpdump"]) {
         return;
     }
-    let pair = Pair::new("adv6");
+    let mut pair = Pair::new("adv6");
     let link_local_a = pair.a.run(|| {
         let mut rtnl = Rtnl::open().unwrap();
         let ifindex = rtnl.link_by_name("krsa0").unwrap().unwrap().ifindex;
         let mut found = None;
-        eventually("a link-local address on krsa0", || {
+        eventually("a link-local address on krsa0", WAIT, || {
             let addrs = rtnl.addresses(Some(ifindex)).unwrap();
             found = select_source(None, Family::V6, &addrs, &[]);
             found.is_some()
         });
         found.unwrap()
     });
-    let capture = Capture::start(&pair.b, "krsb0", 3, "ip6 proto 112");
+    let capture = pair.capture(3, "ip6 proto 112");
     let (ready, handle) = receiver(&pair.b, Family::V6, 3);
     ready.recv_timeout(Duration::from_secs(5)).unwrap();
     let fd99_2: Ipv6Addr = "fd99::2".parse().unwrap();
@@ -989,7 +734,7 @@ fn ipv6_adverts_multicast_and_unicast() {
         }
     });
     let got = handle.join().unwrap();
-    let frames = capture.frames();
+    let (frames, _) = finish(capture);
 
     let dsts = [
         IpAddr::V6(MCAST_GROUP6),
@@ -1048,11 +793,11 @@ fn ipv6_adverts_multicast_and_unicast() {
 /// on the bytes that arrived, and tcpdump decodes AH carrying VRRP.
 #[test]
 fn ipv4_ah_advert_unicast() {
-    if !prerequisites("ipv4_ah_advert_unicast", true) {
+    if !can_run("ipv4_ah_advert_unicast", &["tcpdump"]) {
         return;
     }
-    let pair = Pair::new("ah");
-    let capture = Capture::start(&pair.b, "krsb0", 1, "ip proto 51");
+    let mut pair = Pair::new("ah");
+    let capture = pair.capture(1, "ip proto 51");
     let (ready, handle) = receiver_with(&pair.b, 1, |ifindex| VrrpSocketConfig {
         ifindex,
         family: Family::V4,
@@ -1091,7 +836,7 @@ fn ipv4_ah_advert_unicast() {
             .unwrap();
     });
     let got = handle.join().unwrap();
-    let (frames, decoded) = capture.finish();
+    let (frames, decoded) = finish(capture);
     assert_eq!(frames.len(), 1, "{frames:?}");
     assert_eq!(got.len(), 1, "{got:?}");
     let (src, _, hop, bytes, got_repr) = &got[0];
@@ -1115,11 +860,11 @@ fn ipv4_ah_advert_unicast() {
 /// parent's primary address.
 #[test]
 fn advert_sent_through_vmac() {
-    if !prerequisites("advert_sent_through_vmac", true) {
+    if !can_run("advert_sent_through_vmac", &["tcpdump"]) {
         return;
     }
-    let pair = Pair::new("vmacadv");
-    let capture = Capture::start(&pair.b, "krsb0", 1, "ip proto 112");
+    let mut pair = Pair::new("vmacadv");
+    let capture = pair.capture(1, "ip proto 112");
     let (ready, handle) = receiver(&pair.b, Family::V4, 1);
     ready.recv_timeout(Duration::from_secs(5)).unwrap();
     pair.a.run(|| {
@@ -1154,7 +899,7 @@ fn advert_sent_through_vmac() {
             .unwrap();
     });
     let got = handle.join().unwrap();
-    let frames = capture.frames();
+    let (frames, _) = finish(capture);
     assert_eq!(frames.len(), 1, "{frames:?}");
     assert_eq!(&frames[0][6..12], &[0, 0, 0x5e, 0, 1, 51], "VMAC as source");
     assert_eq!(got.len(), 1, "{got:?}");
@@ -1166,10 +911,10 @@ fn advert_sent_through_vmac() {
 
 #[test]
 fn gratuitous_arp_and_unsolicited_na() {
-    if !prerequisites("gratuitous_arp_and_unsolicited_na", true) {
+    if !can_run("gratuitous_arp_and_unsolicited_na", &["tcpdump"]) {
         return;
     }
-    let pair = Pair::new("garp");
+    let mut pair = Pair::new("garp");
     let mac_a = mac_of(&pair.a, "krsa0");
     let bogus = "02:de:ad:be:ef:01";
     // Stale entries with a wrong MAC: the peer's kernel must replace them
@@ -1203,9 +948,7 @@ fn gratuitous_arp_and_unsolicited_na() {
         .map(|b| format!("{b:02x}"))
         .collect::<Vec<_>>()
         .join(":");
-    let capture = Capture::start(
-        &pair.b,
-        "krsb0",
+    let capture = pair.capture(
         2,
         &format!("ether src {mac_filter} and (arp or (icmp6 and ip6[40] == 136))"),
     );
@@ -1219,7 +962,7 @@ fn gratuitous_arp_and_unsolicited_na() {
         sender.send_garp(link.ifindex, mac, vip4).unwrap();
         sender.send_na(link.ifindex, mac, vip6, false).unwrap();
     });
-    let (frames, decoded) = capture.finish();
+    let (frames, decoded) = finish(capture);
     assert_eq!(frames.len(), 2, "{frames:?}");
     assert_eq!(frames[0], garp_frame(mac_a, vip4).to_vec());
     assert_eq!(frames[1], unsolicited_na_frame(mac_a, vip6, false).to_vec());
@@ -1235,11 +978,15 @@ fn gratuitous_arp_and_unsolicited_na() {
     assert!(!decoded.contains("bad"), "{decoded}");
     // The peer's kernel took both: its neighbour entries now point at A.
     let mac_text = mac_filter.clone();
-    eventually("the peer's neighbour entries to move to A's MAC", || {
-        let v4 = pair.b.ip(&["neigh", "show", "10.99.0.100", "dev", "krsb0"]);
-        let v6 = pair
-            .b
-            .ip(&["-6", "neigh", "show", "fd99::100", "dev", "krsb0"]);
-        v4.contains(&mac_text) && v6.contains(&mac_text)
-    });
+    eventually(
+        "the peer's neighbour entries to move to A's MAC",
+        WAIT,
+        || {
+            let v4 = pair.b.ip(&["neigh", "show", "10.99.0.100", "dev", "krsb0"]);
+            let v6 = pair
+                .b
+                .ip(&["-6", "neigh", "show", "fd99::100", "dev", "krsb0"]);
+            v4.contains(&mac_text) && v6.contains(&mac_text)
+        },
+    );
 }

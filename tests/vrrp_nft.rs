@@ -3,181 +3,31 @@
 //!
 //! Needs root, ip(8), nft(8) (Debian package `nftables`) and ping. Under
 //! plain `cargo test` without them each test prints why it skips; with
-//! KEEPALIVED_RS_FULL_TEST=1 a missing prerequisite fails the test.
+//! KEEPALIVED_RS_FULL_TEST=1 a missing prerequisite fails the test (see
+//! `common::lab::can_run`).
 //!
-//! Every test makes its own namespaces (`krs-nft-<tag>-<pid>-<n>`) and
-//! deletes them on drop, also when an assertion fails. Our code runs on a
-//! thread that entered the namespace with setns(2). The witnesses are
+//! Every test makes its own lab (`common::lab::Lab`), whose namespaces go
+//! on drop, also when an assertion fails. Our code runs on a thread that
+//! entered the namespace with setns(2) (`Netns::run`). The witnesses are
 //! independent of our code: `nft list` (the table exactly as nft prints
 //! it), `ping` through a veth pair, and `ip neigh`.
 
-use std::io::Write;
 use std::net::IpAddr;
-use std::os::fd::AsRawFd;
-use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use keepalived_rs::netlink::nft::{ensure_table_batch, NftVips, DEFAULT_TABLE};
 use keepalived_rs::netlink::wire::NLM_F_ACK;
 use keepalived_rs::netlink::{Attrs, Message, Messages};
 
-// ===== prerequisites =====
+mod common;
+use common::lab::{can_run, Lab, Netns};
 
-fn command_works(program: &str, arg: &str) -> bool {
-    Command::new(program)
-        .arg(arg)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
+/// Tools besides `ip` that every namespace test here needs.
+const TOOLS: &[&str] = &["nft", "ping"];
 
-/// `true` when the test can run; otherwise prints the reason and returns
-/// `false`, or panics under KEEPALIVED_RS_FULL_TEST=1.
-fn prerequisites(test: &str) -> bool {
-    let mut missing = Vec::new();
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        missing.push("root");
-    }
-    if !command_works("ip", "-V") {
-        missing.push("ip(8)");
-    }
-    if !command_works("nft", "--version") {
-        missing.push("nft(8) (apt-get install nftables)");
-    }
-    if !command_works("ping", "-V") {
-        missing.push("ping");
-    }
-    if missing.is_empty() {
-        return true;
-    }
-    let reason = format!("{test}: needs {}", missing.join(", "));
-    if std::env::var("KEEPALIVED_RS_FULL_TEST").is_ok_and(|v| v == "1") {
-        panic!("KEEPALIVED_RS_FULL_TEST=1 but {reason}");
-    }
-    // Straight to stderr: the harness captures eprintln! of passing tests,
-    // and a skip should be visible.
-    let _ = writeln!(std::io::stderr(), "skipped: {reason}");
-    false
-}
-
-// ===== namespaces =====
-
-static NEXT_NS: AtomicUsize = AtomicUsize::new(0);
-
-/// Run a command that must succeed; its stdout.
-fn run(program: &str, args: &[&str]) -> String {
-    let out = Command::new(program)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("{program} {args:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{program} {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// A network namespace, deleted on drop.
-struct Netns(Ns);
-
-/// A namespace by name (cheap to clone into a thread).
-#[derive(Clone)]
-struct Ns {
-    name: String,
-}
-
-impl std::ops::Deref for Netns {
-    type Target = Ns;
-    fn deref(&self) -> &Ns {
-        &self.0
-    }
-}
-
-impl Netns {
-    fn new(tag: &str) -> Netns {
-        let name = format!(
-            "krs-nft-{tag}-{}-{}",
-            std::process::id(),
-            NEXT_NS.fetch_add(1, Ordering::Relaxed)
-        );
-        run("ip", &["netns", "add", &name]);
-        let ns = Netns(Ns { name });
-        // DAD would leave fresh addresses tentative (unusable) for a second.
-        for key in ["all", "default"] {
-            ns.exec(&[
-                "sysctl",
-                "-qw",
-                &format!("net.ipv6.conf.{key}.accept_dad=0"),
-            ]);
-        }
-        ns.ip(&["link", "set", "lo", "up"]);
-        ns
-    }
-}
-
-impl Ns {
-    fn ip(&self, args: &[&str]) -> String {
-        let mut all = vec!["-n", self.name.as_str()];
-        all.extend_from_slice(args);
-        run("ip", &all)
-    }
-
-    /// `ip netns exec NS ARGS`, which must succeed; its stdout.
-    fn exec(&self, args: &[&str]) -> String {
-        let mut all = vec!["netns", "exec", self.name.as_str()];
-        all.extend_from_slice(args);
-        run("ip", &all)
-    }
-
-    /// `ip netns exec NS ARGS`: whether it succeeded.
-    fn succeeds(&self, args: &[&str]) -> bool {
-        Command::new("ip")
-            .args(["netns", "exec", &self.name])
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    }
-
-    /// Run `body` on a thread that entered this namespace.
-    fn run<T: Send + 'static>(&self, body: impl FnOnce() -> T + Send + 'static) -> T {
-        let path = format!("/run/netns/{}", self.name);
-        std::thread::spawn(move || {
-            let file = std::fs::File::open(&path).expect("open netns");
-            // SAFETY: file is an open namespace descriptor; setns only
-            // changes this thread's network namespace.
-            let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
-            assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
-            body()
-        })
-        .join()
-        .unwrap_or_else(|e| std::panic::resume_unwind(e))
-    }
-
-    /// `nft list table inet keepalived`, or `None` when there is no such
-    /// table.
-    fn nft_table(&self) -> Option<String> {
-        let out = Command::new("ip")
-            .args(["netns", "exec", &self.name, "nft", "list", "table", "inet"])
-            .arg(DEFAULT_TABLE)
-            .output()
-            .expect("nft");
-        out.status
-            .success()
-            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.0.name])
-            .status();
-    }
+/// `nft list table inet keepalived` in `ns`, or `None` when there is no
+/// such table.
+fn nft_table(ns: &Netns) -> Option<String> {
+    ns.try_exec(&["nft", "list", "table", "inet", DEFAULT_TABLE])
 }
 
 // ===== the expected table =====
@@ -232,8 +82,8 @@ fn normalize(text: &str) -> String {
     out
 }
 
-fn assert_table(ns: &Ns, vips: &[&str], vips6: &[&str]) {
-    let listed = ns.nft_table().expect("table inet keepalived exists");
+fn assert_table(ns: &Netns, vips: &[&str], vips6: &[&str]) {
+    let listed = nft_table(ns).expect("table inet keepalived exists");
     assert_eq!(
         normalize(&listed),
         expected_table(vips, vips6),
@@ -341,12 +191,12 @@ fn ensure_table_matches_nft_bytes() {
 /// gone after delete_table. Our own dump (list) agrees with nft.
 #[test]
 fn nft_sees_table_sets_and_rules() {
-    if !prerequisites("nft_sees_table_sets_and_rules") {
+    if !can_run("nft_sees_table_sets_and_rules", TOOLS) {
         return;
     }
-    let netns = Netns::new("list");
-    let ns = Ns::clone(&netns);
-    netns.run(move || {
+    let lab = Lab::new("nft-list", 1, 0);
+    let ns = lab.node(0).clone();
+    lab.node(0).run(move || {
         let mut nft = NftVips::open(DEFAULT_TABLE).unwrap();
         nft.ensure_table().unwrap();
         assert_table(&ns, &[], &[]);
@@ -383,7 +233,7 @@ fn nft_sees_table_sets_and_rules() {
         nft.remove(&[]).unwrap();
 
         nft.delete_table().unwrap();
-        assert_eq!(ns.nft_table(), None);
+        assert_eq!(nft_table(&ns), None);
         let tables = ns.exec(&["nft", "list", "tables"]);
         assert!(!tables.contains("keepalived"), "{tables}");
         // Deleting an absent table is no error either.
@@ -406,12 +256,24 @@ fn nft_sees_table_sets_and_rules() {
 /// with elements; or anything else of that name) it gives a clean table.
 #[test]
 fn ensure_table_replaces_leftovers() {
-    if !prerequisites("ensure_table_replaces_leftovers") {
+    if !can_run("ensure_table_replaces_leftovers", TOOLS) {
         return;
     }
-    let netns = Netns::new("redo");
-    let ns = Ns::clone(&netns);
-    netns.run(move || {
+    let lab = Lab::new("nft-redo", 1, 0);
+    let ns = lab.node(0).clone();
+    // Something else entirely under our name, for later.
+    let junk = lab.write(
+        "junk.nft",
+        "table inet keepalived {}
+        delete table inet keepalived
+        table inet keepalived {
+            set vips { type ipv4_addr; elements = { 192.0.2.1 } }
+            set other { type inet_service; elements = { 22 } }
+            chain in { type filter hook input priority 0; policy drop; }
+            chain junk { tcp dport @other accept; }
+        }\n",
+    );
+    lab.node(0).run(move || {
         let mut nft = NftVips::open(DEFAULT_TABLE).unwrap();
         nft.ensure_table().unwrap();
         nft.ensure_table().unwrap();
@@ -425,26 +287,12 @@ fn ensure_table_replaces_leftovers() {
         assert_table(&ns, &[], &[]);
 
         // Something else entirely under our name.
-        let junk = std::env::temp_dir().join(format!("{}.nft", ns.name));
-        std::fs::write(
-            &junk,
-            "table inet keepalived {}
-            delete table inet keepalived
-            table inet keepalived {
-                set vips { type ipv4_addr; elements = { 192.0.2.1 } }
-                set other { type inet_service; elements = { 22 } }
-                chain in { type filter hook input priority 0; policy drop; }
-                chain junk { tcp dport @other accept; }
-            }\n",
-        )
-        .unwrap();
         ns.exec(&["nft", "-f", junk.to_str().unwrap()]);
-        let _ = std::fs::remove_file(&junk);
-        assert!(ns.nft_table().unwrap().contains("junk"));
+        assert!(nft_table(&ns).unwrap().contains("junk"));
         nft.ensure_table().unwrap();
         assert_table(&ns, &[], &[]);
         nft.delete_table().unwrap();
-        assert_eq!(ns.nft_table(), None);
+        assert_eq!(nft_table(&ns), None);
     });
 }
 
@@ -452,6 +300,8 @@ fn ensure_table_replaces_leftovers() {
 /// veth pair: router 10.55.0.1/24 + fd55::1/64, client .2 / ::2; VIPs
 /// 10.55.0.100 and fd55::100 on the router.
 struct Pair {
+    /// Owns the namespaces.
+    _lab: Lab,
     router: Netns,
     client: Netns,
 }
@@ -461,49 +311,26 @@ const VIP6: &str = "fd55::100";
 
 impl Pair {
     fn new(tag: &str) -> Pair {
-        let router = Netns::new(&format!("{tag}r"));
-        let client = Netns::new(&format!("{tag}c"));
-        run(
-            "ip",
-            &[
-                "link",
-                "add",
-                "krsr0",
-                "netns",
-                &router.name,
-                "type",
-                "veth",
-                "peer",
-                "name",
-                "krsc0",
-                "netns",
-                &client.name,
-            ],
+        let lab = Lab::new(&format!("nft-{tag}"), 2, 0);
+        lab.veth(
+            (0, "krsr0", &["10.55.0.1/24", "fd55::1/64"]),
+            (1, "krsc0", &["10.55.0.2/24", "fd55::2/64"]),
         );
-        for (ns, dev, v4, v6) in [
-            (&router, "krsr0", "10.55.0.1/24", "fd55::1/64"),
-            (&client, "krsc0", "10.55.0.2/24", "fd55::2/64"),
-        ] {
-            ns.ip(&["addr", "add", v4, "dev", dev]);
-            ns.ip(&["addr", "add", v6, "dev", dev, "nodad"]);
-            ns.ip(&["link", "set", dev, "up"]);
+        lab.add_addr(0, "krsr0", &format!("{VIP4}/24"));
+        lab.add_addr(0, "krsr0", &format!("{VIP6}/64"));
+        let (router, client) = (lab.node(0).clone(), lab.node(1).clone());
+        Pair {
+            _lab: lab,
+            router,
+            client,
         }
-        router.ip(&["addr", "add", &format!("{VIP4}/24"), "dev", "krsr0"]);
-        router.ip(&[
-            "addr",
-            "add",
-            &format!("{VIP6}/64"),
-            "dev",
-            "krsr0",
-            "nodad",
-        ]);
-        Pair { router, client }
     }
 
     /// One echo request from the client, one second to answer.
     fn ping_once(&self, addr: &str) -> bool {
         self.client
-            .succeeds(&["ping", "-n", "-q", "-c1", "-W1", addr])
+            .try_exec(&["ping", "-n", "-q", "-c1", "-W1", addr])
+            .is_some()
     }
 
     /// Pings succeed (a few tries: the first may wait for ARP/ND).
@@ -518,7 +345,7 @@ impl Pair {
 /// again after remove().
 #[test]
 fn vip_traffic_dropped_while_listed() {
-    if !prerequisites("vip_traffic_dropped_while_listed") {
+    if !can_run("vip_traffic_dropped_while_listed", TOOLS) {
         return;
     }
     let pair = Pair::new("ping");
@@ -572,7 +399,7 @@ fn vip_traffic_dropped_while_listed() {
         pair.reachable(VIP4),
         "{VIP4} unreachable after delete_table()"
     );
-    assert_eq!(pair.router.nft_table(), None);
+    assert_eq!(nft_table(&pair.router), None);
 }
 
 /// Drop CAP_NET_ADMIN from the calling thread's effective set
@@ -620,11 +447,11 @@ fn drop_net_admin_on_this_thread() {
 /// BEGIN message): a typed EPERM at once, not a timeout, and no table.
 #[test]
 fn refused_batch_is_a_typed_error() {
-    if !prerequisites("refused_batch_is_a_typed_error") {
+    if !can_run("refused_batch_is_a_typed_error", TOOLS) {
         return;
     }
-    let netns = Netns::new("eperm");
-    let err = netns.run(|| {
+    let lab = Lab::new("nft-eperm", 1, 0);
+    let err = lab.node(0).run(|| {
         drop_net_admin_on_this_thread();
         let mut nft = NftVips::open(DEFAULT_TABLE).unwrap();
         let start = std::time::Instant::now();
@@ -637,5 +464,5 @@ fn refused_batch_is_a_typed_error() {
         err.to_string().starts_with("nftables: set up table"),
         "{err}"
     );
-    assert_eq!(netns.nft_table(), None);
+    assert_eq!(nft_table(lab.node(0)), None);
 }

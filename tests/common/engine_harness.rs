@@ -7,7 +7,6 @@
 
 use std::fs;
 use std::io::Write;
-use std::os::fd::AsRawFd;
 use std::path::Path;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -18,7 +17,7 @@ use keepalived_rs::daemon::{ChildExit, Context, DumpKind, EventLoop, Service};
 use mio::event::Event;
 use mio::Token;
 
-use crate::common::lab::{fork_guarded, ChildGuard};
+use crate::common::lab::{enter_netns, fork_guarded, ChildGuard};
 
 /// The service the loop drives in the child: the engine plus a recorder.
 struct Harness {
@@ -112,16 +111,12 @@ impl log::Log for FileLogger {
 /// before it was reaped). Its results go to `results`, and why it failed,
 /// if it did, to `results.err`.
 pub fn spawn_engine(ns: &str, config_text: &str, results: &Path, run_for: Duration) -> ChildGuard {
-    let ns_path = format!("/run/netns/{ns}");
     let config_text = config_text.to_string();
     let results = results.to_path_buf();
     fork_guarded(&format!("checker engine in {ns}"), move || {
         let code = (|| -> Result<(), String> {
-            let ns_file = fs::File::open(&ns_path).map_err(|e| e.to_string())?;
-            // SAFETY: setns on a valid namespace fd in a single-threaded child.
-            if unsafe { libc::setns(ns_file.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-                return Err(format!("setns: {}", std::io::Error::last_os_error()));
-            }
+            // The child has this one thread: the whole process moves.
+            enter_netns(ns)?;
             let out = fs::File::create(&results).map_err(|e| e.to_string())?;
             let logger = Box::leak(Box::new(FileLogger {
                 out: Mutex::new(out.try_clone().map_err(|e| e.to_string())?),

@@ -1,7 +1,9 @@
 //! Network-namespace labs for integration tests: nodes on one or more
-//! bridged LANs, processes started inside them, packet captures with
-//! tcpdump. Everything a lab creates is removed on drop (processes killed by
-//! PID, namespaces deleted), also when the test panics.
+//! bridged LANs (or joined directly by veth pairs, [`Lab::veth`]),
+//! processes started inside them, our own code run on a thread that entered
+//! a node's namespace ([`Netns::run`]), packet captures with tcpdump.
+//! Everything a lab creates is removed on drop (processes killed by PID,
+//! namespaces deleted), also when the test panics.
 //!
 //! Addresses repeat across labs (every lab's namespaces are private), so
 //! node `i` on LAN `n` is always 10.77.n.(i+1)/24 and fd77:n::(i+1)/64, and
@@ -14,14 +16,15 @@
 #![allow(dead_code)]
 
 use std::fs;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::{Ipv4Addr, Ipv6Addr};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
@@ -99,6 +102,23 @@ pub fn sh(args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Polls `check` every 50 ms until it holds; panics naming `what` when it
+/// still does not after `timeout` (bounded in time and in rounds).
+pub fn eventually(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
+    let start = Instant::now();
+    let rounds = timeout.as_millis() / 50 + 1;
+    for _ in 0..rounds {
+        if check() {
+            return;
+        }
+        if start.elapsed() >= timeout {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("timed out after {timeout:?} waiting for {what}");
 }
 
 /// `Command::output` with a time limit: stdin is null, stdout and stderr
@@ -399,11 +419,105 @@ pub fn fork_guarded(what: &str, body: impl FnOnce() -> i32) -> ChildGuard {
     }
 }
 
+/// Moves the calling thread into the named network namespace (setns(2):
+/// the network namespace is per thread, the rest of the process stays).
+pub fn enter_netns(name: &str) -> Result<(), String> {
+    let path = format!("/run/netns/{name}");
+    let file = fs::File::open(&path).map_err(|e| format!("{path}: {e}"))?;
+    // SAFETY: `file` is an open namespace descriptor; setns changes only the
+    // calling thread's network namespace.
+    if unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+        return Err(format!("setns {name}: {}", std::io::Error::last_os_error()));
+    }
+    Ok(())
+}
+
+/// A network namespace by name (a lab node, or its switch): commands run
+/// in it, with a time limit, and our code runs on a thread that entered it.
+/// Cheap to clone into such a thread; it does not own the namespace (the
+/// [`Lab`] deletes it).
+#[derive(Clone, Debug)]
+pub struct Netns {
+    name: String,
+}
+
+impl Netns {
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// `ip -n NS ARGS` (for at most [`SH_TIMEOUT`]), which must succeed;
+    /// its stdout.
+    pub fn ip(&self, args: &[&str]) -> String {
+        let mut full = vec!["ip", "-n", &self.name];
+        full.extend_from_slice(args);
+        sh(&full)
+    }
+
+    /// `ip -n NS ARGS` that may fail: its stdout, `None` when it failed.
+    pub fn try_ip(&self, args: &[&str]) -> Option<String> {
+        let mut cmd = Command::new("ip");
+        cmd.args(["-n", &self.name]).args(args);
+        stdout_if_success(&mut cmd)
+    }
+
+    /// `ip netns exec NS ARGS` (for at most [`SH_TIMEOUT`]), which must
+    /// succeed; its stdout.
+    pub fn exec(&self, args: &[&str]) -> String {
+        let mut full = vec!["ip", "netns", "exec", &self.name];
+        full.extend_from_slice(args);
+        sh(&full)
+    }
+
+    /// `ip netns exec NS ARGS` that may fail: its stdout, `None` when it
+    /// failed.
+    pub fn try_exec(&self, args: &[&str]) -> Option<String> {
+        stdout_if_success(&mut self.command(args))
+    }
+
+    /// A command that runs `args` inside the namespace, for
+    /// [`output_bounded`] or spawning.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &self.name]).args(args);
+        cmd
+    }
+
+    /// Runs `body` on a thread that entered this namespace, and returns
+    /// its result (a panic in `body` goes on in the caller).
+    pub fn run<T: Send + 'static>(&self, body: impl FnOnce() -> T + Send + 'static) -> T {
+        self.spawn(body)
+            .join()
+            .unwrap_or_else(|e| std::panic::resume_unwind(e))
+    }
+
+    /// Starts `body` on a thread that entered this namespace.
+    pub fn spawn<T: Send + 'static>(
+        &self,
+        body: impl FnOnce() -> T + Send + 'static,
+    ) -> JoinHandle<T> {
+        let name = self.name.clone();
+        std::thread::spawn(move || {
+            enter_netns(&name).unwrap_or_else(|e| panic!("{e}"));
+            body()
+        })
+    }
+}
+
+/// Runs `cmd` (for at most [`SH_TIMEOUT`]): its stdout when it succeeded.
+fn stdout_if_success(cmd: &mut Command) -> Option<String> {
+    let out = output_bounded(cmd, SH_TIMEOUT);
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
 pub struct Lab {
     prefix: String,
-    nodes: Vec<String>,
+    nodes: Vec<Netns>,
     lans: usize,
-    switch: String,
+    /// The namespace holding the LANs' bridges (none without LANs).
+    switch: Option<Netns>,
     pub dir: PathBuf,
     /// Everything started in the lab, stopped on drop.
     procs: Vec<ChildGuard>,
@@ -412,16 +526,20 @@ pub struct Lab {
 }
 
 impl Lab {
-    /// `nodes` namespaces on `lans` bridged LANs.
+    /// `nodes` namespaces on `lans` bridged LANs (with no LAN, only the
+    /// nodes: join them with [`Lab::veth`]).
     pub fn new(tag: &str, nodes: usize, lans: usize) -> Lab {
         let n = LAB_COUNTER.fetch_add(1, Ordering::SeqCst);
         let prefix = format!("krs{}-{tag}{n}", std::process::id());
         let dir = PathBuf::from(format!("/tmp/{prefix}"));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).unwrap();
+        let netns = |name: String| Netns { name };
         let mut lab = Lab {
-            switch: format!("{prefix}-sw"),
-            nodes: (0..nodes).map(|i| format!("{prefix}-n{i}")).collect(),
+            switch: (lans > 0).then(|| netns(format!("{prefix}-sw"))),
+            nodes: (0..nodes)
+                .map(|i| netns(format!("{prefix}-n{i}")))
+                .collect(),
             lans,
             prefix,
             dir,
@@ -440,29 +558,34 @@ impl Lab {
         self
     }
 
+    /// The lab's namespaces: the nodes, then the switch if there is one.
+    fn namespaces(&self) -> impl Iterator<Item = &Netns> {
+        self.nodes.iter().chain(&self.switch)
+    }
+
     fn build(&mut self) {
-        let sw = self.switch.clone();
-        sh(&["ip", "netns", "add", &sw]);
-        for ns in &self.nodes {
-            sh(&["ip", "netns", "add", ns]);
+        for ns in self.namespaces() {
+            sh(&["ip", "netns", "add", ns.name()]);
         }
-        for ns in self.nodes.iter().chain([&sw]) {
-            sh(&["ip", "-n", ns, "link", "set", "lo", "up"]);
+        for ns in self.namespaces() {
+            ns.ip(&["link", "set", "lo", "up"]);
+            // DAD would leave fresh addresses tentative (unusable) for a
+            // second.
             for key in [
                 "net.ipv6.conf.all.accept_dad=0",
                 "net.ipv6.conf.default.accept_dad=0",
             ] {
-                sh(&["ip", "netns", "exec", ns, "sysctl", "-qw", key]);
+                ns.exec(&["sysctl", "-qw", key]);
             }
         }
+        let Some(sw) = &self.switch else {
+            return;
+        };
         for lan in 0..self.lans {
             let br = format!("br{lan}");
-            sh(&["ip", "-n", &sw, "link", "add", &br, "type", "bridge"]);
+            sw.ip(&["link", "add", &br, "type", "bridge"]);
             // No STP delays and no multicast snooping: a lab LAN is a hub.
-            sh(&[
-                "ip",
-                "-n",
-                &sw,
+            sw.ip(&[
                 "link",
                 "set",
                 &br,
@@ -473,29 +596,25 @@ impl Lab {
                 "mcast_snooping",
                 "0",
             ]);
-            sh(&["ip", "-n", &sw, "link", "set", &br, "up"]);
+            sw.ip(&["link", "set", &br, "up"]);
             for (i, ns) in self.nodes.iter().enumerate() {
                 let port = format!("p{lan}n{i}");
                 let eth = format!("eth{lan}");
-                sh(&[
-                    "ip", "-n", &sw, "link", "add", &port, "type", "veth", "peer", "name", &eth,
-                    "netns", ns,
-                ]);
-                sh(&["ip", "-n", &sw, "link", "set", &port, "master", &br, "up"]);
-                sh(&[
-                    "ip",
-                    "-n",
-                    ns,
-                    "addr",
+                sw.ip(&[
+                    "link",
                     "add",
-                    &format!("{}/24", ip4(lan, i)),
-                    "dev",
+                    &port,
+                    "type",
+                    "veth",
+                    "peer",
+                    "name",
                     &eth,
+                    "netns",
+                    ns.name(),
                 ]);
-                sh(&[
-                    "ip",
-                    "-n",
-                    ns,
+                sw.ip(&["link", "set", &port, "master", &br, "up"]);
+                ns.ip(&["addr", "add", &format!("{}/24", ip4(lan, i)), "dev", &eth]);
+                ns.ip(&[
                     "addr",
                     "add",
                     &format!("{}/64", ip6(lan, i)),
@@ -503,39 +622,74 @@ impl Lab {
                     &eth,
                     "nodad",
                 ]);
-                sh(&["ip", "-n", ns, "link", "set", &eth, "up"]);
+                ns.ip(&["link", "set", &eth, "up"]);
             }
         }
     }
 
-    pub fn ns(&self, node: usize) -> &str {
+    /// Joins two nodes directly (no switch) with a veth pair: `a = (node,
+    /// interface, addresses)` and `b` likewise. Each end gets its addresses
+    /// (`addr/len`, in order, so the first IPv4 one is the primary) and is
+    /// brought up.
+    pub fn veth(&self, a: (usize, &str, &[&str]), b: (usize, &str, &[&str])) {
+        sh(&[
+            "ip",
+            "link",
+            "add",
+            a.1,
+            "netns",
+            self.ns(a.0),
+            "type",
+            "veth",
+            "peer",
+            "name",
+            b.1,
+            "netns",
+            self.ns(b.0),
+        ]);
+        for (node, dev, addrs) in [a, b] {
+            for cidr in addrs {
+                self.add_addr(node, dev, cidr);
+            }
+            self.set_link(node, dev, true);
+        }
+    }
+
+    /// A node's namespace, to run commands or our code in.
+    pub fn node(&self, node: usize) -> &Netns {
         &self.nodes[node]
+    }
+
+    /// A node's namespace name.
+    pub fn ns(&self, node: usize) -> &str {
+        self.nodes[node].name()
     }
 
     /// Run a command inside node's namespace (for at most [`SH_TIMEOUT`])
     /// and return its stdout; panics when it fails.
     pub fn exec(&self, node: usize, args: &[&str]) -> String {
-        let mut full = vec!["ip", "netns", "exec", self.ns(node)];
-        full.extend_from_slice(args);
-        sh(&full)
+        self.nodes[node].exec(args)
     }
 
     /// A command that runs `args` inside node's namespace, for
     /// [`output_bounded`] or [`Lab::spawn`]-like uses.
     pub fn command(&self, node: usize, args: &[&str]) -> Command {
-        let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", self.ns(node)]).args(args);
-        cmd
+        self.nodes[node].command(args)
     }
 
-    /// Add an address (`addr/len`) to a node's interface.
+    /// Add an address (`addr/len`) to a node's interface; an IPv6 one
+    /// without DAD (`nodad`), like the lab's own.
     pub fn add_addr(&self, node: usize, dev: &str, cidr: &str) {
-        sh(&["ip", "-n", self.ns(node), "addr", "add", cidr, "dev", dev]);
+        let mut args = vec!["addr", "add", cidr, "dev", dev];
+        if cidr.contains(':') {
+            args.push("nodad");
+        }
+        self.nodes[node].ip(&args);
     }
 
     /// Remove an address (`addr/len`) from a node's interface.
     pub fn del_addr(&self, node: usize, dev: &str, cidr: &str) {
-        sh(&["ip", "-n", self.ns(node), "addr", "del", cidr, "dev", dev]);
+        self.nodes[node].ip(&["addr", "del", cidr, "dev", dev]);
     }
 
     /// Waits (at most 10 s) until `addr:port` accepts TCP connections from
@@ -584,30 +738,16 @@ impl Lab {
             .collect()
     }
 
-    /// Set a link of a node (or, with `on_switch`, its switch port) up/down.
+    /// Set a node's port on the switch (its link on LAN `lan`, seen from
+    /// the bridge) up/down.
     pub fn set_port(&self, lan: usize, node: usize, up: bool) {
+        let sw = self.switch.as_ref().expect("a lab with LANs");
         let port = format!("p{lan}n{node}");
-        sh(&[
-            "ip",
-            "-n",
-            &self.switch,
-            "link",
-            "set",
-            &port,
-            if up { "up" } else { "down" },
-        ]);
+        sw.ip(&["link", "set", &port, if up { "up" } else { "down" }]);
     }
 
     pub fn set_link(&self, node: usize, dev: &str, up: bool) {
-        sh(&[
-            "ip",
-            "-n",
-            self.ns(node),
-            "link",
-            "set",
-            dev,
-            if up { "up" } else { "down" },
-        ]);
+        self.nodes[node].ip(&["link", "set", dev, if up { "up" } else { "down" }]);
     }
 
     /// Start a process in a node; stdout+stderr go to `dir/name.log`.
@@ -641,13 +781,28 @@ impl Lab {
 
     /// Start tcpdump on a node's interface; returns when it listens.
     pub fn capture(&mut self, node: usize, dev: &str, filter: &str) -> Capture {
+        self.start_capture(node, dev, filter, None)
+    }
+
+    /// Start tcpdump on a node's interface for the first `count` frames
+    /// that match (`-c`: it exits once it has them; see
+    /// [`Capture::finish`]); returns when it listens.
+    pub fn capture_count(&mut self, node: usize, dev: &str, filter: &str, count: usize) -> Capture {
+        self.start_capture(node, dev, filter, Some(count))
+    }
+
+    fn start_capture(
+        &mut self,
+        node: usize,
+        dev: &str,
+        filter: &str,
+        count: Option<usize>,
+    ) -> Capture {
         let n = LAB_COUNTER.fetch_add(1, Ordering::SeqCst);
         let file = self.dir.join(format!("cap{n}.pcap"));
-        let mut child = Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                self.ns(node),
+        let mut cmd = self.command(
+            node,
+            &[
                 "tcpdump",
                 "--immediate-mode",
                 "-i",
@@ -656,8 +811,13 @@ impl Lab {
                 "-U",
                 "-s",
                 "2048",
-                "-w",
-            ])
+            ],
+        );
+        if let Some(count) = count {
+            cmd.args(["-c", &count.to_string()]);
+        }
+        let mut child = cmd
+            .arg("-w")
             .arg(&file)
             .arg(filter)
             .stdin(Stdio::null())
@@ -666,6 +826,11 @@ impl Lab {
             .spawn()
             .expect("tcpdump");
         let stderr = child.stderr.take().unwrap();
+        // Owned by the lab before anything can panic.
+        let guard = ChildGuard::from_child(child, format!("tcpdump on {dev} in {}", self.ns(node)))
+            .with_grace(self.grace);
+        let child = guard.handle();
+        self.procs.push(guard);
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
@@ -681,10 +846,6 @@ impl Lab {
                 Err(_) => panic!("tcpdump did not start on {dev}"),
             }
         }
-        let guard = ChildGuard::from_child(child, format!("tcpdump on {dev} in {}", self.ns(node)))
-            .with_grace(self.grace);
-        let child = guard.handle();
-        self.procs.push(guard);
         Capture { child, file }
     }
 }
@@ -693,9 +854,9 @@ impl Drop for Lab {
     fn drop(&mut self) {
         // Each guard kills (by PID, unless it was reaped) and reaps.
         self.procs.clear();
-        for ns in self.nodes.iter().chain([&self.switch]) {
+        for ns in self.namespaces() {
             let _ = try_output_bounded(
-                Command::new("ip").args(["netns", "del", ns]),
+                Command::new("ip").args(["netns", "del", ns.name()]),
                 Duration::from_secs(30),
             );
         }
@@ -820,9 +981,7 @@ impl Capture {
     /// Stop tcpdump (it flushes on SIGTERM... with -U each packet is
     /// already written) and read the frames.
     pub fn stop(self) -> Vec<Frame> {
-        self.child.signal(Signal::SIGTERM);
-        // Not gone in time: the lab kills it.
-        let _ = self.child.wait_exit(Duration::from_secs(5));
+        self.terminate();
         read_pcap(&self.file)
     }
 
@@ -830,29 +989,65 @@ impl Capture {
     pub fn frames(&self) -> Vec<Frame> {
         read_pcap(&self.file)
     }
+
+    /// Waits up to `limit` for tcpdump to exit by itself (a
+    /// [`Lab::capture_count`] that has its count), stops it if it has not,
+    /// and returns the frames, with tcpdump's own reading of them
+    /// (`tcpdump -n -e -vv -r`). The file must be whole: a pcap header and
+    /// no truncated record.
+    pub fn finish(self, limit: Duration) -> (Vec<Frame>, String) {
+        if self.child.wait_exit(limit).is_none() {
+            self.terminate();
+        }
+        let bytes = fs::read(&self.file).unwrap_or_else(|e| panic!("{}: {e}", self.file.display()));
+        assert!(bytes.len() >= 24, "{}: pcap too short", self.file.display());
+        let (frames, rest) = pcap_records(&self.file, &bytes);
+        assert_eq!(rest, 0, "{}: truncated pcap record", self.file.display());
+        let path = self.file.to_str().expect("UTF-8 lab path");
+        let decoded = sh(&["tcpdump", "-n", "-e", "-vv", "-r", path]);
+        (frames, decoded)
+    }
+
+    /// SIGTERM, and up to 5 s to exit (not gone in time: the lab kills it).
+    fn terminate(&self) {
+        self.child.signal(Signal::SIGTERM);
+        let _ = self.child.wait_exit(Duration::from_secs(5));
+    }
 }
 
-/// Read a classic pcap file (microsecond or nanosecond timestamps).
+/// Read a classic pcap file (either byte order, microsecond or nanosecond
+/// timestamps, Ethernet); a record still being written is left out.
 pub fn read_pcap(path: &Path) -> Vec<Frame> {
-    let mut bytes = Vec::new();
-    if fs::File::open(path)
-        .and_then(|mut f| f.read_to_end(&mut bytes))
-        .is_err()
-        || bytes.len() < 24
-    {
+    let bytes = fs::read(path).unwrap_or_default();
+    if bytes.len() < 24 {
         return Vec::new();
     }
-    let magic = u32::from_le_bytes(bytes[0..4].try_into().unwrap());
-    let nanos = match magic {
-        0xa1b2c3d4 => false,
-        0xa1b23c4d => true,
-        _ => panic!("{}: not a little-endian pcap file", path.display()),
+    pcap_records(path, &bytes).0
+}
+
+/// The whole records of a pcap file's bytes (at least its 24-byte header),
+/// and how many bytes after them do not make a whole record.
+fn pcap_records(path: &Path, bytes: &[u8]) -> (Vec<Frame>, usize) {
+    let (little, nanos) = match u32::from_le_bytes(bytes[0..4].try_into().unwrap()) {
+        0xa1b2c3d4 => (true, false),
+        0xa1b23c4d => (true, true),
+        0xd4c3b2a1 => (false, false),
+        0x4d3cb2a1 => (false, true),
+        _ => panic!("{}: not a pcap file", path.display()),
     };
+    let word = |o: usize| {
+        let b: [u8; 4] = bytes[o..o + 4].try_into().unwrap();
+        if little {
+            u32::from_le_bytes(b)
+        } else {
+            u32::from_be_bytes(b)
+        }
+    };
+    assert_eq!(word(20), 1, "{}: link type Ethernet", path.display());
     let mut frames = Vec::new();
     let mut at = 24;
     while at + 16 <= bytes.len() {
-        let word = |o: usize| u32::from_le_bytes(bytes[at + o..at + o + 4].try_into().unwrap());
-        let (sec, frac, caplen) = (word(0), word(4), word(8) as usize);
+        let (sec, frac, caplen) = (word(at), word(at + 4), word(at + 8) as usize);
         let end = at + 16 + caplen;
         if end > bytes.len() {
             break;
@@ -864,5 +1059,5 @@ pub fn read_pcap(path: &Path) -> Vec<Frame> {
         });
         at = end;
     }
-    frames
+    (frames, bytes.len() - at)
 }
