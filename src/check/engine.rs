@@ -4,16 +4,20 @@
 //! children and the per-turn budget, and turns verdicts into
 //! [`CheckEvent`]s for IPVS.
 //!
-//! Each checker has at most one armed timer (its next probe, or the
-//! deadline of the probe in flight) and at most one socket or child. Keys
-//! carry [`CHECK_KEY_TAG`] in the top byte, then a 24-bit slot generation and
-//! a 32-bit slot index, so a late timer or child exit never reaches a
-//! checker that reused a slot.
+//! Each checker has at most one wake-up (its next probe, or the deadline
+//! of the probe in flight) and at most one socket or child. Wake-ups are
+//! filed in the engine's [`Calendar`] by tick of the [`WAKE_GRID`], and one
+//! loop timer serves the earliest tick; only a deadline that falls before
+//! the next tick takes a loop timer of its own. Keys carry
+//! [`CHECK_KEY_TAG`] in the top byte, then a 24-bit slot generation and a
+//! 32-bit slot index, so a late timer or child exit never reaches a checker
+//! that reused a slot.
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr};
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use log::{debug, error, info, warn};
@@ -22,10 +26,13 @@ use mio::unix::SourceFd;
 use mio::{Interest, Token};
 use std::os::fd::AsRawFd;
 
+use super::calendar::{Calendar, Entry, Grid};
 use super::core::{
     warmup_offset, CheckerCore, ServerChange, ServerHealth, Timing, UrlCursor, Verdict,
 };
-use super::dialog::{DatagramDialog, Outcome, ProbeError, ProbeSuccess, Step, StreamDialog};
+use super::dialog::{
+    DatagramDialog, Outcome, Payload, ProbeError, ProbeSuccess, Step, StreamDialog,
+};
 use super::dns::DnsQuery;
 use super::file::{FileRule, MAX_FILE_BYTES};
 use super::http::{build_request, host_for_addr, Expect, ResponseReader};
@@ -38,7 +45,7 @@ use crate::config::model::{
     Checker, CheckerKind, Config, HttpCheck, HttpProtocol, RealServer, Script, VirtualServer,
 };
 use crate::daemon::{
-    split_command, ChildExit, ChildId, ChildSpec, Context, RunAs, TimerId, TokenMap,
+    split_command, ChildExit, ChildId, ChildSpec, Context, RunAs, TimerId, TokenSlab,
 };
 
 /// Probes started per loop turn; the rest wait a millisecond, so a
@@ -64,6 +71,8 @@ const HARD_DEADLINE_FACTOR: u32 = 4;
 pub const NOTIFY_TIMEOUT: Duration = Duration::from_secs(60);
 /// Slot index reserved for notify script children.
 const NOTIFY_INDEX: u32 = u32::MAX;
+/// Slot index of the calendar's loop timer.
+const CALENDAR_INDEX: u32 = u32::MAX - 1;
 
 /// A real server changed as a whole: feed it to IPVS.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,7 +115,9 @@ enum Plan {
     Tcp(ConnectOptions),
     Http {
         opts: ConnectOptions,
-        urls: Vec<(Vec<u8>, Expect)>,
+        /// Each URL's request and expectations, built once and shared by
+        /// every probe.
+        urls: Vec<(Rc<[u8]>, Rc<Expect>)>,
         /// SSL_GET: the same requests over TLS.
         tls: Option<super::tls::TlsTarget>,
     },
@@ -146,7 +157,7 @@ struct StreamProbe {
     token: Token,
     dialog: StreamDialog,
     connected: bool,
-    outbox: Vec<u8>,
+    outbox: Payload,
     sent: usize,
     deadline: Instant,
     hard_deadline: Instant,
@@ -160,12 +171,59 @@ struct DatagramProbe {
     deadline: Instant,
 }
 
-/// A probe in flight; boxed, so an idle checker keeps only the pointer.
+/// A probe in flight. Stream probes (every TCP_CHECK and HTTP_GET round)
+/// live in the engine's [`Slab`], so starting one allocates nothing; the
+/// rarer datagram probes are boxed. Either way an idle checker keeps no
+/// probe state.
 #[derive(Debug)]
 enum Probe {
-    Stream(Box<StreamProbe>),
+    Stream(u32),
     Datagram(Box<DatagramProbe>),
     Child(ChildId),
+}
+
+/// Values stored in place and named by index; freed places are reused.
+#[derive(Debug)]
+struct Slab<T> {
+    items: Vec<Option<T>>,
+    free: Vec<u32>,
+}
+
+impl<T> Default for Slab<T> {
+    fn default() -> Self {
+        Slab {
+            items: Vec::new(),
+            free: Vec::new(),
+        }
+    }
+}
+
+impl<T> Slab<T> {
+    fn insert(&mut self, item: T) -> u32 {
+        if let Some(index) = self.free.pop() {
+            if let Some(place) = self.items.get_mut(index as usize) {
+                *place = Some(item);
+                return index;
+            }
+        }
+        self.items.push(Some(item));
+        // One place per checker at most: far below 2^32.
+        u32::try_from(self.items.len() - 1).unwrap_or(u32::MAX)
+    }
+
+    fn get(&self, index: u32) -> Option<&T> {
+        self.items.get(index as usize)?.as_ref()
+    }
+
+    fn get_mut(&mut self, index: u32) -> Option<&mut T> {
+        self.items.get_mut(index as usize)?.as_mut()
+    }
+
+    fn remove(&mut self, index: u32) -> Option<T> {
+        let item = self.items.get_mut(index as usize)?.take()?;
+        self.free.push(index);
+        Some(item)
+    }
 }
 
 /// Which checker a slot runs: what its log lines and the dump call it.
@@ -229,7 +287,25 @@ struct CheckerRun {
     /// Weight the last success of a dynamic checker asked for.
     dynamic_weight: Option<u32>,
     probe: Option<Probe>,
-    timer: Option<TimerId>,
+    wake: Wake,
+}
+
+/// Where a checker's next wake-up is filed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wake {
+    None,
+    /// In the calendar, under this tick.
+    Tick(u64),
+    /// A loop timer of its own: a deadline before the next tick.
+    Precise(TimerId),
+}
+
+/// Where [`Engine::rearm`] wants a checker's wake-up.
+#[derive(Debug, Clone, Copy)]
+enum Want {
+    Nothing,
+    Tick(u64),
+    At(Instant),
 }
 
 #[derive(Debug, Default)]
@@ -255,15 +331,27 @@ pub struct Engine {
     servers: Vec<Server>,
     slots: Vec<Slot>,
     free: Vec<usize>,
-    tokens: TokenMap<usize>,
+    /// Which checker each probe socket belongs to.
+    tokens: TokenSlab<u32>,
+    streams: Slab<StreamProbe>,
     /// Receive buffer shared by all probes (one runs at a time), so a
     /// read event allocates and zeroes nothing.
     scratch: Vec<u8>,
     events: VecDeque<CheckEvent>,
     rng: u64,
     turn: Option<Instant>,
-    /// Origin of the [`WAKE_GRID`], set at start.
-    grid_origin: Option<Instant>,
+    /// The [`WAKE_GRID`], from the instant of start.
+    grid: Option<Grid>,
+    /// Checkers' wake-ups by grid tick.
+    calendar: Calendar,
+    /// The loop timer of the calendar's earliest tick, and that tick.
+    calendar_timer: Option<(TimerId, u64)>,
+    /// While due buckets are worked through, the loop timer waits for the end.
+    in_calendar_pass: bool,
+    /// The bucket being worked through (kept for its capacity).
+    due: Vec<Entry>,
+    /// The current turn's tick: `grid.floor(now)` for the `now` it holds.
+    now_tick: Option<(Instant, u64)>,
     starts_this_turn: usize,
     script_user: Option<RunAs>,
     log_all_failures: bool,
@@ -329,12 +417,18 @@ impl Engine {
             servers: Vec::new(),
             slots: Vec::new(),
             free: Vec::new(),
-            tokens: TokenMap::default(),
+            tokens: TokenSlab::default(),
+            streams: Slab::default(),
             scratch: Vec::new(),
             events: VecDeque::new(),
             rng: random_seed(),
             turn: None,
-            grid_origin: None,
+            grid: None,
+            calendar: Calendar::default(),
+            calendar_timer: None,
+            in_calendar_pass: false,
+            due: Vec::new(),
+            now_tick: None,
             starts_this_turn: 0,
             script_user,
             log_all_failures: config.global.checker_log_all_failures.value,
@@ -352,7 +446,7 @@ impl Engine {
         if self.started || self.stopped {
             return;
         }
-        self.grid_origin.get_or_insert(now);
+        self.grid.get_or_insert(Grid::new(now, WAKE_GRID));
         self.started = true;
         self.schedule(cx, now);
     }
@@ -383,7 +477,7 @@ impl Engine {
 
     /// True when `token` is one of the checkers' sockets.
     pub fn owns(&self, token: Token) -> bool {
-        self.tokens.contains_key(&token)
+        self.tokens.contains(token)
     }
 
     /// The next change of a real server, if any; call until `None` after
@@ -451,10 +545,14 @@ impl Engine {
         for index in 0..self.slots.len() {
             self.drop_probe(cx, index);
             if let Some(run) = self.slots[index].run.as_mut() {
-                if let Some(t) = run.timer.take() {
+                if let Wake::Precise(t) = std::mem::replace(&mut run.wake, Wake::None) {
                     cx.cancel_timer(t);
                 }
             }
+        }
+        self.calendar.clear();
+        if let Some((t, _)) = self.calendar_timer.take() {
+            cx.cancel_timer(t);
         }
         for s in 0..self.servers.len() {
             let server = &self.servers[s];
@@ -497,10 +595,13 @@ impl Engine {
     fn release_slot(&mut self, cx: &mut Context<'_>, index: usize) {
         self.drop_probe(cx, index);
         if let Some(slot) = self.slots.get_mut(index) {
-            if let Some(mut run) = slot.run.take() {
-                if let Some(t) = run.timer.take() {
-                    cx.cancel_timer(t);
-                }
+            // A calendar entry of the old run is stale by the generation.
+            if let Some(CheckerRun {
+                wake: Wake::Precise(t),
+                ..
+            }) = slot.run.take()
+            {
+                cx.cancel_timer(t);
             }
             slot.generation = slot.generation.wrapping_add(1) & 0xff_ffff;
             self.free.push(index);
@@ -518,29 +619,132 @@ impl Engine {
         (slot.generation == generation && slot.run.is_some()).then_some(index as usize)
     }
 
-    /// Arms the checker's single timer at its next wake-up.
-    fn rearm(&mut self, cx: &mut Context<'_>, index: usize) {
+    /// Files the checker's single wake-up: the next round on the grid (the
+    /// first tick at or after it), or the probe's deadline. A deadline is
+    /// filed at the last tick before it, where the checker looks again and,
+    /// if the probe still runs, takes a precise timer for the rest; most
+    /// probes end long before, and their entry is then just stale.
+    fn rearm(&mut self, cx: &mut Context<'_>, index: usize, now: Instant) {
         let key = self.key_of(index);
-        let grid_origin = self.grid_origin;
-        let Some(run) = self.slots.get_mut(index).and_then(|s| s.run.as_mut()) else {
+        let grid = *self.grid.get_or_insert(Grid::new(now, WAKE_GRID));
+        // Never the tick in progress: what is filed now waits for a later pass.
+        let next_tick = self.tick_of_turn(grid, now) + 1;
+        let Some(slot) = self.slots.get_mut(index) else {
             return;
         };
-        if let Some(t) = run.timer.take() {
-            cx.cancel_timer(t);
-        }
-        let wake = match &run.probe {
-            Some(Probe::Stream(p)) => Some(p.deadline.min(p.hard_deadline)),
-            Some(Probe::Datagram(p)) => Some(p.deadline),
-            // The child runner enforces misc_timeout.
-            Some(Probe::Child(_)) => None,
-            None if matches!(run.plan, Plan::Disabled) => None,
-            None => run
-                .core
-                .poll_timeout()
-                .map(|at| grid_origin.map_or(at, |origin| on_wake_grid(origin, at))),
+        let generation = slot.generation;
+        let Some(run) = slot.run.as_mut() else {
+            return;
         };
-        if let Some(at) = wake {
-            run.timer = Some(cx.add_timer(at, key));
+        let deadline = match &run.probe {
+            Some(Probe::Stream(i)) => self
+                .streams
+                .get(*i)
+                .map(|p| p.deadline.min(p.hard_deadline)),
+            Some(Probe::Datagram(p)) => Some(p.deadline),
+            _ => None,
+        };
+        let want = match (&run.probe, deadline) {
+            (_, Some(at)) => match grid.floor(at) {
+                tick if tick >= next_tick => Want::Tick(tick),
+                _ => Want::At(at),
+            },
+            // The child runner enforces misc_timeout.
+            (Some(_), None) => Want::Nothing,
+            (None, None) if matches!(run.plan, Plan::Disabled) => Want::Nothing,
+            (None, None) => match run.core.poll_timeout() {
+                Some(at) => Want::Tick(grid.ceil(at).max(next_tick)),
+                None => Want::Nothing,
+            },
+        };
+        match (run.wake, want) {
+            (Wake::Tick(filed), Want::Tick(tick)) if filed == tick => return,
+            (Wake::Precise(t), _) => {
+                cx.cancel_timer(t);
+            }
+            _ => {}
+        }
+        run.wake = match want {
+            Want::Nothing => Wake::None,
+            Want::At(at) => Wake::Precise(cx.add_timer(at, key)),
+            Want::Tick(tick) => {
+                self.calendar.file(
+                    tick,
+                    Entry {
+                        index: index as u32,
+                        generation,
+                    },
+                );
+                Wake::Tick(tick)
+            }
+        };
+        if let Want::Tick(tick) = want {
+            self.arm_calendar(cx, grid, tick);
+        }
+    }
+
+    /// `grid.floor(now)`, worked out once per turn.
+    fn tick_of_turn(&mut self, grid: Grid, now: Instant) -> u64 {
+        match self.now_tick {
+            Some((at, tick)) if at == now => tick,
+            _ => {
+                let tick = grid.floor(now);
+                self.now_tick = Some((now, tick));
+                tick
+            }
+        }
+    }
+
+    /// Keeps the calendar's loop timer at or before its earliest tick,
+    /// given that `tick` has just been filed. (The timer is at the earliest
+    /// tick outside a pass, so only an earlier `tick` moves it.)
+    fn arm_calendar(&mut self, cx: &mut Context<'_>, grid: Grid, tick: u64) {
+        if self.in_calendar_pass {
+            return;
+        }
+        match self.calendar_timer {
+            Some((_, armed)) if armed <= tick => return,
+            Some((t, _)) => {
+                cx.cancel_timer(t);
+            }
+            None => {}
+        }
+        let t = cx.add_timer(grid.instant(tick), encode_key(CALENDAR_INDEX, 0));
+        self.calendar_timer = Some((t, tick));
+    }
+
+    /// The calendar's loop timer: wakes every checker filed at a tick that
+    /// has come.
+    fn run_calendar(&mut self, cx: &mut Context<'_>, now: Instant) {
+        self.calendar_timer = None;
+        let Some(grid) = self.grid else {
+            return;
+        };
+        let last = self.tick_of_turn(grid, now);
+        self.in_calendar_pass = true;
+        let mut bucket = std::mem::take(&mut self.due);
+        while let Some(tick) = self.calendar.take_due(last, &mut bucket) {
+            for Entry { index, generation } in bucket.drain(..) {
+                let Some(run) = self
+                    .slots
+                    .get_mut(index as usize)
+                    .filter(|slot| slot.generation == generation)
+                    .and_then(|slot| slot.run.as_mut())
+                else {
+                    continue;
+                };
+                // Filed again elsewhere since: a stale entry.
+                if run.wake != Wake::Tick(tick) {
+                    continue;
+                }
+                run.wake = Wake::None;
+                self.wake_checker(cx, index as usize, now);
+            }
+        }
+        self.due = bucket;
+        self.in_calendar_pass = false;
+        if let Some(first) = self.calendar.first_tick() {
+            self.arm_calendar(cx, grid, first);
         }
     }
 
@@ -622,7 +826,7 @@ impl Engine {
                                 urls: url_cursor(checker),
                                 dynamic_weight: None,
                                 probe: None,
-                                timer: None,
+                                wake: Wake::None,
                             });
                             if reused.len() <= i {
                                 reused.resize(i + 1, false);
@@ -686,7 +890,7 @@ impl Engine {
             if let Some(run) = self.slots[i].run.as_mut() {
                 run.core.schedule_first(now, offset);
             }
-            self.rearm(cx, i);
+            self.rearm(cx, i, now);
         }
         self.ensure_open_file_limit();
     }
@@ -867,25 +1071,44 @@ impl Engine {
 
     /// A timer with a key this engine armed is due.
     pub fn handle_timer(&mut self, cx: &mut Context<'_>, key: u64, now: Instant) {
+        if decode_key(key).is_some_and(|(index, _)| index == CALENDAR_INDEX) {
+            self.run_calendar(cx, now);
+            return;
+        }
         let Some(index) = self.run_of(key) else {
             return;
         };
         let Some(run) = self.slots[index].run.as_mut() else {
             return;
         };
-        run.timer = None;
+        if !matches!(run.wake, Wake::Precise(_)) {
+            return;
+        }
+        run.wake = Wake::None;
+        self.wake_checker(cx, index, now);
+    }
+
+    /// The checker's wake-up came: time its probe out, or start the next.
+    fn wake_checker(&mut self, cx: &mut Context<'_>, index: usize, now: Instant) {
+        let Some(run) = self.slots.get_mut(index).and_then(|s| s.run.as_mut()) else {
+            return;
+        };
         let expired = match &mut run.probe {
-            Some(Probe::Stream(p)) if now >= p.deadline || now >= p.hard_deadline => {
-                Some(Err(if p.connected {
-                    if p.sent < p.outbox.len() {
-                        ProbeError::WriteTimeout
+            Some(Probe::Stream(i)) => self
+                .streams
+                .get(*i)
+                .filter(|p| now >= p.deadline || now >= p.hard_deadline)
+                .map(|p| {
+                    Err(if p.connected {
+                        if p.sent < p.outbox.len() {
+                            ProbeError::WriteTimeout
+                        } else {
+                            ProbeError::ReadTimeout
+                        }
                     } else {
-                        ProbeError::ReadTimeout
-                    }
-                } else {
-                    ProbeError::ConnectTimeout
-                }))
-            }
+                        ProbeError::ConnectTimeout
+                    })
+                }),
             Some(Probe::Datagram(p)) if now >= p.deadline => Some(p.dialog.on_timeout()),
             _ => None,
         };
@@ -897,7 +1120,7 @@ impl Engine {
         if due {
             self.try_start(cx, index, now);
         }
-        self.rearm(cx, index);
+        self.rearm(cx, index, now);
     }
 
     fn try_start(&mut self, cx: &mut Context<'_>, index: usize, now: Instant) {
@@ -943,7 +1166,7 @@ impl Engine {
                     token: Token(0),
                     dialog,
                     connected: false,
-                    outbox: Vec::new(),
+                    outbox: Payload::default(),
                     sent: 0,
                     deadline: now + timeout,
                     hard_deadline: hard,
@@ -957,24 +1180,26 @@ impl Engine {
         };
         let probe = match &run.plan {
             Plan::Disabled => return Ok(()),
-            Plan::Tcp(opts) => Probe::Stream(Box::new(stream(opts, StreamDialog::Connect)?)),
+            Plan::Tcp(opts) => {
+                Probe::Stream(self.streams.insert(stream(opts, StreamDialog::Connect)?))
+            }
             Plan::Http { opts, urls, tls } => {
                 let Some((request, expect)) = urls.get(url_index) else {
                     return Err(Ok(ProbeSuccess::default()));
                 };
                 let mut dialog = StreamDialog::Http {
-                    request: request.clone(),
-                    reader: ResponseReader::new(expect.clone()),
+                    request: Rc::clone(request),
+                    reader: ResponseReader::new(Rc::clone(expect)),
                 };
                 if let Some(tls) = tls {
                     dialog = tls.wrap(url_index, dialog)?;
                 }
-                Probe::Stream(Box::new(stream(opts, dialog)?))
+                Probe::Stream(self.streams.insert(stream(opts, dialog)?))
             }
-            Plan::Smtp { opts, helo } => Probe::Stream(Box::new(stream(
-                opts,
-                StreamDialog::Smtp(SmtpDialog::new(helo)),
-            )?)),
+            Plan::Smtp { opts, helo } => Probe::Stream(
+                self.streams
+                    .insert(stream(opts, StreamDialog::Smtp(SmtpDialog::new(helo)))?),
+            ),
             Plan::Udp { opts, exchange } => {
                 let socket = udp_connect(opts).map_err(|e| Err(ProbeError::Socket(e)))?;
                 Probe::Datagram(Box::new(datagram(
@@ -1030,12 +1255,16 @@ impl Engine {
             return Ok(());
         };
         let registered = match &mut run.probe {
-            Some(Probe::Stream(p)) => cx
-                .register(
+            Some(Probe::Stream(i)) => {
+                let Some(p) = self.streams.get_mut(*i) else {
+                    return Ok(());
+                };
+                cx.register(
                     &mut SourceFd(&p.stream.as_raw_fd()),
                     Interest::READABLE | Interest::WRITABLE,
                 )
-                .inspect(|&t| p.token = t),
+                .inspect(|&t| p.token = t)
+            }
             Some(Probe::Datagram(p)) => {
                 let request = p.dialog.request();
                 match p.socket.send(&request) {
@@ -1052,10 +1281,14 @@ impl Engine {
         };
         match registered {
             Ok(token) => {
-                self.tokens.insert(token, index);
+                // Checker indexes are u32 throughout (timer keys).
+                self.tokens.insert(token, index as u32);
                 Ok(())
             }
             Err(e) => {
+                if let Some(Probe::Stream(i)) = run.probe {
+                    self.streams.remove(i);
+                }
                 run.probe = None;
                 Err(Err(ProbeError::Socket(io::Error::other(e.to_string()))))
             }
@@ -1069,12 +1302,14 @@ impl Engine {
         match run.probe.take() {
             // The probe's socket is closed right here (dropped with `p`),
             // which takes it out of epoll: only the token is retired.
-            Some(Probe::Stream(p)) => {
-                self.tokens.remove(&p.token);
-                cx.release_closing(p.token);
+            Some(Probe::Stream(i)) => {
+                if let Some(p) = self.streams.remove(i) {
+                    self.tokens.remove(p.token);
+                    cx.release_closing(p.token);
+                }
             }
             Some(Probe::Datagram(p)) => {
-                self.tokens.remove(&p.token);
+                self.tokens.remove(p.token);
                 cx.release_closing(p.token);
             }
             // A child that outlives its checker is still timed out by the
@@ -1085,7 +1320,7 @@ impl Engine {
 
     /// A checker socket is ready.
     pub fn handle_io(&mut self, cx: &mut Context<'_>, token: Token, event: &Event, now: Instant) {
-        let Some(&index) = self.tokens.get(&token) else {
+        let Some(index) = self.tokens.get(token).map(|&i| i as usize) else {
             return;
         };
         let Some(run) = self.slots.get_mut(index).and_then(|s| s.run.as_mut()) else {
@@ -1094,7 +1329,10 @@ impl Engine {
         let timeout = run.core.timing().connect_timeout;
         let scratch = &mut self.scratch;
         let result = match &mut run.probe {
-            Some(Probe::Stream(p)) => drive_stream(p, cx, event, now, timeout, scratch),
+            Some(Probe::Stream(i)) => match self.streams.get_mut(*i) {
+                Some(p) => drive_stream(p, cx, event, now, timeout, scratch),
+                None => None,
+            },
             Some(Probe::Datagram(p)) => drive_datagram(p, cx, scratch),
             _ => None,
         };
@@ -1170,7 +1408,7 @@ impl Engine {
         }
         log_verdict(run, rs, verdict, &outcome);
         self.evaluate_server(cx, server_index);
-        self.rearm(cx, index);
+        self.rearm(cx, index, now);
     }
 
     fn evaluate_server(&mut self, cx: &mut Context<'_>, server_index: usize) {
@@ -1232,14 +1470,6 @@ impl Engine {
             Err(e) => error!("cannot run notify script [{}]: {e}", script.command.value),
         }
     }
-}
-
-/// The first [`WAKE_GRID`] point (counted from `origin`) at or after `at`.
-fn on_wake_grid(origin: Instant, at: Instant) -> Instant {
-    let step = WAKE_GRID.as_nanos();
-    let offset = at.saturating_duration_since(origin).as_nanos();
-    let rounded = offset.div_ceil(step) * step;
-    u64::try_from(rounded).map_or(at, |nanos| origin + Duration::from_nanos(nanos))
 }
 
 /// What IPVS must change to go from `old` to `new`.
@@ -1428,13 +1658,14 @@ fn drive_stream(
     scratch: &mut Vec<u8>,
 ) -> Option<Outcome> {
     if !p.connected {
-        match p.stream.take_error() {
-            Ok(Some(e)) | Err(e) => return Some(Err(ProbeError::Connect(e))),
-            Ok(None) => {}
-        }
-        // Writable without a pending error is a finished connect; any
-        // other wake-up needs getpeername to tell.
+        // Writable without EPOLLERR is a finished connect (a failed one
+        // sets SO_ERROR, which raises EPOLLERR): no getsockopt needed.
+        // Any other wake-up needs SO_ERROR and getpeername to tell.
         if !event.is_writable() || event.is_error() {
+            match p.stream.take_error() {
+                Ok(Some(e)) | Err(e) => return Some(Err(ProbeError::Connect(e))),
+                Ok(None) => {}
+            }
             match p.stream.peer_addr() {
                 Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::NotConnected => return None,
@@ -1447,7 +1678,7 @@ fn drive_stream(
         return run_steps(p, cx, step, now, timeout, scratch);
     }
     if p.sent < p.outbox.len() {
-        return run_steps(p, cx, Step::Send(Vec::new()), now, timeout, scratch);
+        return run_steps(p, cx, Step::Send(Payload::default()), now, timeout, scratch);
     }
     run_steps(p, cx, Step::Recv, now, timeout, scratch)
 }
@@ -1558,7 +1789,7 @@ fn http_requests(
     rs: &RealServer,
     ip: IpAddr,
     port: u16,
-) -> Vec<(Vec<u8>, Expect)> {
+) -> Vec<(Rc<[u8]>, Rc<Expect>)> {
     h.urls
         .iter()
         .map(|u| {
@@ -1575,12 +1806,12 @@ fn http_requests(
             };
             let protocol: HttpProtocol = h.http_protocol.value;
             (
-                build_request(&u.path.value, &host, port_for_header, protocol),
-                Expect {
+                build_request(&u.path.value, &host, port_for_header, protocol).into(),
+                Rc::new(Expect {
                     status: u.status_code.iter().map(|s| s.value).collect(),
                     digest: u.digest.as_ref().map(|d| d.value),
                     always_hash: false,
-                },
+                }),
             )
         })
         .collect()
@@ -1681,21 +1912,6 @@ mod tests {
         let r = build_request("/a b/c?x=1", "h", 80, HttpProtocol::V1_1);
         assert_eq!(request_path(&r), "/a b/c?x=1");
         assert_eq!(request_path(b"garbage"), "");
-    }
-
-    #[test]
-    fn wake_grid_rounds_up_to_the_next_step_only() {
-        let origin = Instant::now();
-        let ms = Duration::from_millis;
-        assert_eq!(on_wake_grid(origin, origin), origin);
-        assert_eq!(on_wake_grid(origin, origin + ms(20)), origin + ms(20));
-        assert_eq!(
-            on_wake_grid(origin, origin + ms(20) + Duration::from_nanos(1)),
-            origin + ms(30)
-        );
-        assert_eq!(on_wake_grid(origin, origin + ms(1)), origin + ms(10));
-        // Before the origin (cannot happen after start): the origin.
-        assert_eq!(on_wake_grid(origin + ms(5), origin), origin + ms(5));
     }
 
     #[test]

@@ -13,6 +13,8 @@
 //! us buffer without bound.
 
 use std::fmt;
+use std::mem::MaybeUninit;
+use std::rc::Rc;
 
 use md5::{Digest, Md5};
 
@@ -140,8 +142,8 @@ pub struct Response {
     /// MD5 of the body, when the body was read.
     pub digest: Option<[u8; 16]>,
     pub body_len: u64,
-    /// The raw head (genhash -v prints it).
-    pub head: Vec<u8>,
+    /// Length of the head, through its empty line (genhash -v prints it).
+    pub head_len: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -165,15 +167,20 @@ enum ChunkState {
 
 #[derive(Debug, Clone)]
 enum State {
-    Head { buf: Vec<u8> },
-    Body(Body),
+    /// `buf` holds a head that came in pieces; a head that arrives whole
+    /// is parsed where it lies.
+    Head {
+        buf: Vec<u8>,
+    },
+    /// Boxed: only digest checks read bodies, and the hasher is large.
+    Body(Box<Body>),
     Done,
 }
 
 #[derive(Debug, Clone)]
 struct Body {
     status: u16,
-    head: Vec<u8>,
+    head_len: usize,
     framing: Framing,
     hasher: Md5,
     received: u64,
@@ -186,7 +193,8 @@ struct Body {
 /// Feeds on response bytes; see the module docs.
 #[derive(Debug, Clone)]
 pub struct ResponseReader {
-    expect: Expect,
+    /// Shared: a checker builds its expectations once, not per probe.
+    expect: Rc<Expect>,
     state: State,
 }
 
@@ -200,9 +208,9 @@ pub enum Progress {
 }
 
 impl ResponseReader {
-    pub fn new(expect: Expect) -> Self {
+    pub fn new(expect: impl Into<Rc<Expect>>) -> Self {
         ResponseReader {
-            expect,
+            expect: expect.into(),
             state: State::Head { buf: Vec::new() },
         }
     }
@@ -216,16 +224,26 @@ impl ResponseReader {
                 State::Head { buf } => {
                     let room = MAX_HEAD_BYTES.saturating_sub(buf.len());
                     let take = data.len().min(room);
-                    buf.extend_from_slice(&data[..take]);
-                    match parse_head(buf)? {
+                    // The usual head comes in one read: parse it in place.
+                    let parsed = if buf.is_empty() {
+                        let head = &data[..take];
+                        let parsed = parse_head(head)?;
+                        if parsed.is_none() {
+                            buf.extend_from_slice(head);
+                        }
+                        parsed
+                    } else {
+                        buf.extend_from_slice(&data[..take]);
+                        parse_head(buf)?
+                    };
+                    match parsed {
                         None if buf.len() >= MAX_HEAD_BYTES => return Err(HttpError::HeadTooLarge),
                         None => return Ok(Progress::NeedMore),
                         Some((head_len, status, framing)) => {
                             // Body bytes that came with the head.
-                            let already = buf.len() - head_len;
+                            let already = if buf.is_empty() { take } else { buf.len() } - head_len;
                             let rest_start = take - already.min(take);
-                            let mut head = std::mem::take(buf);
-                            head.truncate(head_len);
+                            *buf = Vec::new();
                             if !self.expect.status_ok(status) {
                                 self.state = State::Done;
                                 return Err(HttpError::Status(status));
@@ -236,19 +254,19 @@ impl ResponseReader {
                                     status,
                                     digest: None,
                                     body_len: 0,
-                                    head,
+                                    head_len,
                                 }));
                             }
-                            self.state = State::Body(Body {
+                            self.state = State::Body(Box::new(Body {
                                 status,
-                                head,
+                                head_len,
                                 framing,
                                 hasher: Md5::new(),
                                 received: 0,
                                 decoded: 0,
                                 chunk: ChunkState::Size,
                                 line: Vec::new(),
-                            });
+                            }));
                             data = &data[rest_start..];
                             if let Some(done) = self.body_complete_without_data()? {
                                 return Ok(done);
@@ -307,16 +325,23 @@ impl ResponseReader {
             status: body.status,
             digest: Some(digest),
             body_len: body.received,
-            head: body.head,
+            head_len: body.head_len,
         }))
     }
 }
 
 /// `Some((head_len, status, framing))` once the head is complete.
 fn parse_head(buf: &[u8]) -> Result<Option<(usize, u16, Framing)>, HttpError> {
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut response = httparse::Response::new(&mut headers);
-    let head_len = match response.parse(buf) {
+    // Left uninitialised: httparse fills what it parses, and zeroing 64
+    // headers cost more than parsing a usual head.
+    let mut headers = [MaybeUninit::<httparse::Header<'_>>::uninit(); MAX_HEADERS];
+    let mut response = httparse::Response::new(&mut []);
+    let parsed = httparse::ParserConfig::default().parse_response_with_uninit_headers(
+        &mut response,
+        buf,
+        &mut headers,
+    );
+    let head_len = match parsed {
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) => return Ok(None),
         Err(httparse::Error::TooManyHeaders) => return Err(HttpError::BadHead("too many headers")),
