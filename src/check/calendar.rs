@@ -18,40 +18,56 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-/// Grid ticks counted from an origin instant.
+/// The grid's step. Idle checkers wake on the grid, so checkers due
+/// within one tick start in the same loop turn and share the poller's
+/// sleeps and wake-ups (one epoll_wait per batch instead of per probe). A
+/// probe starts at most this much after its due time, far below
+/// delay_loop's seconds.
+pub const TICK: Duration = Duration::from_millis(10);
+const TICK_NANOS: u64 = 10_000_000;
+const _: () = assert!(TICK.as_nanos() == TICK_NANOS as u128);
+
+/// Instants as nanoseconds since an origin (the engine's start), so that
+/// deadlines compare and round to ticks in integer arithmetic, where
+/// `Instant` arithmetic normalises seconds and nanoseconds each time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Grid {
     origin: Instant,
-    step_nanos: u64,
 }
 
 impl Grid {
-    /// `step` must be at least a nanosecond (the engine's is 10 ms).
-    pub fn new(origin: Instant, step: Duration) -> Self {
-        Grid {
-            origin,
-            step_nanos: nanos(step).max(1),
-        }
+    pub fn new(origin: Instant) -> Self {
+        Grid { origin }
     }
 
-    /// The first tick at or after `at` (the origin's tick for anything before it).
-    pub fn ceil(&self, at: Instant) -> u64 {
-        nanos(at.saturating_duration_since(self.origin)).div_ceil(self.step_nanos)
+    /// Nanoseconds from the origin to `at` (0 for anything before it).
+    pub fn nanos(&self, at: Instant) -> u64 {
+        nanos(at.saturating_duration_since(self.origin))
     }
 
-    /// The last tick at or before `at`.
-    pub fn floor(&self, at: Instant) -> u64 {
-        nanos(at.saturating_duration_since(self.origin)) / self.step_nanos
+    /// The instant `nanos` after the origin.
+    pub fn instant(&self, nanos: u64) -> Instant {
+        self.origin + Duration::from_nanos(nanos)
     }
 
     /// When `tick` falls.
-    pub fn instant(&self, tick: u64) -> Instant {
-        self.origin + Duration::from_nanos(tick.saturating_mul(self.step_nanos))
+    pub fn tick_instant(&self, tick: u64) -> Instant {
+        self.instant(tick.saturating_mul(TICK_NANOS))
     }
 }
 
+/// The first tick at or after `nanos`.
+pub fn ceil_tick(nanos: u64) -> u64 {
+    nanos.div_ceil(TICK_NANOS)
+}
+
+/// The last tick at or before `nanos`.
+pub fn floor_tick(nanos: u64) -> u64 {
+    nanos / TICK_NANOS
+}
+
 /// Whole nanoseconds, saturating (u64 nanoseconds last 584 years).
-fn nanos(d: Duration) -> u64 {
+pub fn nanos(d: Duration) -> u64 {
     d.as_secs()
         .saturating_mul(1_000_000_000)
         .saturating_add(u64::from(d.subsec_nanos()))
@@ -227,19 +243,21 @@ mod tests {
     #[test]
     fn ticks_round_both_ways() {
         let origin = Instant::now();
-        let grid = Grid::new(origin, 10 * MS);
-        assert_eq!(grid.ceil(origin), 0);
-        assert_eq!(grid.floor(origin), 0);
-        assert_eq!(grid.ceil(origin + 20 * MS), 2);
-        assert_eq!(grid.floor(origin + 20 * MS), 2);
-        let just_after = origin + 20 * MS + Duration::from_nanos(1);
-        assert_eq!(grid.ceil(just_after), 3);
-        assert_eq!(grid.floor(just_after), 2);
-        assert_eq!(grid.instant(3), origin + 30 * MS);
-        // Before the origin (cannot happen once started): tick 0.
-        assert_eq!(Grid::new(origin + 5 * MS, 10 * MS).ceil(origin), 0);
-        assert!(grid.instant(grid.ceil(just_after)) >= just_after);
-        assert!(grid.instant(grid.floor(just_after)) <= just_after);
+        let grid = Grid::new(origin);
+        let at = |d: Duration| grid.nanos(origin + d);
+        assert_eq!(ceil_tick(at(Duration::ZERO)), 0);
+        assert_eq!(floor_tick(at(Duration::ZERO)), 0);
+        assert_eq!(ceil_tick(at(20 * MS)), 2);
+        assert_eq!(floor_tick(at(20 * MS)), 2);
+        let just_after = 20 * MS + Duration::from_nanos(1);
+        assert_eq!(ceil_tick(at(just_after)), 3);
+        assert_eq!(floor_tick(at(just_after)), 2);
+        assert_eq!(grid.tick_instant(3), origin + 30 * MS);
+        assert_eq!(grid.instant(at(just_after)), origin + just_after);
+        // Before the origin (cannot happen once started): 0.
+        assert_eq!(Grid::new(origin + 5 * MS).nanos(origin), 0);
+        assert_eq!(nanos(Duration::new(3, 7)), 3_000_000_007);
+        assert_eq!(nanos(Duration::MAX), u64::MAX);
     }
 
     #[test]

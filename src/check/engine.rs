@@ -6,7 +6,7 @@
 //!
 //! Each checker has at most one wake-up (its next probe, or the deadline
 //! of the probe in flight) and at most one socket or child. Wake-ups are
-//! filed in the engine's [`Calendar`] by tick of the [`WAKE_GRID`], and one
+//! filed in the engine's [`Calendar`] by tick of its [`Grid`], and one
 //! loop timer serves the earliest tick; only a deadline that falls before
 //! the next tick takes a loop timer of its own. Keys carry
 //! [`CHECK_KEY_TAG`] in the top byte, then a 24-bit slot generation and a
@@ -26,7 +26,7 @@ use mio::unix::SourceFd;
 use mio::{Interest, Token};
 use std::os::fd::AsRawFd;
 
-use super::calendar::{Calendar, Entry, Grid};
+use super::calendar::{ceil_tick, floor_tick, nanos, Calendar, Entry, Grid};
 use super::core::{
     warmup_offset, CheckerCore, ServerChange, ServerHealth, Timing, UrlCursor, Verdict,
 };
@@ -52,11 +52,6 @@ use crate::daemon::{
 /// thousand checkers due together never make one long turn.
 pub const MAX_PROBE_STARTS_PER_TURN: usize = 16;
 const DEFER: Duration = Duration::from_millis(1);
-/// Idle checkers wake on a grid of this step, so checkers due within one
-/// step start in the same loop turn and share the poller's sleeps and
-/// wake-ups (one epoll_wait per batch instead of per probe). A probe starts
-/// at most this much after its due time, far below delay_loop's seconds.
-const WAKE_GRID: Duration = Duration::from_millis(10);
 /// Reads (of [`READ_CHUNK`] bytes) per readiness event before yielding.
 const READS_PER_EVENT: usize = 8;
 const READ_CHUNK: usize = 16 * 1024;
@@ -66,7 +61,7 @@ const DATAGRAMS_PER_EVENT: usize = 16;
 const MAX_DATAGRAM: usize = 65536;
 /// A stream probe may make progress slowly, but never for longer than this
 /// many connect_timeouts in total (connect, send, head, body).
-const HARD_DEADLINE_FACTOR: u32 = 4;
+const HARD_DEADLINE_FACTOR: u64 = 4;
 /// notify_up / notify_down scripts are killed after this long.
 pub const NOTIFY_TIMEOUT: Duration = Duration::from_secs(60);
 /// Slot index reserved for notify script children.
@@ -159,8 +154,9 @@ struct StreamProbe {
     connected: bool,
     outbox: Payload,
     sent: usize,
-    deadline: Instant,
-    hard_deadline: Instant,
+    /// Nanoseconds on the engine's [`Grid`], like every probe deadline.
+    deadline: u64,
+    hard_deadline: u64,
 }
 
 #[derive(Debug)]
@@ -168,7 +164,7 @@ struct DatagramProbe {
     socket: std::net::UdpSocket,
     token: Token,
     dialog: DatagramDialog,
-    deadline: Instant,
+    deadline: u64,
 }
 
 /// A probe in flight. Stream probes (every TCP_CHECK and HTTP_GET round)
@@ -219,10 +215,14 @@ impl<T> Slab<T> {
         self.items.get_mut(index as usize)?.as_mut()
     }
 
-    fn remove(&mut self, index: u32) -> Option<T> {
-        let item = self.items.get_mut(index as usize)?.take()?;
-        self.free.push(index);
-        Some(item)
+    /// Drops the value where it lies (moving it out would copy it).
+    fn discard(&mut self, index: u32) {
+        if let Some(place) = self.items.get_mut(index as usize) {
+            if place.is_some() {
+                *place = None;
+                self.free.push(index);
+            }
+        }
     }
 }
 
@@ -296,8 +296,9 @@ enum Wake {
     None,
     /// In the calendar, under this tick.
     Tick(u64),
-    /// A loop timer of its own: a deadline before the next tick.
-    Precise(TimerId),
+    /// A loop timer of its own (in `Engine::precise`): a deadline before
+    /// the next tick.
+    Precise,
 }
 
 /// Where [`Engine::rearm`] wants a checker's wake-up.
@@ -305,7 +306,16 @@ enum Wake {
 enum Want {
     Nothing,
     Tick(u64),
-    At(Instant),
+    /// Nanoseconds on the grid.
+    At(u64),
+}
+
+/// The instant of the current callback, also on the engine's [`Grid`]:
+/// worked out once per callback and handed down.
+#[derive(Debug, Clone, Copy)]
+struct Now {
+    at: Instant,
+    nanos: u64,
 }
 
 #[derive(Debug, Default)]
@@ -340,18 +350,19 @@ pub struct Engine {
     events: VecDeque<CheckEvent>,
     rng: u64,
     turn: Option<Instant>,
-    /// The [`WAKE_GRID`], from the instant of start.
-    grid: Option<Grid>,
+    /// The wake-up grid, from the instant of start.
+    grid: Grid,
     /// Checkers' wake-ups by grid tick.
     calendar: Calendar,
+    /// The loop timers of checkers in [`Wake::Precise`], by slot.
+    precise: HashMap<usize, TimerId>,
     /// The loop timer of the calendar's earliest tick, and that tick.
     calendar_timer: Option<(TimerId, u64)>,
     /// While due buckets are worked through, the loop timer waits for the end.
     in_calendar_pass: bool,
     /// The bucket being worked through (kept for its capacity).
     due: Vec<Entry>,
-    /// The current turn's tick: `grid.floor(now)` for the `now` it holds.
-    now_tick: Option<(Instant, u64)>,
+
     starts_this_turn: usize,
     script_user: Option<RunAs>,
     log_all_failures: bool,
@@ -423,12 +434,13 @@ impl Engine {
             events: VecDeque::new(),
             rng: random_seed(),
             turn: None,
-            grid: None,
+            grid: Grid::new(Instant::now()),
             calendar: Calendar::default(),
+            precise: HashMap::new(),
             calendar_timer: None,
             in_calendar_pass: false,
             due: Vec::new(),
-            now_tick: None,
+
             starts_this_turn: 0,
             script_user,
             log_all_failures: config.global.checker_log_all_failures.value,
@@ -446,8 +458,9 @@ impl Engine {
         if self.started || self.stopped {
             return;
         }
-        self.grid.get_or_insert(Grid::new(now, WAKE_GRID));
+        self.grid = Grid::new(now);
         self.started = true;
+        let now = self.now(now);
         self.schedule(cx, now);
     }
 
@@ -465,6 +478,7 @@ impl Engine {
             for index in self.build(new, true) {
                 self.release_slot(cx, index);
             }
+            let now = self.now(now);
             self.schedule(cx, now);
         } else {
             // Nothing is armed or in flight yet: build afresh.
@@ -545,10 +559,11 @@ impl Engine {
         for index in 0..self.slots.len() {
             self.drop_probe(cx, index);
             if let Some(run) = self.slots[index].run.as_mut() {
-                if let Wake::Precise(t) = std::mem::replace(&mut run.wake, Wake::None) {
-                    cx.cancel_timer(t);
-                }
+                run.wake = Wake::None;
             }
+        }
+        for (_, t) in self.precise.drain() {
+            cx.cancel_timer(t);
         }
         self.calendar.clear();
         if let Some((t, _)) = self.calendar_timer.take() {
@@ -596,11 +611,8 @@ impl Engine {
         self.drop_probe(cx, index);
         if let Some(slot) = self.slots.get_mut(index) {
             // A calendar entry of the old run is stale by the generation.
-            if let Some(CheckerRun {
-                wake: Wake::Precise(t),
-                ..
-            }) = slot.run.take()
-            {
+            slot.run = None;
+            if let Some(t) = self.precise.remove(&index) {
                 cx.cancel_timer(t);
             }
             slot.generation = slot.generation.wrapping_add(1) & 0xff_ffff;
@@ -624,11 +636,10 @@ impl Engine {
     /// filed at the last tick before it, where the checker looks again and,
     /// if the probe still runs, takes a precise timer for the rest; most
     /// probes end long before, and their entry is then just stale.
-    fn rearm(&mut self, cx: &mut Context<'_>, index: usize, now: Instant) {
-        let key = self.key_of(index);
-        let grid = *self.grid.get_or_insert(Grid::new(now, WAKE_GRID));
+    fn rearm(&mut self, cx: &mut Context<'_>, index: usize, now: Now) {
+        let grid = self.grid;
         // Never the tick in progress: what is filed now waits for a later pass.
-        let next_tick = self.tick_of_turn(grid, now) + 1;
+        let next_tick = floor_tick(now.nanos) + 1;
         let Some(slot) = self.slots.get_mut(index) else {
             return;
         };
@@ -636,37 +647,43 @@ impl Engine {
         let Some(run) = slot.run.as_mut() else {
             return;
         };
-        let deadline = match &run.probe {
+        let deadline = |at: u64| match floor_tick(at) {
+            tick if tick >= next_tick => Want::Tick(tick),
+            _ => Want::At(at),
+        };
+        let want = match &run.probe {
             Some(Probe::Stream(i)) => self
                 .streams
                 .get(*i)
-                .map(|p| p.deadline.min(p.hard_deadline)),
-            Some(Probe::Datagram(p)) => Some(p.deadline),
-            _ => None,
-        };
-        let want = match (&run.probe, deadline) {
-            (_, Some(at)) => match grid.floor(at) {
-                tick if tick >= next_tick => Want::Tick(tick),
-                _ => Want::At(at),
-            },
+                .map_or(Want::Nothing, |p| deadline(p.deadline.min(p.hard_deadline))),
+            Some(Probe::Datagram(p)) => deadline(p.deadline),
             // The child runner enforces misc_timeout.
-            (Some(_), None) => Want::Nothing,
-            (None, None) if matches!(run.plan, Plan::Disabled) => Want::Nothing,
-            (None, None) => match run.core.poll_timeout() {
-                Some(at) => Want::Tick(grid.ceil(at).max(next_tick)),
+            Some(Probe::Child(_)) => Want::Nothing,
+            None if matches!(run.plan, Plan::Disabled) => Want::Nothing,
+            // A round in the future is on a later tick than now's.
+            None => match run.core.poll_timeout() {
+                Some(at) if at > now.at => Want::Tick(ceil_tick(grid.nanos(at))),
+                Some(_) => Want::Tick(next_tick),
                 None => Want::Nothing,
             },
         };
         match (run.wake, want) {
             (Wake::Tick(filed), Want::Tick(tick)) if filed == tick => return,
-            (Wake::Precise(t), _) => {
-                cx.cancel_timer(t);
+            (Wake::Precise, _) => {
+                if let Some(t) = self.precise.remove(&index) {
+                    cx.cancel_timer(t);
+                }
             }
             _ => {}
         }
         run.wake = match want {
             Want::Nothing => Wake::None,
-            Want::At(at) => Wake::Precise(cx.add_timer(at, key)),
+            Want::At(at) => {
+                let key = encode_key(index as u32, generation);
+                self.precise
+                    .insert(index, cx.add_timer(grid.instant(at), key));
+                Wake::Precise
+            }
             Want::Tick(tick) => {
                 self.calendar.file(
                     tick,
@@ -679,48 +696,37 @@ impl Engine {
             }
         };
         if let Want::Tick(tick) = want {
-            self.arm_calendar(cx, grid, tick);
-        }
-    }
-
-    /// `grid.floor(now)`, worked out once per turn.
-    fn tick_of_turn(&mut self, grid: Grid, now: Instant) -> u64 {
-        match self.now_tick {
-            Some((at, tick)) if at == now => tick,
-            _ => {
-                let tick = grid.floor(now);
-                self.now_tick = Some((now, tick));
-                tick
+            // The loop timer is at the earliest tick outside a pass: only
+            // an earlier one moves it.
+            let earlier = self.calendar_timer.map_or(true, |(_, armed)| tick < armed);
+            if earlier && !self.in_calendar_pass {
+                self.arm_calendar(cx, tick);
             }
         }
     }
 
-    /// Keeps the calendar's loop timer at or before its earliest tick,
-    /// given that `tick` has just been filed. (The timer is at the earliest
-    /// tick outside a pass, so only an earlier `tick` moves it.)
-    fn arm_calendar(&mut self, cx: &mut Context<'_>, grid: Grid, tick: u64) {
-        if self.in_calendar_pass {
-            return;
+    /// `now` on the grid.
+    fn now(&self, now: Instant) -> Now {
+        Now {
+            at: now,
+            nanos: self.grid.nanos(now),
         }
-        match self.calendar_timer {
-            Some((_, armed)) if armed <= tick => return,
-            Some((t, _)) => {
-                cx.cancel_timer(t);
-            }
-            None => {}
+    }
+
+    /// Moves the calendar's loop timer to `tick`.
+    fn arm_calendar(&mut self, cx: &mut Context<'_>, tick: u64) {
+        if let Some((t, _)) = self.calendar_timer.take() {
+            cx.cancel_timer(t);
         }
-        let t = cx.add_timer(grid.instant(tick), encode_key(CALENDAR_INDEX, 0));
+        let t = cx.add_timer(self.grid.tick_instant(tick), encode_key(CALENDAR_INDEX, 0));
         self.calendar_timer = Some((t, tick));
     }
 
     /// The calendar's loop timer: wakes every checker filed at a tick that
     /// has come.
-    fn run_calendar(&mut self, cx: &mut Context<'_>, now: Instant) {
+    fn run_calendar(&mut self, cx: &mut Context<'_>, now: Now) {
         self.calendar_timer = None;
-        let Some(grid) = self.grid else {
-            return;
-        };
-        let last = self.tick_of_turn(grid, now);
+        let last = floor_tick(now.nanos);
         self.in_calendar_pass = true;
         let mut bucket = std::mem::take(&mut self.due);
         while let Some(tick) = self.calendar.take_due(last, &mut bucket) {
@@ -744,7 +750,7 @@ impl Engine {
         self.due = bucket;
         self.in_calendar_pass = false;
         if let Some(first) = self.calendar.first_tick() {
-            self.arm_calendar(cx, grid, first);
+            self.arm_calendar(cx, first);
         }
     }
 
@@ -877,7 +883,7 @@ impl Engine {
 
     /// Schedules the first probe of every checker not scheduled yet and
     /// arms every checker's timer.
-    fn schedule(&mut self, cx: &mut Context<'_>, now: Instant) {
+    fn schedule(&mut self, cx: &mut Context<'_>, now: Now) {
         for i in 0..self.slots.len() {
             let Some(warmup) = self.slots[i]
                 .run
@@ -888,7 +894,7 @@ impl Engine {
             };
             let offset = warmup_offset(warmup, self.next_random());
             if let Some(run) = self.slots[i].run.as_mut() {
-                run.core.schedule_first(now, offset);
+                run.core.schedule_first(now.at, offset);
             }
             self.rearm(cx, i, now);
         }
@@ -1071,6 +1077,7 @@ impl Engine {
 
     /// A timer with a key this engine armed is due.
     pub fn handle_timer(&mut self, cx: &mut Context<'_>, key: u64, now: Instant) {
+        let now = self.now(now);
         if decode_key(key).is_some_and(|(index, _)| index == CALENDAR_INDEX) {
             self.run_calendar(cx, now);
             return;
@@ -1081,15 +1088,16 @@ impl Engine {
         let Some(run) = self.slots[index].run.as_mut() else {
             return;
         };
-        if !matches!(run.wake, Wake::Precise(_)) {
+        if run.wake != Wake::Precise {
             return;
         }
         run.wake = Wake::None;
+        self.precise.remove(&index);
         self.wake_checker(cx, index, now);
     }
 
     /// The checker's wake-up came: time its probe out, or start the next.
-    fn wake_checker(&mut self, cx: &mut Context<'_>, index: usize, now: Instant) {
+    fn wake_checker(&mut self, cx: &mut Context<'_>, index: usize, now: Now) {
         let Some(run) = self.slots.get_mut(index).and_then(|s| s.run.as_mut()) else {
             return;
         };
@@ -1097,7 +1105,7 @@ impl Engine {
             Some(Probe::Stream(i)) => self
                 .streams
                 .get(*i)
-                .filter(|p| now >= p.deadline || now >= p.hard_deadline)
+                .filter(|p| now.nanos >= p.deadline.min(p.hard_deadline))
                 .map(|p| {
                     Err(if p.connected {
                         if p.sent < p.outbox.len() {
@@ -1109,30 +1117,30 @@ impl Engine {
                         ProbeError::ConnectTimeout
                     })
                 }),
-            Some(Probe::Datagram(p)) if now >= p.deadline => Some(p.dialog.on_timeout()),
+            Some(Probe::Datagram(p)) if now.nanos >= p.deadline => Some(p.dialog.on_timeout()),
             _ => None,
         };
         if let Some(outcome) = expired {
             self.complete(cx, index, now, outcome);
             return;
         }
-        let due = run.probe.is_none() && run.core.is_due(now);
+        let due = run.probe.is_none() && run.core.is_due(now.at);
         if due {
             self.try_start(cx, index, now);
         }
         self.rearm(cx, index, now);
     }
 
-    fn try_start(&mut self, cx: &mut Context<'_>, index: usize, now: Instant) {
-        if self.turn != Some(now) {
-            self.turn = Some(now);
+    fn try_start(&mut self, cx: &mut Context<'_>, index: usize, now: Now) {
+        if self.turn != Some(now.at) {
+            self.turn = Some(now.at);
             self.starts_this_turn = 0;
         }
         let Some(run) = self.slots[index].run.as_mut() else {
             return;
         };
         if self.starts_this_turn >= MAX_PROBE_STARTS_PER_TURN {
-            run.core.defer(now + DEFER);
+            run.core.defer(now.at + DEFER);
             return;
         }
         self.starts_this_turn += 1;
@@ -1148,7 +1156,7 @@ impl Engine {
         &mut self,
         cx: &mut Context<'_>,
         index: usize,
-        now: Instant,
+        now: Now,
         url_index: usize,
     ) -> Result<(), Outcome> {
         let key = self.key_of(index);
@@ -1156,8 +1164,11 @@ impl Engine {
         let Some(run) = self.slots[index].run.as_mut() else {
             return Ok(());
         };
-        let timeout = run.core.timing().connect_timeout;
-        let hard = now + timeout * HARD_DEADLINE_FACTOR;
+        let timeout = nanos(run.core.timing().connect_timeout);
+        let deadline = now.nanos.saturating_add(timeout);
+        let hard = now
+            .nanos
+            .saturating_add(timeout.saturating_mul(HARD_DEADLINE_FACTOR));
         let stream =
             |opts: &ConnectOptions, dialog: StreamDialog| -> Result<StreamProbe, Outcome> {
                 let stream = tcp_connect(opts).map_err(|e| Err(connect_error(e)))?;
@@ -1168,7 +1179,7 @@ impl Engine {
                     connected: false,
                     outbox: Payload::default(),
                     sent: 0,
-                    deadline: now + timeout,
+                    deadline,
                     hard_deadline: hard,
                 })
             };
@@ -1176,7 +1187,7 @@ impl Engine {
             socket,
             token: Token(0),
             dialog,
-            deadline: now + timeout,
+            deadline,
         };
         let probe = match &run.plan {
             Plan::Disabled => return Ok(()),
@@ -1287,7 +1298,7 @@ impl Engine {
             }
             Err(e) => {
                 if let Some(Probe::Stream(i)) = run.probe {
-                    self.streams.remove(i);
+                    self.streams.discard(i);
                 }
                 run.probe = None;
                 Err(Err(ProbeError::Socket(io::Error::other(e.to_string()))))
@@ -1303,10 +1314,11 @@ impl Engine {
             // The probe's socket is closed right here (dropped with `p`),
             // which takes it out of epoll: only the token is retired.
             Some(Probe::Stream(i)) => {
-                if let Some(p) = self.streams.remove(i) {
-                    self.tokens.remove(p.token);
-                    cx.release_closing(p.token);
+                if let Some(token) = self.streams.get(i).map(|p| p.token) {
+                    self.tokens.remove(token);
+                    cx.release_closing(token);
                 }
+                self.streams.discard(i);
             }
             Some(Probe::Datagram(p)) => {
                 self.tokens.remove(p.token);
@@ -1323,14 +1335,18 @@ impl Engine {
         let Some(index) = self.tokens.get(token).map(|&i| i as usize) else {
             return;
         };
+        let now = self.now(now);
         let Some(run) = self.slots.get_mut(index).and_then(|s| s.run.as_mut()) else {
             return;
         };
-        let timeout = run.core.timing().connect_timeout;
+        // Progress moves the probe's deadline to a connect_timeout from now.
+        let renewed = now
+            .nanos
+            .saturating_add(nanos(run.core.timing().connect_timeout));
         let scratch = &mut self.scratch;
         let result = match &mut run.probe {
             Some(Probe::Stream(i)) => match self.streams.get_mut(*i) {
-                Some(p) => drive_stream(p, cx, event, now, timeout, scratch),
+                Some(p) => drive_stream(p, cx, event, renewed, scratch),
                 None => None,
             },
             Some(Probe::Datagram(p)) => drive_datagram(p, cx, scratch),
@@ -1365,13 +1381,14 @@ impl Engine {
         run.probe = None;
         let dynamic = matches!(run.plan, Plan::Misc { dynamic: true, .. });
         let outcome = super::misc::verdict(exit.status, dynamic);
+        let now = self.now(now);
         self.complete(cx, index, now, outcome);
     }
 
     // ===== verdicts =====
 
     /// The probe in flight ended with `outcome`.
-    fn complete(&mut self, cx: &mut Context<'_>, index: usize, now: Instant, outcome: Outcome) {
+    fn complete(&mut self, cx: &mut Context<'_>, index: usize, now: Now, outcome: Outcome) {
         self.drop_probe(cx, index);
         let log_all = self.log_all_failures;
         let Some(run) = self.slots[index].run.as_mut() else {
@@ -1382,19 +1399,20 @@ impl Engine {
             return;
         };
         let rs = &server.id;
+        let was_up = run.core.is_up();
+        let old_weight = run.dynamic_weight;
         let verdict = match &run.plan {
             Plan::Http { .. } => {
                 let url = run.urls.current();
-                let was_up = run.core.is_up();
                 let verdict = run
                     .core
-                    .handle_url_result(now, &mut run.urls, outcome.is_ok());
+                    .handle_url_result(now.at, &mut run.urls, outcome.is_ok());
                 if outcome.is_ok() && !was_up {
                     log_url_success(&run.plan, url, rs);
                 }
                 verdict
             }
-            _ => run.core.handle_result(now, outcome.is_ok()),
+            _ => run.core.handle_result(now.at, outcome.is_ok()),
         };
         match &outcome {
             Ok(success) => run.dynamic_weight = success.weight,
@@ -1407,7 +1425,11 @@ impl Engine {
             }
         }
         log_verdict(run, rs, verdict, &outcome);
-        self.evaluate_server(cx, server_index);
+        // The server's health follows its checkers' states and weights:
+        // when this one's did not change, neither does the server's.
+        if run.core.is_up() != was_up || run.dynamic_weight != old_weight {
+            self.evaluate_server(cx, server_index);
+        }
         self.rearm(cx, index, now);
     }
 
@@ -1648,13 +1670,13 @@ fn dns_failure(e: &ProbeError) -> String {
     }
 }
 
-/// Moves a stream probe forward; `Some` when it is over.
+/// Moves a stream probe forward; `Some` when it is over. Progress moves
+/// the probe's deadline to `renewed`.
 fn drive_stream(
     p: &mut StreamProbe,
     cx: &mut Context<'_>,
     event: &Event,
-    now: Instant,
-    timeout: Duration,
+    renewed: u64,
     scratch: &mut Vec<u8>,
 ) -> Option<Outcome> {
     if !p.connected {
@@ -1673,14 +1695,14 @@ fn drive_stream(
             }
         }
         p.connected = true;
-        p.deadline = now + timeout;
+        p.deadline = renewed;
         let step = p.dialog.start();
-        return run_steps(p, cx, step, now, timeout, scratch);
+        return run_steps(p, cx, step, renewed, scratch);
     }
     if p.sent < p.outbox.len() {
-        return run_steps(p, cx, Step::Send(Payload::default()), now, timeout, scratch);
+        return run_steps(p, cx, Step::Send(Payload::default()), renewed, scratch);
     }
-    run_steps(p, cx, Step::Recv, now, timeout, scratch)
+    run_steps(p, cx, Step::Recv, renewed, scratch)
 }
 
 /// Executes dialog steps until one has to wait for the socket.
@@ -1688,8 +1710,7 @@ fn run_steps(
     p: &mut StreamProbe,
     cx: &mut Context<'_>,
     mut step: Step,
-    now: Instant,
-    timeout: Duration,
+    renewed: u64,
     scratch: &mut Vec<u8>,
 ) -> Option<Outcome> {
     // Each pass either waits, finishes, sends or consumes one read, so
@@ -1711,7 +1732,7 @@ fn run_steps(
                         Ok(0) => return Some(Err(ProbeError::Io(io::ErrorKind::WriteZero.into()))),
                         Ok(n) => {
                             p.sent += n;
-                            p.deadline = now + timeout;
+                            p.deadline = renewed;
                         }
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,
                         Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -1723,7 +1744,7 @@ fn run_steps(
             Step::Recv => match p.stream.read(scratch_of(scratch, READ_CHUNK)) {
                 Ok(0) => p.dialog.on_eof(),
                 Ok(n) => {
-                    p.deadline = now + timeout;
+                    p.deadline = renewed;
                     p.dialog.on_data(scratch.get(..n).unwrap_or_default())
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,

@@ -25,6 +25,8 @@
 # the window; probes = calls to socket() in that part (one per probe),
 # checked against the listener's count. The top functions are summed per
 # function with inlined code folded in (tests/bench/callgrind_sum.py).
+# CALLGRIND_KEEP=DIR keeps the profiles (callgrind.KIND.out) for
+# callgrind_annotate.
 # Under callgrind the daemon is slower, so more events share one
 # epoll_wait than natively: per-probe figures of the loop itself come out
 # a little low.
@@ -160,6 +162,7 @@ for kind in $KINDS; do
             stop_daemon
             echo "== $kind n=$N callgrind: listener saw $((c1 - c0)) connections in the window"
             python3 tests/bench/callgrind_sum.py "$WORK/cg.out.1" socket 30
+            [ -n "${CALLGRIND_KEEP:-}" ] && cp "$WORK/cg.out.1" "$CALLGRIND_KEEP/callgrind.$kind.out"
             ;;
         strace)
             start_daemon "$conf"
