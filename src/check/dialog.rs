@@ -5,6 +5,7 @@
 
 use std::fmt;
 use std::io;
+use std::rc::Rc;
 
 use super::dns::DnsQuery;
 use super::http::{HttpError, Progress, ResponseReader};
@@ -73,11 +74,42 @@ pub struct ProbeSuccess {
 
 pub type Outcome = Result<ProbeSuccess, ProbeError>;
 
+/// Bytes a stream dialog sends: a request every probe of a checker shares
+/// (built once, at configuration), or bytes made for this one probe.
+#[derive(Debug, Clone)]
+pub enum Payload {
+    Shared(Rc<[u8]>),
+    Owned(Vec<u8>),
+}
+
+impl Default for Payload {
+    fn default() -> Self {
+        Payload::Owned(Vec::new())
+    }
+}
+
+impl std::ops::Deref for Payload {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            Payload::Shared(bytes) => bytes,
+            Payload::Owned(bytes) => bytes,
+        }
+    }
+}
+
+impl From<Vec<u8>> for Payload {
+    fn from(bytes: Vec<u8>) -> Self {
+        Payload::Owned(bytes)
+    }
+}
+
 /// What a stream dialog wants next.
 #[derive(Debug)]
 pub enum Step {
     /// Send these bytes, then wait for data.
-    Send(Vec<u8>),
+    Send(Payload),
     /// Wait for (more) data.
     Recv,
     /// Send these bytes best-effort and finish with the outcome (SMTP QUIT).
@@ -94,7 +126,7 @@ pub enum StreamDialog {
     /// TCP_CHECK: connected is all we need.
     Connect,
     Http {
-        request: Vec<u8>,
+        request: Rc<[u8]>,
         reader: ResponseReader,
     },
     Smtp(SmtpDialog),
@@ -108,7 +140,7 @@ impl StreamDialog {
     pub fn start(&mut self) -> Step {
         match self {
             StreamDialog::Connect => Step::Finish(Ok(ProbeSuccess::default())),
-            StreamDialog::Http { request, .. } => Step::Send(std::mem::take(request)),
+            StreamDialog::Http { request, .. } => Step::Send(Payload::Shared(Rc::clone(request))),
             StreamDialog::Smtp(_) => Step::Recv,
             #[cfg(feature = "tls")]
             StreamDialog::Tls(tls) => tls.start(),

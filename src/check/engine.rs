@@ -4,16 +4,20 @@
 //! children and the per-turn budget, and turns verdicts into
 //! [`CheckEvent`]s for IPVS.
 //!
-//! Each checker has at most one armed timer (its next probe, or the
-//! deadline of the probe in flight) and at most one socket or child. Keys
-//! carry [`CHECK_KEY_TAG`] in the top byte, then a 24-bit slot generation and
-//! a 32-bit slot index, so a late timer or child exit never reaches a
-//! checker that reused a slot.
+//! Each checker has at most one wake-up (its next probe, or the deadline
+//! of the probe in flight) and at most one socket or child. Wake-ups are
+//! filed in the engine's [`Calendar`] by tick of its [`Grid`], and one
+//! loop timer serves the earliest tick; only a deadline that falls before
+//! the next tick takes a loop timer of its own. Keys carry
+//! [`CHECK_KEY_TAG`] in the top byte, then a 24-bit slot generation and a
+//! 32-bit slot index, so a late timer or child exit never reaches a checker
+//! that reused a slot.
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr};
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use log::{debug, error, info, warn};
@@ -22,10 +26,13 @@ use mio::unix::SourceFd;
 use mio::{Interest, Token};
 use std::os::fd::AsRawFd;
 
+use super::calendar::{ceil_tick, floor_tick, nanos, Calendar, Entry, Grid};
 use super::core::{
     warmup_offset, CheckerCore, ServerChange, ServerHealth, Timing, UrlCursor, Verdict,
 };
-use super::dialog::{DatagramDialog, Outcome, ProbeError, ProbeSuccess, Step, StreamDialog};
+use super::dialog::{
+    DatagramDialog, Outcome, Payload, ProbeError, ProbeSuccess, Step, StreamDialog,
+};
 use super::dns::DnsQuery;
 use super::file::{FileRule, MAX_FILE_BYTES};
 use super::http::{build_request, host_for_addr, Expect, ResponseReader};
@@ -38,18 +45,13 @@ use crate::config::model::{
     Checker, CheckerKind, Config, HttpCheck, HttpProtocol, RealServer, Script, VirtualServer,
 };
 use crate::daemon::{
-    split_command, ChildExit, ChildId, ChildSpec, Context, RunAs, TimerId, TokenMap,
+    split_command, ChildExit, ChildId, ChildSpec, Context, RunAs, TimerId, TokenSlab,
 };
 
 /// Probes started per loop turn; the rest wait a millisecond, so a
 /// thousand checkers due together never make one long turn.
 pub const MAX_PROBE_STARTS_PER_TURN: usize = 16;
 const DEFER: Duration = Duration::from_millis(1);
-/// Idle checkers wake on a grid of this step, so checkers due within one
-/// step start in the same loop turn and share the poller's sleeps and
-/// wake-ups (one epoll_wait per batch instead of per probe). A probe starts
-/// at most this much after its due time, far below delay_loop's seconds.
-const WAKE_GRID: Duration = Duration::from_millis(10);
 /// Reads (of [`READ_CHUNK`] bytes) per readiness event before yielding.
 const READS_PER_EVENT: usize = 8;
 const READ_CHUNK: usize = 16 * 1024;
@@ -59,11 +61,13 @@ const DATAGRAMS_PER_EVENT: usize = 16;
 const MAX_DATAGRAM: usize = 65536;
 /// A stream probe may make progress slowly, but never for longer than this
 /// many connect_timeouts in total (connect, send, head, body).
-const HARD_DEADLINE_FACTOR: u32 = 4;
+const HARD_DEADLINE_FACTOR: u64 = 4;
 /// notify_up / notify_down scripts are killed after this long.
 pub const NOTIFY_TIMEOUT: Duration = Duration::from_secs(60);
 /// Slot index reserved for notify script children.
 const NOTIFY_INDEX: u32 = u32::MAX;
+/// Slot index of the calendar's loop timer.
+const CALENDAR_INDEX: u32 = u32::MAX - 1;
 
 /// A real server changed as a whole: feed it to IPVS.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,7 +110,9 @@ enum Plan {
     Tcp(ConnectOptions),
     Http {
         opts: ConnectOptions,
-        urls: Vec<(Vec<u8>, Expect)>,
+        /// Each URL's request and expectations, built once and shared by
+        /// every probe.
+        urls: Vec<(Rc<[u8]>, Rc<Expect>)>,
         /// SSL_GET: the same requests over TLS.
         tls: Option<super::tls::TlsTarget>,
     },
@@ -146,10 +152,11 @@ struct StreamProbe {
     token: Token,
     dialog: StreamDialog,
     connected: bool,
-    outbox: Vec<u8>,
+    outbox: Payload,
     sent: usize,
-    deadline: Instant,
-    hard_deadline: Instant,
+    /// Nanoseconds on the engine's [`Grid`], like every probe deadline.
+    deadline: u64,
+    hard_deadline: u64,
 }
 
 #[derive(Debug)]
@@ -157,15 +164,66 @@ struct DatagramProbe {
     socket: std::net::UdpSocket,
     token: Token,
     dialog: DatagramDialog,
-    deadline: Instant,
+    deadline: u64,
 }
 
-/// A probe in flight; boxed, so an idle checker keeps only the pointer.
+/// A probe in flight. Stream probes (every TCP_CHECK and HTTP_GET round)
+/// live in the engine's [`Slab`], so starting one allocates nothing; the
+/// rarer datagram probes are boxed. Either way an idle checker keeps no
+/// probe state.
 #[derive(Debug)]
 enum Probe {
-    Stream(Box<StreamProbe>),
+    Stream(u32),
     Datagram(Box<DatagramProbe>),
     Child(ChildId),
+}
+
+/// Values stored in place and named by index; freed places are reused.
+#[derive(Debug)]
+struct Slab<T> {
+    items: Vec<Option<T>>,
+    free: Vec<u32>,
+}
+
+impl<T> Default for Slab<T> {
+    fn default() -> Self {
+        Slab {
+            items: Vec::new(),
+            free: Vec::new(),
+        }
+    }
+}
+
+impl<T> Slab<T> {
+    fn insert(&mut self, item: T) -> u32 {
+        if let Some(index) = self.free.pop() {
+            if let Some(place) = self.items.get_mut(index as usize) {
+                *place = Some(item);
+                return index;
+            }
+        }
+        self.items.push(Some(item));
+        // One place per checker at most: far below 2^32.
+        u32::try_from(self.items.len() - 1).unwrap_or(u32::MAX)
+    }
+
+    fn get(&self, index: u32) -> Option<&T> {
+        self.items.get(index as usize)?.as_ref()
+    }
+
+    fn get_mut(&mut self, index: u32) -> Option<&mut T> {
+        self.items.get_mut(index as usize)?.as_mut()
+    }
+
+    /// Drops the value where it lies (moving it out would copy it).
+    fn discard(&mut self, index: u32) {
+        if let Some(place) = self.items.get_mut(index as usize) {
+            if place.is_some() {
+                *place = None;
+                self.free.push(index);
+            }
+        }
+    }
 }
 
 /// Which checker a slot runs: what its log lines and the dump call it.
@@ -229,7 +287,35 @@ struct CheckerRun {
     /// Weight the last success of a dynamic checker asked for.
     dynamic_weight: Option<u32>,
     probe: Option<Probe>,
-    timer: Option<TimerId>,
+    wake: Wake,
+}
+
+/// Where a checker's next wake-up is filed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wake {
+    None,
+    /// In the calendar, under this tick.
+    Tick(u64),
+    /// A loop timer of its own (in `Engine::precise`): a deadline before
+    /// the next tick.
+    Precise,
+}
+
+/// Where [`Engine::rearm`] wants a checker's wake-up.
+#[derive(Debug, Clone, Copy)]
+enum Want {
+    Nothing,
+    Tick(u64),
+    /// Nanoseconds on the grid.
+    At(u64),
+}
+
+/// The instant of the current callback, also on the engine's [`Grid`]:
+/// worked out once per callback and handed down.
+#[derive(Debug, Clone, Copy)]
+struct Now {
+    at: Instant,
+    nanos: u64,
 }
 
 #[derive(Debug, Default)]
@@ -255,15 +341,28 @@ pub struct Engine {
     servers: Vec<Server>,
     slots: Vec<Slot>,
     free: Vec<usize>,
-    tokens: TokenMap<usize>,
+    /// Which checker each probe socket belongs to.
+    tokens: TokenSlab<u32>,
+    streams: Slab<StreamProbe>,
     /// Receive buffer shared by all probes (one runs at a time), so a
     /// read event allocates and zeroes nothing.
     scratch: Vec<u8>,
     events: VecDeque<CheckEvent>,
     rng: u64,
     turn: Option<Instant>,
-    /// Origin of the [`WAKE_GRID`], set at start.
-    grid_origin: Option<Instant>,
+    /// The wake-up grid, from the instant of start.
+    grid: Grid,
+    /// Checkers' wake-ups by grid tick.
+    calendar: Calendar,
+    /// The loop timers of checkers in [`Wake::Precise`], by slot.
+    precise: HashMap<usize, TimerId>,
+    /// The loop timer of the calendar's earliest tick, and that tick.
+    calendar_timer: Option<(TimerId, u64)>,
+    /// While due buckets are worked through, the loop timer waits for the end.
+    in_calendar_pass: bool,
+    /// The bucket being worked through (kept for its capacity).
+    due: Vec<Entry>,
+
     starts_this_turn: usize,
     script_user: Option<RunAs>,
     log_all_failures: bool,
@@ -329,12 +428,19 @@ impl Engine {
             servers: Vec::new(),
             slots: Vec::new(),
             free: Vec::new(),
-            tokens: TokenMap::default(),
+            tokens: TokenSlab::default(),
+            streams: Slab::default(),
             scratch: Vec::new(),
             events: VecDeque::new(),
             rng: random_seed(),
             turn: None,
-            grid_origin: None,
+            grid: Grid::new(Instant::now()),
+            calendar: Calendar::default(),
+            precise: HashMap::new(),
+            calendar_timer: None,
+            in_calendar_pass: false,
+            due: Vec::new(),
+
             starts_this_turn: 0,
             script_user,
             log_all_failures: config.global.checker_log_all_failures.value,
@@ -352,8 +458,9 @@ impl Engine {
         if self.started || self.stopped {
             return;
         }
-        self.grid_origin.get_or_insert(now);
+        self.grid = Grid::new(now);
         self.started = true;
+        let now = self.now(now);
         self.schedule(cx, now);
     }
 
@@ -371,6 +478,7 @@ impl Engine {
             for index in self.build(new, true) {
                 self.release_slot(cx, index);
             }
+            let now = self.now(now);
             self.schedule(cx, now);
         } else {
             // Nothing is armed or in flight yet: build afresh.
@@ -383,7 +491,7 @@ impl Engine {
 
     /// True when `token` is one of the checkers' sockets.
     pub fn owns(&self, token: Token) -> bool {
-        self.tokens.contains_key(&token)
+        self.tokens.contains(token)
     }
 
     /// The next change of a real server, if any; call until `None` after
@@ -451,10 +559,15 @@ impl Engine {
         for index in 0..self.slots.len() {
             self.drop_probe(cx, index);
             if let Some(run) = self.slots[index].run.as_mut() {
-                if let Some(t) = run.timer.take() {
-                    cx.cancel_timer(t);
-                }
+                run.wake = Wake::None;
             }
+        }
+        for (_, t) in self.precise.drain() {
+            cx.cancel_timer(t);
+        }
+        self.calendar.clear();
+        if let Some((t, _)) = self.calendar_timer.take() {
+            cx.cancel_timer(t);
         }
         for s in 0..self.servers.len() {
             let server = &self.servers[s];
@@ -497,10 +610,10 @@ impl Engine {
     fn release_slot(&mut self, cx: &mut Context<'_>, index: usize) {
         self.drop_probe(cx, index);
         if let Some(slot) = self.slots.get_mut(index) {
-            if let Some(mut run) = slot.run.take() {
-                if let Some(t) = run.timer.take() {
-                    cx.cancel_timer(t);
-                }
+            // A calendar entry of the old run is stale by the generation.
+            slot.run = None;
+            if let Some(t) = self.precise.remove(&index) {
+                cx.cancel_timer(t);
             }
             slot.generation = slot.generation.wrapping_add(1) & 0xff_ffff;
             self.free.push(index);
@@ -518,29 +631,126 @@ impl Engine {
         (slot.generation == generation && slot.run.is_some()).then_some(index as usize)
     }
 
-    /// Arms the checker's single timer at its next wake-up.
-    fn rearm(&mut self, cx: &mut Context<'_>, index: usize) {
-        let key = self.key_of(index);
-        let grid_origin = self.grid_origin;
-        let Some(run) = self.slots.get_mut(index).and_then(|s| s.run.as_mut()) else {
+    /// Files the checker's single wake-up: the next round on the grid (the
+    /// first tick at or after it), or the probe's deadline. A deadline is
+    /// filed at the last tick before it, where the checker looks again and,
+    /// if the probe still runs, takes a precise timer for the rest; most
+    /// probes end long before, and their entry is then just stale.
+    fn rearm(&mut self, cx: &mut Context<'_>, index: usize, now: Now) {
+        let grid = self.grid;
+        // Never the tick in progress: what is filed now waits for a later pass.
+        let next_tick = floor_tick(now.nanos) + 1;
+        let Some(slot) = self.slots.get_mut(index) else {
             return;
         };
-        if let Some(t) = run.timer.take() {
+        let generation = slot.generation;
+        let Some(run) = slot.run.as_mut() else {
+            return;
+        };
+        let deadline = |at: u64| match floor_tick(at) {
+            tick if tick >= next_tick => Want::Tick(tick),
+            _ => Want::At(at),
+        };
+        let want = match &run.probe {
+            Some(Probe::Stream(i)) => self
+                .streams
+                .get(*i)
+                .map_or(Want::Nothing, |p| deadline(p.deadline.min(p.hard_deadline))),
+            Some(Probe::Datagram(p)) => deadline(p.deadline),
+            // The child runner enforces misc_timeout.
+            Some(Probe::Child(_)) => Want::Nothing,
+            None if matches!(run.plan, Plan::Disabled) => Want::Nothing,
+            // A round in the future is on a later tick than now's.
+            None => match run.core.poll_timeout() {
+                Some(at) if at > now.at => Want::Tick(ceil_tick(grid.nanos(at))),
+                Some(_) => Want::Tick(next_tick),
+                None => Want::Nothing,
+            },
+        };
+        match (run.wake, want) {
+            (Wake::Tick(filed), Want::Tick(tick)) if filed == tick => return,
+            (Wake::Precise, _) => {
+                if let Some(t) = self.precise.remove(&index) {
+                    cx.cancel_timer(t);
+                }
+            }
+            _ => {}
+        }
+        run.wake = match want {
+            Want::Nothing => Wake::None,
+            Want::At(at) => {
+                let key = encode_key(index as u32, generation);
+                self.precise
+                    .insert(index, cx.add_timer(grid.instant(at), key));
+                Wake::Precise
+            }
+            Want::Tick(tick) => {
+                self.calendar.file(
+                    tick,
+                    Entry {
+                        index: index as u32,
+                        generation,
+                    },
+                );
+                Wake::Tick(tick)
+            }
+        };
+        if let Want::Tick(tick) = want {
+            // The loop timer is at the earliest tick outside a pass: only
+            // an earlier one moves it.
+            let earlier = self.calendar_timer.map_or(true, |(_, armed)| tick < armed);
+            if earlier && !self.in_calendar_pass {
+                self.arm_calendar(cx, tick);
+            }
+        }
+    }
+
+    /// `now` on the grid.
+    fn now(&self, now: Instant) -> Now {
+        Now {
+            at: now,
+            nanos: self.grid.nanos(now),
+        }
+    }
+
+    /// Moves the calendar's loop timer to `tick`.
+    fn arm_calendar(&mut self, cx: &mut Context<'_>, tick: u64) {
+        if let Some((t, _)) = self.calendar_timer.take() {
             cx.cancel_timer(t);
         }
-        let wake = match &run.probe {
-            Some(Probe::Stream(p)) => Some(p.deadline.min(p.hard_deadline)),
-            Some(Probe::Datagram(p)) => Some(p.deadline),
-            // The child runner enforces misc_timeout.
-            Some(Probe::Child(_)) => None,
-            None if matches!(run.plan, Plan::Disabled) => None,
-            None => run
-                .core
-                .poll_timeout()
-                .map(|at| grid_origin.map_or(at, |origin| on_wake_grid(origin, at))),
-        };
-        if let Some(at) = wake {
-            run.timer = Some(cx.add_timer(at, key));
+        let t = cx.add_timer(self.grid.tick_instant(tick), encode_key(CALENDAR_INDEX, 0));
+        self.calendar_timer = Some((t, tick));
+    }
+
+    /// The calendar's loop timer: wakes every checker filed at a tick that
+    /// has come.
+    fn run_calendar(&mut self, cx: &mut Context<'_>, now: Now) {
+        self.calendar_timer = None;
+        let last = floor_tick(now.nanos);
+        self.in_calendar_pass = true;
+        let mut bucket = std::mem::take(&mut self.due);
+        while let Some(tick) = self.calendar.take_due(last, &mut bucket) {
+            for Entry { index, generation } in bucket.drain(..) {
+                let Some(run) = self
+                    .slots
+                    .get_mut(index as usize)
+                    .filter(|slot| slot.generation == generation)
+                    .and_then(|slot| slot.run.as_mut())
+                else {
+                    continue;
+                };
+                // Filed again elsewhere since: a stale entry.
+                if run.wake != Wake::Tick(tick) {
+                    continue;
+                }
+                run.wake = Wake::None;
+                self.wake_checker(cx, index as usize, now);
+            }
+        }
+        self.due = bucket;
+        self.in_calendar_pass = false;
+        if let Some(first) = self.calendar.first_tick() {
+            self.arm_calendar(cx, first);
         }
     }
 
@@ -622,7 +832,7 @@ impl Engine {
                                 urls: url_cursor(checker),
                                 dynamic_weight: None,
                                 probe: None,
-                                timer: None,
+                                wake: Wake::None,
                             });
                             if reused.len() <= i {
                                 reused.resize(i + 1, false);
@@ -673,7 +883,7 @@ impl Engine {
 
     /// Schedules the first probe of every checker not scheduled yet and
     /// arms every checker's timer.
-    fn schedule(&mut self, cx: &mut Context<'_>, now: Instant) {
+    fn schedule(&mut self, cx: &mut Context<'_>, now: Now) {
         for i in 0..self.slots.len() {
             let Some(warmup) = self.slots[i]
                 .run
@@ -684,9 +894,9 @@ impl Engine {
             };
             let offset = warmup_offset(warmup, self.next_random());
             if let Some(run) = self.slots[i].run.as_mut() {
-                run.core.schedule_first(now, offset);
+                run.core.schedule_first(now.at, offset);
             }
-            self.rearm(cx, i);
+            self.rearm(cx, i, now);
         }
         self.ensure_open_file_limit();
     }
@@ -867,49 +1077,70 @@ impl Engine {
 
     /// A timer with a key this engine armed is due.
     pub fn handle_timer(&mut self, cx: &mut Context<'_>, key: u64, now: Instant) {
+        let now = self.now(now);
+        if decode_key(key).is_some_and(|(index, _)| index == CALENDAR_INDEX) {
+            self.run_calendar(cx, now);
+            return;
+        }
         let Some(index) = self.run_of(key) else {
             return;
         };
         let Some(run) = self.slots[index].run.as_mut() else {
             return;
         };
-        run.timer = None;
+        if run.wake != Wake::Precise {
+            return;
+        }
+        run.wake = Wake::None;
+        self.precise.remove(&index);
+        self.wake_checker(cx, index, now);
+    }
+
+    /// The checker's wake-up came: time its probe out, or start the next.
+    fn wake_checker(&mut self, cx: &mut Context<'_>, index: usize, now: Now) {
+        let Some(run) = self.slots.get_mut(index).and_then(|s| s.run.as_mut()) else {
+            return;
+        };
         let expired = match &mut run.probe {
-            Some(Probe::Stream(p)) if now >= p.deadline || now >= p.hard_deadline => {
-                Some(Err(if p.connected {
-                    if p.sent < p.outbox.len() {
-                        ProbeError::WriteTimeout
+            Some(Probe::Stream(i)) => self
+                .streams
+                .get(*i)
+                .filter(|p| now.nanos >= p.deadline.min(p.hard_deadline))
+                .map(|p| {
+                    Err(if p.connected {
+                        if p.sent < p.outbox.len() {
+                            ProbeError::WriteTimeout
+                        } else {
+                            ProbeError::ReadTimeout
+                        }
                     } else {
-                        ProbeError::ReadTimeout
-                    }
-                } else {
-                    ProbeError::ConnectTimeout
-                }))
-            }
-            Some(Probe::Datagram(p)) if now >= p.deadline => Some(p.dialog.on_timeout()),
+                        ProbeError::ConnectTimeout
+                    })
+                }),
+            Some(Probe::Datagram(p)) if now.nanos >= p.deadline => Some(p.dialog.on_timeout()),
             _ => None,
         };
         if let Some(outcome) = expired {
             self.complete(cx, index, now, outcome);
             return;
         }
-        let due = run.probe.is_none() && run.core.is_due(now);
+        let due = run.probe.is_none() && run.core.is_due(now.at);
         if due {
             self.try_start(cx, index, now);
         }
-        self.rearm(cx, index);
+        self.rearm(cx, index, now);
     }
 
-    fn try_start(&mut self, cx: &mut Context<'_>, index: usize, now: Instant) {
-        if self.turn != Some(now) {
-            self.turn = Some(now);
+    fn try_start(&mut self, cx: &mut Context<'_>, index: usize, now: Now) {
+        if self.turn != Some(now.at) {
+            self.turn = Some(now.at);
             self.starts_this_turn = 0;
         }
         let Some(run) = self.slots[index].run.as_mut() else {
             return;
         };
         if self.starts_this_turn >= MAX_PROBE_STARTS_PER_TURN {
-            run.core.defer(now + DEFER);
+            run.core.defer(now.at + DEFER);
             return;
         }
         self.starts_this_turn += 1;
@@ -925,7 +1156,7 @@ impl Engine {
         &mut self,
         cx: &mut Context<'_>,
         index: usize,
-        now: Instant,
+        now: Now,
         url_index: usize,
     ) -> Result<(), Outcome> {
         let key = self.key_of(index);
@@ -933,8 +1164,11 @@ impl Engine {
         let Some(run) = self.slots[index].run.as_mut() else {
             return Ok(());
         };
-        let timeout = run.core.timing().connect_timeout;
-        let hard = now + timeout * HARD_DEADLINE_FACTOR;
+        let timeout = nanos(run.core.timing().connect_timeout);
+        let deadline = now.nanos.saturating_add(timeout);
+        let hard = now
+            .nanos
+            .saturating_add(timeout.saturating_mul(HARD_DEADLINE_FACTOR));
         let stream =
             |opts: &ConnectOptions, dialog: StreamDialog| -> Result<StreamProbe, Outcome> {
                 let stream = tcp_connect(opts).map_err(|e| Err(connect_error(e)))?;
@@ -943,9 +1177,9 @@ impl Engine {
                     token: Token(0),
                     dialog,
                     connected: false,
-                    outbox: Vec::new(),
+                    outbox: Payload::default(),
                     sent: 0,
-                    deadline: now + timeout,
+                    deadline,
                     hard_deadline: hard,
                 })
             };
@@ -953,28 +1187,30 @@ impl Engine {
             socket,
             token: Token(0),
             dialog,
-            deadline: now + timeout,
+            deadline,
         };
         let probe = match &run.plan {
             Plan::Disabled => return Ok(()),
-            Plan::Tcp(opts) => Probe::Stream(Box::new(stream(opts, StreamDialog::Connect)?)),
+            Plan::Tcp(opts) => {
+                Probe::Stream(self.streams.insert(stream(opts, StreamDialog::Connect)?))
+            }
             Plan::Http { opts, urls, tls } => {
                 let Some((request, expect)) = urls.get(url_index) else {
                     return Err(Ok(ProbeSuccess::default()));
                 };
                 let mut dialog = StreamDialog::Http {
-                    request: request.clone(),
-                    reader: ResponseReader::new(expect.clone()),
+                    request: Rc::clone(request),
+                    reader: ResponseReader::new(Rc::clone(expect)),
                 };
                 if let Some(tls) = tls {
                     dialog = tls.wrap(url_index, dialog)?;
                 }
-                Probe::Stream(Box::new(stream(opts, dialog)?))
+                Probe::Stream(self.streams.insert(stream(opts, dialog)?))
             }
-            Plan::Smtp { opts, helo } => Probe::Stream(Box::new(stream(
-                opts,
-                StreamDialog::Smtp(SmtpDialog::new(helo)),
-            )?)),
+            Plan::Smtp { opts, helo } => Probe::Stream(
+                self.streams
+                    .insert(stream(opts, StreamDialog::Smtp(SmtpDialog::new(helo)))?),
+            ),
             Plan::Udp { opts, exchange } => {
                 let socket = udp_connect(opts).map_err(|e| Err(ProbeError::Socket(e)))?;
                 Probe::Datagram(Box::new(datagram(
@@ -1030,12 +1266,16 @@ impl Engine {
             return Ok(());
         };
         let registered = match &mut run.probe {
-            Some(Probe::Stream(p)) => cx
-                .register(
+            Some(Probe::Stream(i)) => {
+                let Some(p) = self.streams.get_mut(*i) else {
+                    return Ok(());
+                };
+                cx.register(
                     &mut SourceFd(&p.stream.as_raw_fd()),
                     Interest::READABLE | Interest::WRITABLE,
                 )
-                .inspect(|&t| p.token = t),
+                .inspect(|&t| p.token = t)
+            }
             Some(Probe::Datagram(p)) => {
                 let request = p.dialog.request();
                 match p.socket.send(&request) {
@@ -1052,10 +1292,14 @@ impl Engine {
         };
         match registered {
             Ok(token) => {
-                self.tokens.insert(token, index);
+                // Checker indexes are u32 throughout (timer keys).
+                self.tokens.insert(token, index as u32);
                 Ok(())
             }
             Err(e) => {
+                if let Some(Probe::Stream(i)) = run.probe {
+                    self.streams.discard(i);
+                }
                 run.probe = None;
                 Err(Err(ProbeError::Socket(io::Error::other(e.to_string()))))
             }
@@ -1069,12 +1313,15 @@ impl Engine {
         match run.probe.take() {
             // The probe's socket is closed right here (dropped with `p`),
             // which takes it out of epoll: only the token is retired.
-            Some(Probe::Stream(p)) => {
-                self.tokens.remove(&p.token);
-                cx.release_closing(p.token);
+            Some(Probe::Stream(i)) => {
+                if let Some(token) = self.streams.get(i).map(|p| p.token) {
+                    self.tokens.remove(token);
+                    cx.release_closing(token);
+                }
+                self.streams.discard(i);
             }
             Some(Probe::Datagram(p)) => {
-                self.tokens.remove(&p.token);
+                self.tokens.remove(p.token);
                 cx.release_closing(p.token);
             }
             // A child that outlives its checker is still timed out by the
@@ -1085,16 +1332,23 @@ impl Engine {
 
     /// A checker socket is ready.
     pub fn handle_io(&mut self, cx: &mut Context<'_>, token: Token, event: &Event, now: Instant) {
-        let Some(&index) = self.tokens.get(&token) else {
+        let Some(index) = self.tokens.get(token).map(|&i| i as usize) else {
             return;
         };
+        let now = self.now(now);
         let Some(run) = self.slots.get_mut(index).and_then(|s| s.run.as_mut()) else {
             return;
         };
-        let timeout = run.core.timing().connect_timeout;
+        // Progress moves the probe's deadline to a connect_timeout from now.
+        let renewed = now
+            .nanos
+            .saturating_add(nanos(run.core.timing().connect_timeout));
         let scratch = &mut self.scratch;
         let result = match &mut run.probe {
-            Some(Probe::Stream(p)) => drive_stream(p, cx, event, now, timeout, scratch),
+            Some(Probe::Stream(i)) => match self.streams.get_mut(*i) {
+                Some(p) => drive_stream(p, cx, event, renewed, scratch),
+                None => None,
+            },
             Some(Probe::Datagram(p)) => drive_datagram(p, cx, scratch),
             _ => None,
         };
@@ -1127,13 +1381,14 @@ impl Engine {
         run.probe = None;
         let dynamic = matches!(run.plan, Plan::Misc { dynamic: true, .. });
         let outcome = super::misc::verdict(exit.status, dynamic);
+        let now = self.now(now);
         self.complete(cx, index, now, outcome);
     }
 
     // ===== verdicts =====
 
     /// The probe in flight ended with `outcome`.
-    fn complete(&mut self, cx: &mut Context<'_>, index: usize, now: Instant, outcome: Outcome) {
+    fn complete(&mut self, cx: &mut Context<'_>, index: usize, now: Now, outcome: Outcome) {
         self.drop_probe(cx, index);
         let log_all = self.log_all_failures;
         let Some(run) = self.slots[index].run.as_mut() else {
@@ -1144,19 +1399,20 @@ impl Engine {
             return;
         };
         let rs = &server.id;
+        let was_up = run.core.is_up();
+        let old_weight = run.dynamic_weight;
         let verdict = match &run.plan {
             Plan::Http { .. } => {
                 let url = run.urls.current();
-                let was_up = run.core.is_up();
                 let verdict = run
                     .core
-                    .handle_url_result(now, &mut run.urls, outcome.is_ok());
+                    .handle_url_result(now.at, &mut run.urls, outcome.is_ok());
                 if outcome.is_ok() && !was_up {
                     log_url_success(&run.plan, url, rs);
                 }
                 verdict
             }
-            _ => run.core.handle_result(now, outcome.is_ok()),
+            _ => run.core.handle_result(now.at, outcome.is_ok()),
         };
         match &outcome {
             Ok(success) => run.dynamic_weight = success.weight,
@@ -1169,8 +1425,12 @@ impl Engine {
             }
         }
         log_verdict(run, rs, verdict, &outcome);
-        self.evaluate_server(cx, server_index);
-        self.rearm(cx, index);
+        // The server's health follows its checkers' states and weights:
+        // when this one's did not change, neither does the server's.
+        if run.core.is_up() != was_up || run.dynamic_weight != old_weight {
+            self.evaluate_server(cx, server_index);
+        }
+        self.rearm(cx, index, now);
     }
 
     fn evaluate_server(&mut self, cx: &mut Context<'_>, server_index: usize) {
@@ -1232,14 +1492,6 @@ impl Engine {
             Err(e) => error!("cannot run notify script [{}]: {e}", script.command.value),
         }
     }
-}
-
-/// The first [`WAKE_GRID`] point (counted from `origin`) at or after `at`.
-fn on_wake_grid(origin: Instant, at: Instant) -> Instant {
-    let step = WAKE_GRID.as_nanos();
-    let offset = at.saturating_duration_since(origin).as_nanos();
-    let rounded = offset.div_ceil(step) * step;
-    u64::try_from(rounded).map_or(at, |nanos| origin + Duration::from_nanos(nanos))
 }
 
 /// What IPVS must change to go from `old` to `new`.
@@ -1418,23 +1670,24 @@ fn dns_failure(e: &ProbeError) -> String {
     }
 }
 
-/// Moves a stream probe forward; `Some` when it is over.
+/// Moves a stream probe forward; `Some` when it is over. Progress moves
+/// the probe's deadline to `renewed`.
 fn drive_stream(
     p: &mut StreamProbe,
     cx: &mut Context<'_>,
     event: &Event,
-    now: Instant,
-    timeout: Duration,
+    renewed: u64,
     scratch: &mut Vec<u8>,
 ) -> Option<Outcome> {
     if !p.connected {
-        match p.stream.take_error() {
-            Ok(Some(e)) | Err(e) => return Some(Err(ProbeError::Connect(e))),
-            Ok(None) => {}
-        }
-        // Writable without a pending error is a finished connect; any
-        // other wake-up needs getpeername to tell.
+        // Writable without EPOLLERR is a finished connect (a failed one
+        // sets SO_ERROR, which raises EPOLLERR): no getsockopt needed.
+        // Any other wake-up needs SO_ERROR and getpeername to tell.
         if !event.is_writable() || event.is_error() {
+            match p.stream.take_error() {
+                Ok(Some(e)) | Err(e) => return Some(Err(ProbeError::Connect(e))),
+                Ok(None) => {}
+            }
             match p.stream.peer_addr() {
                 Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::NotConnected => return None,
@@ -1442,14 +1695,14 @@ fn drive_stream(
             }
         }
         p.connected = true;
-        p.deadline = now + timeout;
+        p.deadline = renewed;
         let step = p.dialog.start();
-        return run_steps(p, cx, step, now, timeout, scratch);
+        return run_steps(p, cx, step, renewed, scratch);
     }
     if p.sent < p.outbox.len() {
-        return run_steps(p, cx, Step::Send(Vec::new()), now, timeout, scratch);
+        return run_steps(p, cx, Step::Send(Payload::default()), renewed, scratch);
     }
-    run_steps(p, cx, Step::Recv, now, timeout, scratch)
+    run_steps(p, cx, Step::Recv, renewed, scratch)
 }
 
 /// Executes dialog steps until one has to wait for the socket.
@@ -1457,8 +1710,7 @@ fn run_steps(
     p: &mut StreamProbe,
     cx: &mut Context<'_>,
     mut step: Step,
-    now: Instant,
-    timeout: Duration,
+    renewed: u64,
     scratch: &mut Vec<u8>,
 ) -> Option<Outcome> {
     // Each pass either waits, finishes, sends or consumes one read, so
@@ -1480,7 +1732,7 @@ fn run_steps(
                         Ok(0) => return Some(Err(ProbeError::Io(io::ErrorKind::WriteZero.into()))),
                         Ok(n) => {
                             p.sent += n;
-                            p.deadline = now + timeout;
+                            p.deadline = renewed;
                         }
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,
                         Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -1492,7 +1744,7 @@ fn run_steps(
             Step::Recv => match p.stream.read(scratch_of(scratch, READ_CHUNK)) {
                 Ok(0) => p.dialog.on_eof(),
                 Ok(n) => {
-                    p.deadline = now + timeout;
+                    p.deadline = renewed;
                     p.dialog.on_data(scratch.get(..n).unwrap_or_default())
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,
@@ -1558,7 +1810,7 @@ fn http_requests(
     rs: &RealServer,
     ip: IpAddr,
     port: u16,
-) -> Vec<(Vec<u8>, Expect)> {
+) -> Vec<(Rc<[u8]>, Rc<Expect>)> {
     h.urls
         .iter()
         .map(|u| {
@@ -1575,12 +1827,12 @@ fn http_requests(
             };
             let protocol: HttpProtocol = h.http_protocol.value;
             (
-                build_request(&u.path.value, &host, port_for_header, protocol),
-                Expect {
+                build_request(&u.path.value, &host, port_for_header, protocol).into(),
+                Rc::new(Expect {
                     status: u.status_code.iter().map(|s| s.value).collect(),
                     digest: u.digest.as_ref().map(|d| d.value),
                     always_hash: false,
-                },
+                }),
             )
         })
         .collect()
@@ -1681,21 +1933,6 @@ mod tests {
         let r = build_request("/a b/c?x=1", "h", 80, HttpProtocol::V1_1);
         assert_eq!(request_path(&r), "/a b/c?x=1");
         assert_eq!(request_path(b"garbage"), "");
-    }
-
-    #[test]
-    fn wake_grid_rounds_up_to_the_next_step_only() {
-        let origin = Instant::now();
-        let ms = Duration::from_millis;
-        assert_eq!(on_wake_grid(origin, origin), origin);
-        assert_eq!(on_wake_grid(origin, origin + ms(20)), origin + ms(20));
-        assert_eq!(
-            on_wake_grid(origin, origin + ms(20) + Duration::from_nanos(1)),
-            origin + ms(30)
-        );
-        assert_eq!(on_wake_grid(origin, origin + ms(1)), origin + ms(10));
-        // Before the origin (cannot happen after start): the origin.
-        assert_eq!(on_wake_grid(origin + ms(5), origin), origin + ms(5));
     }
 
     #[test]

@@ -376,7 +376,7 @@ pub fn fetch(o: &Options) -> Result<Fetched, FetchError> {
             Progress::NeedMore => continue,
             Progress::Done(response) => {
                 return Ok(Fetched {
-                    head_len: response.head.len().min(raw.len()),
+                    head_len: response.head_len.min(raw.len()),
                     raw,
                     reads,
                     digest: response.digest.unwrap_or_default(),

@@ -13,6 +13,8 @@
 //! us buffer without bound.
 
 use std::fmt;
+use std::mem::MaybeUninit;
+use std::rc::Rc;
 
 use md5::{Digest, Md5};
 
@@ -140,8 +142,8 @@ pub struct Response {
     /// MD5 of the body, when the body was read.
     pub digest: Option<[u8; 16]>,
     pub body_len: u64,
-    /// The raw head (genhash -v prints it).
-    pub head: Vec<u8>,
+    /// Length of the head, through its empty line (genhash -v prints it).
+    pub head_len: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -165,15 +167,20 @@ enum ChunkState {
 
 #[derive(Debug, Clone)]
 enum State {
-    Head { buf: Vec<u8> },
-    Body(Body),
+    /// `buf` holds a head that came in pieces; a head that arrives whole
+    /// is parsed where it lies.
+    Head {
+        buf: Vec<u8>,
+    },
+    /// Boxed: only digest checks read bodies, and the hasher is large.
+    Body(Box<Body>),
     Done,
 }
 
 #[derive(Debug, Clone)]
 struct Body {
     status: u16,
-    head: Vec<u8>,
+    head_len: usize,
     framing: Framing,
     hasher: Md5,
     received: u64,
@@ -186,7 +193,8 @@ struct Body {
 /// Feeds on response bytes; see the module docs.
 #[derive(Debug, Clone)]
 pub struct ResponseReader {
-    expect: Expect,
+    /// Shared: a checker builds its expectations once, not per probe.
+    expect: Rc<Expect>,
     state: State,
 }
 
@@ -200,9 +208,9 @@ pub enum Progress {
 }
 
 impl ResponseReader {
-    pub fn new(expect: Expect) -> Self {
+    pub fn new(expect: impl Into<Rc<Expect>>) -> Self {
         ResponseReader {
-            expect,
+            expect: expect.into(),
             state: State::Head { buf: Vec::new() },
         }
     }
@@ -216,16 +224,26 @@ impl ResponseReader {
                 State::Head { buf } => {
                     let room = MAX_HEAD_BYTES.saturating_sub(buf.len());
                     let take = data.len().min(room);
-                    buf.extend_from_slice(&data[..take]);
-                    match parse_head(buf)? {
+                    // The usual head comes in one read: parse it in place.
+                    let parsed = if buf.is_empty() {
+                        let head = &data[..take];
+                        let parsed = parse_head(head)?;
+                        if parsed.is_none() {
+                            buf.extend_from_slice(head);
+                        }
+                        parsed
+                    } else {
+                        buf.extend_from_slice(&data[..take]);
+                        parse_head(buf)?
+                    };
+                    match parsed {
                         None if buf.len() >= MAX_HEAD_BYTES => return Err(HttpError::HeadTooLarge),
                         None => return Ok(Progress::NeedMore),
                         Some((head_len, status, framing)) => {
                             // Body bytes that came with the head.
-                            let already = buf.len() - head_len;
+                            let already = if buf.is_empty() { take } else { buf.len() } - head_len;
                             let rest_start = take - already.min(take);
-                            let mut head = std::mem::take(buf);
-                            head.truncate(head_len);
+                            *buf = Vec::new();
                             if !self.expect.status_ok(status) {
                                 self.state = State::Done;
                                 return Err(HttpError::Status(status));
@@ -236,19 +254,19 @@ impl ResponseReader {
                                     status,
                                     digest: None,
                                     body_len: 0,
-                                    head,
+                                    head_len,
                                 }));
                             }
-                            self.state = State::Body(Body {
+                            self.state = State::Body(Box::new(Body {
                                 status,
-                                head,
+                                head_len,
                                 framing,
                                 hasher: Md5::new(),
                                 received: 0,
                                 decoded: 0,
                                 chunk: ChunkState::Size,
                                 line: Vec::new(),
-                            });
+                            }));
                             data = &data[rest_start..];
                             if let Some(done) = self.body_complete_without_data()? {
                                 return Ok(done);
@@ -307,16 +325,23 @@ impl ResponseReader {
             status: body.status,
             digest: Some(digest),
             body_len: body.received,
-            head: body.head,
+            head_len: body.head_len,
         }))
     }
 }
 
 /// `Some((head_len, status, framing))` once the head is complete.
 fn parse_head(buf: &[u8]) -> Result<Option<(usize, u16, Framing)>, HttpError> {
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut response = httparse::Response::new(&mut headers);
-    let head_len = match response.parse(buf) {
+    // Left uninitialised: httparse fills what it parses, and zeroing 64
+    // headers cost more than parsing a usual head.
+    let mut headers = [MaybeUninit::<httparse::Header<'_>>::uninit(); MAX_HEADERS];
+    let mut response = httparse::Response::new(&mut []);
+    let parsed = httparse::ParserConfig::default().parse_response_with_uninit_headers(
+        &mut response,
+        buf,
+        &mut headers,
+    );
+    let head_len = match parsed {
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) => return Ok(None),
         Err(httparse::Error::TooManyHeaders) => return Err(HttpError::BadHead("too many headers")),
@@ -326,17 +351,13 @@ fn parse_head(buf: &[u8]) -> Result<Option<(usize, u16, Framing)>, HttpError> {
     let mut length: Option<u64> = None;
     let mut chunked = false;
     for h in response.headers.iter() {
-        if h.name.eq_ignore_ascii_case("content-length") {
-            let value = std::str::from_utf8(h.value)
-                .ok()
-                .map(str::trim)
-                .and_then(|v| v.parse::<u64>().ok())
-                .ok_or(HttpError::BadContentLength)?;
+        if token_is(h.name, "content-length") {
+            let value = content_length(h.value).ok_or(HttpError::BadContentLength)?;
             if length.is_some_and(|l| l != value) {
                 return Err(HttpError::BadContentLength);
             }
             length = Some(value);
-        } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
+        } else if token_is(h.name, "transfer-encoding") {
             chunked = h
                 .value
                 .split(|&b| b == b',')
@@ -358,6 +379,31 @@ fn parse_head(buf: &[u8]) -> Result<Option<(usize, u16, Framing)>, HttpError> {
         Framing::UntilClose
     };
     Ok(Some((head_len, status, framing)))
+}
+
+/// Whether a header name is `lower` (lower case letters and '-'), case
+/// aside. Names are HTTP tokens (httparse checks): among token bytes only a
+/// letter's two cases OR with 0x20 to that letter, and only '-' to '-', so
+/// this is `eq_ignore_ascii_case` at a third of the cost.
+fn token_is(name: &str, lower: &str) -> bool {
+    name.len() == lower.len()
+        && name
+            .bytes()
+            .zip(lower.bytes())
+            .all(|(byte, want)| byte | 0x20 == want)
+}
+
+/// A Content-Length value: the usual plain digits at once, anything else
+/// as `str::parse` after trimming takes it.
+fn content_length(value: &[u8]) -> Option<u64> {
+    if !value.is_empty() && value.len() <= 19 && value.iter().all(u8::is_ascii_digit) {
+        return Some(
+            value
+                .iter()
+                .fold(0u64, |n, &digit| n * 10 + u64::from(digit - b'0')),
+        );
+    }
+    std::str::from_utf8(value).ok()?.trim().parse().ok()
 }
 
 impl Body {
@@ -523,6 +569,39 @@ mod tests {
             host_for_addr("::1".parse().expect("addr")),
             "[::1]".to_string()
         );
+    }
+
+    #[test]
+    fn header_names_and_lengths() {
+        assert!(token_is("Content-Length", "content-length"));
+        assert!(token_is("CONTENT-LENGTH", "content-length"));
+        assert!(!token_is("Content-Lengths", "content-length"));
+        assert!(!token_is("Content_Length", "content-length"));
+        assert!(!token_is("Content-Type", "content-length"));
+        // Every token byte against every target byte, as eq_ignore_ascii_case.
+        let token = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+        for b in (0..=255u8).filter(|&b| token(b)) {
+            for want in b"abcdefghijklmnopqrstuvwxyz-".iter().copied() {
+                let name = [b];
+                let name = std::str::from_utf8(&name).expect("ascii");
+                let want = [want];
+                let want = std::str::from_utf8(&want).expect("ascii");
+                assert_eq!(token_is(name, want), name.eq_ignore_ascii_case(want));
+            }
+        }
+        assert_eq!(content_length(b"0"), Some(0));
+        assert_eq!(
+            content_length(b"1234567890123456789"),
+            Some(1_234_567_890_123_456_789)
+        );
+        // Beyond 19 digits and anything not plain digits: str::parse's rules.
+        assert_eq!(content_length(b"18446744073709551615"), Some(u64::MAX));
+        assert_eq!(content_length(b"18446744073709551616"), None);
+        assert_eq!(content_length(b"+5"), Some(5));
+        assert_eq!(content_length(b" 7 "), Some(7));
+        assert_eq!(content_length(b""), None);
+        assert_eq!(content_length(b"-1"), None);
+        assert_eq!(content_length(b"1a"), None);
     }
 
     #[test]

@@ -15,6 +15,7 @@ success.`, `Removing service [10.0.0.2]:tcp:80 from VS [10.0.0.100]:tcp:80`)
 and are written only on transitions.
 */
 
+pub mod calendar;
 pub mod core;
 pub mod dialog;
 pub mod dns;

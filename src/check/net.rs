@@ -7,7 +7,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
 
 use nix::errno::Errno;
-use nix::sys::socket::{bind, connect, setsockopt, sockopt, SockaddrStorage};
+use nix::sys::socket::{bind, setsockopt, sockopt, SockaddrStorage};
 
 /// Where and how a probe connects.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,8 +62,20 @@ fn family_of(addr: &SocketAddr) -> libc::c_int {
     }
 }
 
-/// Applies the bind / device / mark options (before connect).
+/// Applies the bind / device / mark options (before connect), if any.
+#[inline]
 fn prepare(fd: &OwnedFd, opts: &ConnectOptions) -> io::Result<()> {
+    let any = opts.bind_if.is_some()
+        || opts.fwmark.is_some()
+        || opts.bind_addr.is_some()
+        || opts.bind_port.is_some();
+    if any {
+        apply_options(fd, opts)?;
+    }
+    Ok(())
+}
+
+fn apply_options(fd: &OwnedFd, opts: &ConnectOptions) -> io::Result<()> {
     if let Some(dev) = &opts.bind_if {
         setsockopt(fd, sockopt::BindToDevice, &OsString::from(dev)).map_err(errno_io)?;
     }
@@ -82,12 +94,61 @@ fn prepare(fd: &OwnedFd, opts: &ConnectOptions) -> io::Result<()> {
     Ok(())
 }
 
+/// connect(2) with the address built on the stack: nix's
+/// `SockaddrStorage` zeroes and copies 128 bytes for every probe.
+fn connect_to(fd: &OwnedFd, dst: &SocketAddr) -> Result<(), Errno> {
+    let rc = match dst {
+        SocketAddr::V4(a) => {
+            let sin = libc::sockaddr_in {
+                sin_family: libc::AF_INET as libc::sa_family_t,
+                sin_port: a.port().to_be(),
+                sin_addr: libc::in_addr {
+                    s_addr: u32::from_ne_bytes(a.ip().octets()),
+                },
+                sin_zero: [0; 8],
+            };
+            // SAFETY: `sin` is a valid sockaddr_in of the length given.
+            unsafe {
+                libc::connect(
+                    fd.as_raw_fd(),
+                    std::ptr::from_ref(&sin).cast(),
+                    std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+                )
+            }
+        }
+        SocketAddr::V6(a) => {
+            let sin6 = libc::sockaddr_in6 {
+                sin6_family: libc::AF_INET6 as libc::sa_family_t,
+                sin6_port: a.port().to_be(),
+                sin6_flowinfo: a.flowinfo(),
+                sin6_addr: libc::in6_addr {
+                    s6_addr: a.ip().octets(),
+                },
+                sin6_scope_id: a.scope_id(),
+            };
+            // SAFETY: `sin6` is a valid sockaddr_in6 of the length given.
+            unsafe {
+                libc::connect(
+                    fd.as_raw_fd(),
+                    std::ptr::from_ref(&sin6).cast(),
+                    std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t,
+                )
+            }
+        }
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(Errno::last())
+    }
+}
+
 /// Starts a non-blocking TCP connect. Completion shows up as writability;
 /// then `take_error()` / `peer_addr()` tell success from failure.
 pub fn tcp_connect(opts: &ConnectOptions) -> io::Result<std::net::TcpStream> {
     let fd = new_socket(family_of(&opts.dst), libc::SOCK_STREAM, libc::IPPROTO_TCP)?;
     prepare(&fd, opts)?;
-    match connect(fd.as_raw_fd(), &SockaddrStorage::from(opts.dst)) {
+    match connect_to(&fd, &opts.dst) {
         Ok(()) | Err(Errno::EINPROGRESS) => {}
         Err(e) => return Err(errno_io(e)),
     }
@@ -101,7 +162,7 @@ pub fn tcp_connect(opts: &ConnectOptions) -> io::Result<std::net::TcpStream> {
 pub fn udp_connect(opts: &ConnectOptions) -> io::Result<std::net::UdpSocket> {
     let fd = new_socket(family_of(&opts.dst), libc::SOCK_DGRAM, libc::IPPROTO_UDP)?;
     prepare(&fd, opts)?;
-    connect(fd.as_raw_fd(), &SockaddrStorage::from(opts.dst)).map_err(errno_io)?;
+    connect_to(&fd, &opts.dst).map_err(errno_io)?;
     // SAFETY: ownership of the descriptor moves into the std socket.
     let std_socket = unsafe { std::net::UdpSocket::from_raw_fd(fd.into_raw_fd()) };
     Ok(std_socket)
@@ -128,7 +189,7 @@ pub fn icmp_connect(opts: &ConnectOptions) -> io::Result<(std::net::UdpSocket, b
     };
     prepare(&fd, &icmp_opts)?;
     let dst = SocketAddr::new(opts.dst.ip(), 0);
-    connect(fd.as_raw_fd(), &SockaddrStorage::from(dst)).map_err(errno_io)?;
+    connect_to(&fd, &dst).map_err(errno_io)?;
     // SAFETY: ownership of the descriptor moves into the std socket.
     let std_socket = unsafe { std::net::UdpSocket::from_raw_fd(fd.into_raw_fd()) };
     Ok((std_socket, raw))

@@ -87,11 +87,11 @@ impl SmtpDialog {
         match (self.stage, code) {
             (Stage::Greeting, Some(220)) => {
                 self.stage = Stage::Helo;
-                Step::Send(format!("HELO {}\r\n", self.helo_name).into_bytes())
+                Step::Send(format!("HELO {}\r\n", self.helo_name).into_bytes().into())
             }
             (Stage::Helo, Some(250)) => {
                 self.stage = Stage::Quit;
-                Step::Send(b"QUIT\r\n".to_vec())
+                Step::Send(b"QUIT\r\n".to_vec().into())
             }
             (Stage::Greeting, c) => fail(SmtpError::BadGreeting(c)),
             (_, c) => fail(SmtpError::BadHelo(c)),
@@ -151,12 +151,12 @@ mod tests {
         let mut d = SmtpDialog::new("probe.example");
         assert!(matches!(d.on_data(b"220-mail ESMTP\r\n"), Step::Recv));
         match d.on_data(b"220 ready\r\n") {
-            Step::Send(b) => assert_eq!(b, b"HELO probe.example\r\n"),
+            Step::Send(b) => assert_eq!(&b[..], b"HELO probe.example\r\n"),
             other => panic!("{other:?}"),
         }
         assert!(matches!(d.on_data(b"25"), Step::Recv));
         match d.on_data(b"0 hello\r\n") {
-            Step::Send(b) => assert_eq!(b, b"QUIT\r\n"),
+            Step::Send(b) => assert_eq!(&b[..], b"QUIT\r\n"),
             other => panic!("{other:?}"),
         }
         // The check passes once QUIT is answered, whatever the answer.

@@ -498,7 +498,7 @@ mod enabled {
         fn output(&mut self) -> Step {
             match self.pending() {
                 out if out.is_empty() => Step::Recv,
-                out => Step::Send(out),
+                out => Step::Send(out.into()),
             }
         }
 
@@ -747,7 +747,7 @@ mod tests {
 
     fn http_dialog(digest: Option<[u8; 16]>) -> StreamDialog {
         StreamDialog::Http {
-            request: build_request("/index.html", "10.0.0.2", 443, HttpProtocol::V1_0),
+            request: build_request("/index.html", "10.0.0.2", 443, HttpProtocol::V1_0).into(),
             reader: ResponseReader::new(Expect {
                 status: Vec::new(),
                 digest,

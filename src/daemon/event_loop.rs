@@ -155,6 +155,58 @@ impl std::hash::Hasher for TokenHasher {
 pub type TokenMap<V> =
     std::collections::HashMap<Token, V, std::hash::BuildHasherDefault<TokenHasher>>;
 
+/// Per-source data of one subsystem, indexed by the token's slot: a lookup
+/// is an index and a compare where a hash map hashes and probes. Holds
+/// only tokens [`Context::register`] returned (slots are dense, so the
+/// table stays as small as the loop's own).
+#[derive(Debug)]
+pub struct TokenSlab<V> {
+    entries: Vec<Option<(Token, V)>>,
+}
+
+impl<V> Default for TokenSlab<V> {
+    fn default() -> Self {
+        TokenSlab {
+            entries: Vec::new(),
+        }
+    }
+}
+
+impl<V> TokenSlab<V> {
+    fn index(token: Token) -> usize {
+        token.0 & INDEX_MASK
+    }
+
+    /// Stores `value` for `token`; returns what a token of the same slot held.
+    pub fn insert(&mut self, token: Token, value: V) -> Option<V> {
+        let index = Self::index(token);
+        if index >= self.entries.len() {
+            self.entries.resize_with(index + 1, || None);
+        }
+        let entry = self.entries.get_mut(index)?;
+        entry.replace((token, value)).map(|(_, old)| old)
+    }
+
+    pub fn get(&self, token: Token) -> Option<&V> {
+        match self.entries.get(Self::index(token)) {
+            Some(Some((held, value))) if *held == token => Some(value),
+            _ => None,
+        }
+    }
+
+    pub fn contains(&self, token: Token) -> bool {
+        self.get(token).is_some()
+    }
+
+    pub fn remove(&mut self, token: Token) -> Option<V> {
+        let entry = self.entries.get_mut(Self::index(token))?;
+        match entry {
+            Some((held, _)) if *held == token => entry.take().map(|(_, value)| value),
+            _ => None,
+        }
+    }
+}
+
 /// Token table: slab of slots with generations, so an event queued for a
 /// deregistered source never reaches whoever reuses its slot.
 #[derive(Debug, Default)]
@@ -588,6 +640,25 @@ mod tests {
         assert_eq!(slots.priority(reused), Some(Priority::Normal));
         assert_eq!(slots.priority(SIGNAL_TOKEN), None);
         assert_eq!(slots.priority(Token(12345)), None);
+    }
+
+    #[test]
+    fn token_slab_tells_generations_apart() {
+        let mut slots = Slots::default();
+        let mut slab = TokenSlab::default();
+        let first = slots.allocate(Priority::Normal).expect("slot");
+        assert_eq!(slab.insert(first, 1u32), None);
+        assert_eq!(slab.get(first), Some(&1));
+        assert!(slots.release(first));
+        let reused = slots.allocate(Priority::Normal).expect("slot");
+        assert!(!slab.contains(reused), "another generation of the slot");
+        assert_eq!(slab.remove(reused), None);
+        assert_eq!(slab.remove(first), Some(1));
+        assert_eq!(slab.get(first), None);
+        assert!(!slab.contains(SIGNAL_TOKEN));
+        assert!(!slab.contains(DEADLINE_TOKEN));
+        assert_eq!(slab.insert(reused, 2), None);
+        assert_eq!(slab.get(reused), Some(&2));
     }
 
     #[test]
