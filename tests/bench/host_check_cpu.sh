@@ -188,7 +188,9 @@ for kind in $KINDS; do
             kill -INT "$perf"
             wait "$perf" || true
             read -r u1 s1 < <(awk '{ print $14, $15 }' "/proc/$PID/stat")
+            rss=$(awk '/^VmRSS:/ { print $2 }' "/proc/$PID/status")
             stop_daemon
+            echo "== $kind n=$N VmRSS at the end: ${rss} kB"
             # task-clock in ms (perf), utime/stime in USER_HZ ticks (100/s).
             awk -F, -v p=$((c1 - c0)) -v u=$((u1 - u0)) -v s=$((s1 - s0)) '
                 $3 == "task-clock" { t = $1 }
