@@ -118,10 +118,11 @@ fn slot(tick: u64) -> usize {
 impl Calendar {
     /// Files `entry` under `tick` (a tick already taken out counts as the
     /// earliest one left).
+    #[inline]
     pub fn file(&mut self, tick: u64, entry: Entry) {
         let tick = tick.max(self.cursor);
         if tick - self.cursor >= WHEEL_TICKS {
-            self.later.entry(tick).or_default().push(entry);
+            self.file_later(tick, entry);
             return;
         }
         let slot = slot(tick);
@@ -129,6 +130,12 @@ impl Calendar {
             bucket.push(entry);
             self.occupied[slot / 64] |= 1 << (slot % 64);
         }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn file_later(&mut self, tick: u64, entry: Entry) {
+        self.later.entry(tick).or_default().push(entry);
     }
 
     /// The earliest tick with entries.

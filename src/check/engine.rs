@@ -13,6 +13,7 @@
 //! 32-bit slot index, so a late timer or child exit never reaches a checker
 //! that reused a slot.
 
+use std::cell::Cell;
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::io::{self, Read, Write};
@@ -167,6 +168,16 @@ struct DatagramProbe {
     deadline: u64,
 }
 
+/// A probe's socket, opened and not registered yet.
+enum Opened {
+    Stream(io::Result<std::net::TcpStream>, StreamDialog),
+    Datagram(Box<DatagramProbe>),
+}
+
+fn registration_failed(e: crate::daemon::LoopError) -> Outcome {
+    Err(ProbeError::Socket(io::Error::other(e.to_string())))
+}
+
 /// A probe in flight. Stream probes (every TCP_CHECK and HTTP_GET round)
 /// live in the engine's [`Slab`], so starting one allocates nothing; the
 /// rarer datagram probes are boxed. Either way an idle checker keeps no
@@ -310,12 +321,28 @@ enum Want {
     At(u64),
 }
 
-/// The instant of the current callback, also on the engine's [`Grid`]:
-/// worked out once per callback and handed down.
-#[derive(Debug, Clone, Copy)]
+/// The instant of the current callback, and the same on the engine's
+/// [`Grid`], worked out once and only if needed (a TCP probe's completion
+/// needs none).
+#[derive(Debug)]
 struct Now {
     at: Instant,
-    nanos: u64,
+    grid: Grid,
+    nanos: Cell<Option<u64>>,
+}
+
+impl Now {
+    #[inline]
+    fn nanos(&self) -> u64 {
+        match self.nanos.get() {
+            Some(nanos) => nanos,
+            None => {
+                let nanos = self.grid.nanos(self.at);
+                self.nanos.set(Some(nanos));
+                nanos
+            }
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -460,7 +487,7 @@ impl Engine {
         }
         self.grid = Grid::new(now);
         self.started = true;
-        let now = self.now(now);
+        let now = &self.now(now);
         self.schedule(cx, now);
     }
 
@@ -478,7 +505,7 @@ impl Engine {
             for index in self.build(new, true) {
                 self.release_slot(cx, index);
             }
-            let now = self.now(now);
+            let now = &self.now(now);
             self.schedule(cx, now);
         } else {
             // Nothing is armed or in flight yet: build afresh.
@@ -636,19 +663,14 @@ impl Engine {
     /// filed at the last tick before it, where the checker looks again and,
     /// if the probe still runs, takes a precise timer for the rest; most
     /// probes end long before, and their entry is then just stale.
-    fn rearm(&mut self, cx: &mut Context<'_>, index: usize, now: Now) {
-        let grid = self.grid;
+    fn rearm(&mut self, cx: &mut Context<'_>, index: usize, now: &Now) {
         // Never the tick in progress: what is filed now waits for a later pass.
-        let next_tick = floor_tick(now.nanos) + 1;
-        let Some(slot) = self.slots.get_mut(index) else {
-            return;
-        };
-        let generation = slot.generation;
-        let Some(run) = slot.run.as_mut() else {
+        let next_tick = || floor_tick(now.nanos()) + 1;
+        let Some(run) = self.slots.get(index).and_then(|s| s.run.as_ref()) else {
             return;
         };
         let deadline = |at: u64| match floor_tick(at) {
-            tick if tick >= next_tick => Want::Tick(tick),
+            tick if tick >= next_tick() => Want::Tick(tick),
             _ => Want::At(at),
         };
         let want = match &run.probe {
@@ -662,46 +684,72 @@ impl Engine {
             None if matches!(run.plan, Plan::Disabled) => Want::Nothing,
             // A round in the future is on a later tick than now's.
             None => match run.core.poll_timeout() {
-                Some(at) if at > now.at => Want::Tick(ceil_tick(grid.nanos(at))),
-                Some(_) => Want::Tick(next_tick),
+                Some(at) if at > now.at => Want::Tick(ceil_tick(self.grid.nanos(at))),
+                Some(_) => Want::Tick(next_tick()),
                 None => Want::Nothing,
             },
         };
-        match (run.wake, want) {
-            (Wake::Tick(filed), Want::Tick(tick)) if filed == tick => return,
-            (Wake::Precise, _) => {
-                if let Some(t) = self.precise.remove(&index) {
-                    cx.cancel_timer(t);
-                }
-            }
-            _ => {}
+        match want {
+            Want::Tick(tick) => self.file(cx, index, tick),
+            Want::At(at) => self.wake_precisely(cx, index, at),
+            Want::Nothing => self.set_wake(cx, index, Wake::None),
         }
-        run.wake = match want {
-            Want::Nothing => Wake::None,
-            Want::At(at) => {
-                let key = encode_key(index as u32, generation);
-                self.precise
-                    .insert(index, cx.add_timer(grid.instant(at), key));
-                Wake::Precise
-            }
-            Want::Tick(tick) => {
-                self.calendar.file(
-                    tick,
-                    Entry {
-                        index: index as u32,
-                        generation,
-                    },
-                );
-                Wake::Tick(tick)
-            }
+    }
+
+    /// Files checker `index` under `tick`, its one wake-up from now on.
+    fn file(&mut self, cx: &mut Context<'_>, index: usize, tick: u64) {
+        let Some(slot) = self.slots.get_mut(index) else {
+            return;
         };
-        if let Want::Tick(tick) = want {
-            // The loop timer is at the earliest tick outside a pass: only
-            // an earlier one moves it.
-            let earlier = self.calendar_timer.map_or(true, |(_, armed)| tick < armed);
-            if earlier && !self.in_calendar_pass {
-                self.arm_calendar(cx, tick);
-            }
+        let generation = slot.generation;
+        let Some(run) = slot.run.as_mut() else {
+            return;
+        };
+        let previous = std::mem::replace(&mut run.wake, Wake::Tick(tick));
+        if matches!(previous, Wake::Tick(filed) if filed == tick) {
+            return;
+        }
+        self.calendar.file(
+            tick,
+            Entry {
+                index: index as u32,
+                generation,
+            },
+        );
+        if matches!(previous, Wake::Precise) {
+            self.drop_precise(cx, index);
+        }
+        // The loop timer is at the earliest tick outside a pass: only an
+        // earlier one moves it.
+        if !self.in_calendar_pass && self.calendar_timer.map_or(true, |(_, armed)| tick < armed) {
+            self.arm_calendar(cx, tick);
+        }
+    }
+
+    /// A deadline before the next tick: a loop timer of the checker's own.
+    #[cold]
+    fn wake_precisely(&mut self, cx: &mut Context<'_>, index: usize, at: u64) {
+        self.set_wake(cx, index, Wake::Precise);
+        let key = self.key_of(index);
+        let timer = cx.add_timer(self.grid.instant(at), key);
+        self.precise.insert(index, timer);
+    }
+
+    /// Sets a wake-up that needs no calendar entry; a previous precise
+    /// timer is cancelled.
+    fn set_wake(&mut self, cx: &mut Context<'_>, index: usize, wake: Wake) {
+        let Some(run) = self.slots.get_mut(index).and_then(|s| s.run.as_mut()) else {
+            return;
+        };
+        if std::mem::replace(&mut run.wake, wake) == Wake::Precise {
+            self.drop_precise(cx, index);
+        }
+    }
+
+    #[cold]
+    fn drop_precise(&mut self, cx: &mut Context<'_>, index: usize) {
+        if let Some(t) = self.precise.remove(&index) {
+            cx.cancel_timer(t);
         }
     }
 
@@ -709,11 +757,13 @@ impl Engine {
     fn now(&self, now: Instant) -> Now {
         Now {
             at: now,
-            nanos: self.grid.nanos(now),
+            grid: self.grid,
+            nanos: Cell::new(None),
         }
     }
 
     /// Moves the calendar's loop timer to `tick`.
+    #[cold]
     fn arm_calendar(&mut self, cx: &mut Context<'_>, tick: u64) {
         if let Some((t, _)) = self.calendar_timer.take() {
             cx.cancel_timer(t);
@@ -724,9 +774,9 @@ impl Engine {
 
     /// The calendar's loop timer: wakes every checker filed at a tick that
     /// has come.
-    fn run_calendar(&mut self, cx: &mut Context<'_>, now: Now) {
+    fn run_calendar(&mut self, cx: &mut Context<'_>, now: &Now) {
         self.calendar_timer = None;
-        let last = floor_tick(now.nanos);
+        let last = floor_tick(now.nanos());
         self.in_calendar_pass = true;
         let mut bucket = std::mem::take(&mut self.due);
         while let Some(tick) = self.calendar.take_due(last, &mut bucket) {
@@ -883,7 +933,7 @@ impl Engine {
 
     /// Schedules the first probe of every checker not scheduled yet and
     /// arms every checker's timer.
-    fn schedule(&mut self, cx: &mut Context<'_>, now: Now) {
+    fn schedule(&mut self, cx: &mut Context<'_>, now: &Now) {
         for i in 0..self.slots.len() {
             let Some(warmup) = self.slots[i]
                 .run
@@ -1077,7 +1127,7 @@ impl Engine {
 
     /// A timer with a key this engine armed is due.
     pub fn handle_timer(&mut self, cx: &mut Context<'_>, key: u64, now: Instant) {
-        let now = self.now(now);
+        let now = &self.now(now);
         if decode_key(key).is_some_and(|(index, _)| index == CALENDAR_INDEX) {
             self.run_calendar(cx, now);
             return;
@@ -1097,7 +1147,7 @@ impl Engine {
     }
 
     /// The checker's wake-up came: time its probe out, or start the next.
-    fn wake_checker(&mut self, cx: &mut Context<'_>, index: usize, now: Now) {
+    fn wake_checker(&mut self, cx: &mut Context<'_>, index: usize, now: &Now) {
         let Some(run) = self.slots.get_mut(index).and_then(|s| s.run.as_mut()) else {
             return;
         };
@@ -1105,7 +1155,7 @@ impl Engine {
             Some(Probe::Stream(i)) => self
                 .streams
                 .get(*i)
-                .filter(|p| now.nanos >= p.deadline.min(p.hard_deadline))
+                .filter(|p| now.nanos() >= p.deadline.min(p.hard_deadline))
                 .map(|p| {
                     Err(if p.connected {
                         if p.sent < p.outbox.len() {
@@ -1117,7 +1167,7 @@ impl Engine {
                         ProbeError::ConnectTimeout
                     })
                 }),
-            Some(Probe::Datagram(p)) if now.nanos >= p.deadline => Some(p.dialog.on_timeout()),
+            Some(Probe::Datagram(p)) if now.nanos() >= p.deadline => Some(p.dialog.on_timeout()),
             _ => None,
         };
         if let Some(outcome) = expired {
@@ -1127,11 +1177,14 @@ impl Engine {
         let due = run.probe.is_none() && run.core.is_due(now.at);
         if due {
             self.try_start(cx, index, now);
+        } else {
+            self.rearm(cx, index, now);
         }
-        self.rearm(cx, index, now);
     }
 
-    fn try_start(&mut self, cx: &mut Context<'_>, index: usize, now: Now) {
+    /// Starts the checker's probe (which files its wake-up), or defers it
+    /// when this turn's budget is spent.
+    fn try_start(&mut self, cx: &mut Context<'_>, index: usize, now: &Now) {
         if self.turn != Some(now.at) {
             self.turn = Some(now.at);
             self.starts_this_turn = 0;
@@ -1141,6 +1194,7 @@ impl Engine {
         };
         if self.starts_this_turn >= MAX_PROBE_STARTS_PER_TURN {
             run.core.defer(now.at + DEFER);
+            self.rearm(cx, index, now);
             return;
         }
         self.starts_this_turn += 1;
@@ -1151,12 +1205,24 @@ impl Engine {
         }
     }
 
-    /// Opens the probe's socket or child. `Err` carries an immediate outcome.
+    /// Files a probe's deadline (nanoseconds on the grid): at the last tick
+    /// before it if that is still to come, else as a precise timer.
+    fn file_deadline(&mut self, cx: &mut Context<'_>, index: usize, at: u64, now: &Now) {
+        let tick = floor_tick(at);
+        if tick > floor_tick(now.nanos()) {
+            self.file(cx, index, tick);
+        } else {
+            self.wake_precisely(cx, index, at);
+        }
+    }
+
+    /// Opens the probe's socket or child and files the checker's wake-up.
+    /// `Err` carries an immediate outcome.
     fn start_probe(
         &mut self,
         cx: &mut Context<'_>,
         index: usize,
-        now: Now,
+        now: &Now,
         url_index: usize,
     ) -> Result<(), Outcome> {
         let key = self.key_of(index);
@@ -1165,24 +1231,10 @@ impl Engine {
             return Ok(());
         };
         let timeout = nanos(run.core.timing().connect_timeout);
-        let deadline = now.nanos.saturating_add(timeout);
+        let deadline = now.nanos().saturating_add(timeout);
         let hard = now
-            .nanos
+            .nanos()
             .saturating_add(timeout.saturating_mul(HARD_DEADLINE_FACTOR));
-        let stream =
-            |opts: &ConnectOptions, dialog: StreamDialog| -> Result<StreamProbe, Outcome> {
-                let stream = tcp_connect(opts).map_err(|e| Err(connect_error(e)))?;
-                Ok(StreamProbe {
-                    stream,
-                    token: Token(0),
-                    dialog,
-                    connected: false,
-                    outbox: Payload::default(),
-                    sent: 0,
-                    deadline,
-                    hard_deadline: hard,
-                })
-            };
         let datagram = |socket: std::net::UdpSocket, dialog: DatagramDialog| DatagramProbe {
             socket,
             token: Token(0),
@@ -1190,10 +1242,11 @@ impl Engine {
             deadline,
         };
         let probe = match &run.plan {
-            Plan::Disabled => return Ok(()),
-            Plan::Tcp(opts) => {
-                Probe::Stream(self.streams.insert(stream(opts, StreamDialog::Connect)?))
+            Plan::Disabled => {
+                self.set_wake(cx, index, Wake::None);
+                return Ok(());
             }
+            Plan::Tcp(opts) => Opened::Stream(tcp_connect(opts), StreamDialog::Connect),
             Plan::Http { opts, urls, tls } => {
                 let Some((request, expect)) = urls.get(url_index) else {
                     return Err(Ok(ProbeSuccess::default()));
@@ -1205,15 +1258,14 @@ impl Engine {
                 if let Some(tls) = tls {
                     dialog = tls.wrap(url_index, dialog)?;
                 }
-                Probe::Stream(self.streams.insert(stream(opts, dialog)?))
+                Opened::Stream(tcp_connect(opts), dialog)
             }
-            Plan::Smtp { opts, helo } => Probe::Stream(
-                self.streams
-                    .insert(stream(opts, StreamDialog::Smtp(SmtpDialog::new(helo)))?),
-            ),
+            Plan::Smtp { opts, helo } => {
+                Opened::Stream(tcp_connect(opts), StreamDialog::Smtp(SmtpDialog::new(helo)))
+            }
             Plan::Udp { opts, exchange } => {
                 let socket = udp_connect(opts).map_err(|e| Err(ProbeError::Socket(e)))?;
-                Probe::Datagram(Box::new(datagram(
+                Opened::Datagram(Box::new(datagram(
                     socket,
                     DatagramDialog::Udp(UdpExchange::clone(exchange)),
                 )))
@@ -1225,13 +1277,13 @@ impl Engine {
                     ))));
                 };
                 let socket = udp_connect(opts).map_err(|e| Err(ProbeError::Socket(e)))?;
-                Probe::Datagram(Box::new(datagram(socket, DatagramDialog::Dns(query))))
+                Opened::Datagram(Box::new(datagram(socket, DatagramDialog::Dns(query))))
             }
             Plan::Ping(opts) => {
                 let (socket, raw) = icmp_connect(opts).map_err(|e| Err(ProbeError::Socket(e)))?;
                 let id = (next_seq ^ 0x5a5a) | 1;
                 let echo = EchoRequest::new(opts.dst.is_ipv6(), raw, id, next_seq);
-                Probe::Datagram(Box::new(datagram(socket, DatagramDialog::Ping(echo))))
+                Opened::Datagram(Box::new(datagram(socket, DatagramDialog::Ping(echo))))
             }
             Plan::Misc {
                 argv,
@@ -1243,7 +1295,12 @@ impl Engine {
                 spec.run_as = *run_as;
                 spec.timeout = Some(*timeout);
                 match cx.spawn(spec) {
-                    Ok(id) => Probe::Child(id),
+                    Ok(id) => {
+                        run.probe = Some(Probe::Child(id));
+                        // The child runner enforces misc_timeout.
+                        self.set_wake(cx, index, Wake::None);
+                        return Ok(());
+                    }
                     Err(e) => return Err(Err(ProbeError::Script(format!("cannot run: {e}")))),
                 }
             }
@@ -1257,26 +1314,29 @@ impl Engine {
                 });
             }
         };
-        run.probe = Some(probe);
-        self.register_probe(cx, index)
-    }
-
-    fn register_probe(&mut self, cx: &mut Context<'_>, index: usize) -> Result<(), Outcome> {
-        let Some(run) = self.slots[index].run.as_mut() else {
-            return Ok(());
-        };
-        let registered = match &mut run.probe {
-            Some(Probe::Stream(i)) => {
-                let Some(p) = self.streams.get_mut(*i) else {
-                    return Ok(());
-                };
-                cx.register(
-                    &mut SourceFd(&p.stream.as_raw_fd()),
-                    Interest::READABLE | Interest::WRITABLE,
-                )
-                .inspect(|&t| p.token = t)
+        let registered = match probe {
+            Opened::Stream(connected, dialog) => {
+                let stream = connected.map_err(|e| Err(connect_error(e)))?;
+                let token = cx
+                    .register(
+                        &mut SourceFd(&stream.as_raw_fd()),
+                        Interest::READABLE | Interest::WRITABLE,
+                    )
+                    .map_err(registration_failed)?;
+                let slot = self.streams.insert(StreamProbe {
+                    stream,
+                    token,
+                    dialog,
+                    connected: false,
+                    outbox: Payload::default(),
+                    sent: 0,
+                    deadline,
+                    hard_deadline: hard,
+                });
+                run.probe = Some(Probe::Stream(slot));
+                token
             }
-            Some(Probe::Datagram(p)) => {
+            Opened::Datagram(mut p) => {
                 let request = p.dialog.request();
                 match p.socket.send(&request) {
                     Ok(_) => {}
@@ -1285,25 +1345,18 @@ impl Engine {
                     }
                     Err(e) => return Err(Err(ProbeError::Io(e))),
                 }
-                cx.register(&mut SourceFd(&p.socket.as_raw_fd()), Interest::READABLE)
-                    .inspect(|&t| p.token = t)
+                let token = cx
+                    .register(&mut SourceFd(&p.socket.as_raw_fd()), Interest::READABLE)
+                    .map_err(registration_failed)?;
+                p.token = token;
+                run.probe = Some(Probe::Datagram(p));
+                token
             }
-            _ => return Ok(()),
         };
-        match registered {
-            Ok(token) => {
-                // Checker indexes are u32 throughout (timer keys).
-                self.tokens.insert(token, index as u32);
-                Ok(())
-            }
-            Err(e) => {
-                if let Some(Probe::Stream(i)) = run.probe {
-                    self.streams.discard(i);
-                }
-                run.probe = None;
-                Err(Err(ProbeError::Socket(io::Error::other(e.to_string()))))
-            }
-        }
+        // Checker indexes are u32 throughout (timer keys).
+        self.tokens.insert(registered, index as u32);
+        self.file_deadline(cx, index, deadline, now);
+        Ok(())
     }
 
     fn drop_probe(&mut self, cx: &mut Context<'_>, index: usize) {
@@ -1335,18 +1388,19 @@ impl Engine {
         let Some(index) = self.tokens.get(token).map(|&i| i as usize) else {
             return;
         };
-        let now = self.now(now);
+        let now = &self.now(now);
         let Some(run) = self.slots.get_mut(index).and_then(|s| s.run.as_mut()) else {
             return;
         };
         // Progress moves the probe's deadline to a connect_timeout from now.
-        let renewed = now
-            .nanos
-            .saturating_add(nanos(run.core.timing().connect_timeout));
+        let renew = Renew {
+            now,
+            timeout: nanos(run.core.timing().connect_timeout),
+        };
         let scratch = &mut self.scratch;
         let result = match &mut run.probe {
             Some(Probe::Stream(i)) => match self.streams.get_mut(*i) {
-                Some(p) => drive_stream(p, cx, event, renewed, scratch),
+                Some(p) => drive_stream(p, cx, event, &renew, scratch),
                 None => None,
             },
             Some(Probe::Datagram(p)) => drive_datagram(p, cx, scratch),
@@ -1381,14 +1435,14 @@ impl Engine {
         run.probe = None;
         let dynamic = matches!(run.plan, Plan::Misc { dynamic: true, .. });
         let outcome = super::misc::verdict(exit.status, dynamic);
-        let now = self.now(now);
+        let now = &self.now(now);
         self.complete(cx, index, now, outcome);
     }
 
     // ===== verdicts =====
 
     /// The probe in flight ended with `outcome`.
-    fn complete(&mut self, cx: &mut Context<'_>, index: usize, now: Now, outcome: Outcome) {
+    fn complete(&mut self, cx: &mut Context<'_>, index: usize, now: &Now, outcome: Outcome) {
         self.drop_probe(cx, index);
         let log_all = self.log_all_failures;
         let Some(run) = self.slots[index].run.as_mut() else {
@@ -1670,13 +1724,24 @@ fn dns_failure(e: &ProbeError) -> String {
     }
 }
 
-/// Moves a stream probe forward; `Some` when it is over. Progress moves
-/// the probe's deadline to `renewed`.
+/// A probe's deadline after progress: a connect_timeout from now.
+struct Renew<'a> {
+    now: &'a Now,
+    timeout: u64,
+}
+
+impl Renew<'_> {
+    fn deadline(&self) -> u64 {
+        self.now.nanos().saturating_add(self.timeout)
+    }
+}
+
+/// Moves a stream probe forward; `Some` when it is over.
 fn drive_stream(
     p: &mut StreamProbe,
     cx: &mut Context<'_>,
     event: &Event,
-    renewed: u64,
+    renew: &Renew<'_>,
     scratch: &mut Vec<u8>,
 ) -> Option<Outcome> {
     if !p.connected {
@@ -1695,14 +1760,17 @@ fn drive_stream(
             }
         }
         p.connected = true;
-        p.deadline = renewed;
         let step = p.dialog.start();
-        return run_steps(p, cx, step, renewed, scratch);
+        if let Step::Finish(outcome) = step {
+            return Some(outcome);
+        }
+        p.deadline = renew.deadline();
+        return run_steps(p, cx, step, renew, scratch);
     }
     if p.sent < p.outbox.len() {
-        return run_steps(p, cx, Step::Send(Payload::default()), renewed, scratch);
+        return run_steps(p, cx, Step::Send(Payload::default()), renew, scratch);
     }
-    run_steps(p, cx, Step::Recv, renewed, scratch)
+    run_steps(p, cx, Step::Recv, renew, scratch)
 }
 
 /// Executes dialog steps until one has to wait for the socket.
@@ -1710,7 +1778,7 @@ fn run_steps(
     p: &mut StreamProbe,
     cx: &mut Context<'_>,
     mut step: Step,
-    renewed: u64,
+    renew: &Renew<'_>,
     scratch: &mut Vec<u8>,
 ) -> Option<Outcome> {
     // Each pass either waits, finishes, sends or consumes one read, so
@@ -1732,7 +1800,7 @@ fn run_steps(
                         Ok(0) => return Some(Err(ProbeError::Io(io::ErrorKind::WriteZero.into()))),
                         Ok(n) => {
                             p.sent += n;
-                            p.deadline = renewed;
+                            p.deadline = renew.deadline();
                         }
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,
                         Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -1744,7 +1812,7 @@ fn run_steps(
             Step::Recv => match p.stream.read(scratch_of(scratch, READ_CHUNK)) {
                 Ok(0) => p.dialog.on_eof(),
                 Ok(n) => {
-                    p.deadline = renewed;
+                    p.deadline = renew.deadline();
                     p.dialog.on_data(scratch.get(..n).unwrap_or_default())
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,

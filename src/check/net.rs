@@ -75,6 +75,8 @@ fn prepare(fd: &OwnedFd, opts: &ConnectOptions) -> io::Result<()> {
     Ok(())
 }
 
+#[cold]
+#[inline(never)]
 fn apply_options(fd: &OwnedFd, opts: &ConnectOptions) -> io::Result<()> {
     if let Some(dev) = &opts.bind_if {
         setsockopt(fd, sockopt::BindToDevice, &OsString::from(dev)).map_err(errno_io)?;

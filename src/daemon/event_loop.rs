@@ -213,6 +213,9 @@ impl<V> TokenSlab<V> {
 struct Slots {
     slots: Vec<Slot>,
     free: Vec<usize>,
+    /// Live slots of `Priority::High`: without any, I/O is dispatched in
+    /// one pass.
+    high: usize,
 }
 
 impl Slots {
@@ -234,6 +237,9 @@ impl Slots {
         };
         let slot = self.slots.get_mut(index)?;
         slot.priority = Some(priority);
+        if priority == Priority::High {
+            self.high += 1;
+        }
         Some(Self::token(index, slot.generation))
     }
 
@@ -253,9 +259,13 @@ impl Slots {
         let Some(slot) = self.live_slot(token) else {
             return false;
         };
+        let was_high = slot.priority == Some(Priority::High);
         slot.priority = None;
         slot.generation = (slot.generation + 1) & GENERATION_MASK;
         self.free.push(token.0 & INDEX_MASK);
+        if was_high {
+            self.high -= 1;
+        }
         true
     }
 }
@@ -518,17 +528,15 @@ impl EventLoop {
                 Err(err) => return Err(LoopError::Poll(err)),
             }
             now = Instant::now();
-            if let Some(fd) = &mut self.deadline {
-                if self.events.iter().any(|e| e.token() == DEADLINE_TOKEN) {
-                    fd.drain();
-                }
+            let (mut deadline_fired, mut signalled) = (false, false);
+            for event in self.events.iter() {
+                deadline_fired |= event.token() == DEADLINE_TOKEN;
+                signalled |= event.token() == SIGNAL_TOKEN;
             }
-
-            if self
-                .events
-                .iter()
-                .any(|event| event.token() == SIGNAL_TOKEN)
-            {
+            if let (Some(fd), true) = (&mut self.deadline, deadline_fired) {
+                fd.drain();
+            }
+            if signalled {
                 self.handle_signals(service, now)?;
             }
             self.fire_timers(service, now);
@@ -604,7 +612,9 @@ impl EventLoop {
     }
 
     fn dispatch_io<S: Service>(&mut self, service: &mut S, now: Instant) {
-        for priority in [Priority::High, Priority::Normal] {
+        // With no High source, a High pass would find nothing.
+        let first = if self.core.slots.high > 0 { 0 } else { 1 };
+        for priority in [Priority::High, Priority::Normal].into_iter().skip(first) {
             for event in self.events.iter() {
                 // Checked per event: an earlier callback may have
                 // deregistered this source during the same turn.
@@ -627,8 +637,10 @@ mod tests {
         let mut slots = Slots::default();
         let first = slots.allocate(Priority::High).expect("slot");
         assert_eq!(slots.priority(first), Some(Priority::High));
+        assert_eq!(slots.high, 1);
         assert!(slots.release(first));
         assert!(!slots.release(first), "double release");
+        assert_eq!(slots.high, 0, "counted once");
         let reused = slots.allocate(Priority::Normal).expect("slot");
         assert_eq!(
             reused.0 & INDEX_MASK,
