@@ -84,24 +84,10 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 ip netns exec "$NS" "$WORK/vm_listener" 80 4 "$WORK/count" >/dev/null 2>&1 &
 LISTENER=$!
 
+# shellcheck source=tests/bench/check_conf.sh
+. tests/bench/check_conf.sh
 gen_conf() { # KIND N
-    awk -v kind="$1" -v n="$2" 'BEGIN {
-        print "global_defs {\n    router_id bench\n}"
-        for (i = 0; i < n; i++) {
-            if (i % 100 == 0) {
-                if (i > 0) print "}"
-                v = i / 100
-                printf "virtual_server 10.201.%d.%d 80 {\n    delay_loop 1\n    lb_algo rr\n    lb_kind DR\n    protocol TCP\n", int(v / 200), v % 200 + 1
-            }
-            printf "    real_server 10.200.%d.%d 80 {\n        weight 1\n", int(i / 200), i % 200 + 1
-            if (kind == "tcp")
-                print "        TCP_CHECK {\n            connect_timeout 5\n            retry 1\n            delay_before_retry 1\n        }"
-            else
-                print "        HTTP_GET {\n            url {\n                path /\n                status_code 200\n            }\n            connect_timeout 5\n            retry 1\n            delay_before_retry 1\n        }"
-            print "    }"
-        }
-        if (n > 0) print "}"
-    }'
+    gen_check_conf "$1" "$2" 100 1 10.201 10.200
 }
 
 # The listener writes its count once a second: wait for the next write, so

@@ -80,7 +80,7 @@ rustc --edition 2021 -O --target x86_64-unknown-linux-musl -C linker=rust-lld \
 {
     echo "SIZES='$SIZES' KINDS='$KINDS' DAEMONS='ours ka'"
     echo "WINDOW=$WINDOW SETTLE=5 LONG=$LONG LONG_N=$LONG_N LONG_KIND=http PER_VS=100 DELAY_LOOP=$DELAY_LOOP REPS=$REPS"
-    cat tests/bench/vm_check_cpu.vm.sh
+    cat tests/bench/check_conf.sh tests/bench/vm_check_cpu.vm.sh
 } >"$WORK/run.sh"
 
 # Time limit: per run start-up (up to 180 s to a full table at 5000 under

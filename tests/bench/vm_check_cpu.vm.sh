@@ -67,25 +67,10 @@ setup() {
     ulimit -n 65536
 }
 
-# gen_conf KIND N FILE
+# gen_conf KIND N FILE (gen_check_conf: tests/bench/check_conf.sh, put
+# before this script by vm_check_cpu.sh)
 gen_conf() {
-    awk -v kind="$1" -v n="$2" -v per="$PER_VS" -v dl="$DELAY_LOOP" 'BEGIN {
-        print "global_defs {\n    router_id bench\n}"
-        for (i = 0; i < n; i++) {
-            if (i % per == 0) {
-                if (i > 0) print "}"
-                v = i / per
-                printf "virtual_server 10.1.%d.%d 80 {\n    delay_loop %d\n    lb_algo rr\n    lb_kind DR\n    protocol TCP\n", int(v / 200), v % 200 + 1, dl
-            }
-            printf "    real_server 10.2.%d.%d 80 {\n        weight 1\n", int(i / 200), i % 200 + 1
-            if (kind == "tcp")
-                print "        TCP_CHECK {\n            connect_timeout 5\n            retry 1\n            delay_before_retry 1\n        }"
-            else
-                print "        HTTP_GET {\n            url {\n                path /\n                status_code 200\n            }\n            connect_timeout 5\n            retry 1\n            delay_before_retry 1\n        }"
-            print "    }"
-        }
-        if (n > 0) print "}"
-    }' >"$3"
+    gen_check_conf "$1" "$2" "$PER_VS" "$DELAY_LOOP" 10.1 10.2 >"$3"
 }
 
 # start DAEMON CONF: sets PID (measured process) and PPID_KA (keepalived's
