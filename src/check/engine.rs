@@ -407,6 +407,16 @@ fn decode_key(key: u64) -> Option<(u32, u32)> {
     (key >> 56 == CHECK_KEY_TAG).then_some((key as u32, ((key >> 32) & 0xff_ffff) as u32))
 }
 
+/// xorshift64*: plenty for spreading warmups and probe ids.
+fn next_random(state: &mut u64) -> u64 {
+    let mut x = *state;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    *state = x;
+    x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+}
+
 fn random_seed() -> u64 {
     let mut buf = [0u8; 8];
     // SAFETY: getrandom writes at most buf.len() bytes into buf.
@@ -617,13 +627,7 @@ impl Engine {
     // ===== scheduling =====
 
     fn next_random(&mut self) -> u64 {
-        // xorshift64*: plenty for spreading warmups.
-        let mut x = self.rng;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.rng = x;
-        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        next_random(&mut self.rng)
     }
 
     fn alloc_slot(&mut self) -> usize {
@@ -1225,9 +1229,11 @@ impl Engine {
         now: &Now,
         url_index: usize,
     ) -> Result<(), Outcome> {
-        let key = self.key_of(index);
-        let next_seq = self.next_random() as u16;
-        let Some(run) = self.slots[index].run.as_mut() else {
+        let Some(slot) = self.slots.get_mut(index) else {
+            return Ok(());
+        };
+        let generation = slot.generation;
+        let Some(run) = slot.run.as_mut() else {
             return Ok(());
         };
         let timeout = nanos(run.core.timing().connect_timeout);
@@ -1271,6 +1277,7 @@ impl Engine {
                 )))
             }
             Plan::Dns { opts, name, qtype } => {
+                let next_seq = next_random(&mut self.rng) as u16;
                 let Some(query) = DnsQuery::new(next_seq, name, *qtype) else {
                     return Err(Err(ProbeError::Protocol(format!(
                         "cannot encode DNS name '{name}'"
@@ -1281,6 +1288,7 @@ impl Engine {
             }
             Plan::Ping(opts) => {
                 let (socket, raw) = icmp_connect(opts).map_err(|e| Err(ProbeError::Socket(e)))?;
+                let next_seq = next_random(&mut self.rng) as u16;
                 let id = (next_seq ^ 0x5a5a) | 1;
                 let echo = EchoRequest::new(opts.dst.is_ipv6(), raw, id, next_seq);
                 Opened::Datagram(Box::new(datagram(socket, DatagramDialog::Ping(echo))))
@@ -1291,6 +1299,7 @@ impl Engine {
                 timeout,
                 ..
             } => {
+                let key = encode_key(index as u32, generation);
                 let mut spec = ChildSpec::new(argv.clone(), key);
                 spec.run_as = *run_as;
                 spec.timeout = Some(*timeout);
