@@ -85,6 +85,8 @@ pub struct Entry {
 /// Ticks with a bucket of their own in the ring.
 pub const WHEEL_TICKS: u64 = 1024;
 const WORDS: usize = (WHEEL_TICKS / 64) as usize;
+// The occupancy bitmap covers the ring exactly: slot / 64 < WORDS.
+const _: () = assert!(WHEEL_TICKS % 64 == 0);
 
 /// Buckets of entries by tick; see the module docs.
 #[derive(Debug)]

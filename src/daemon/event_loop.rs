@@ -125,36 +125,6 @@ struct Slot {
     priority: Option<Priority>,
 }
 
-/// Hash for maps keyed by [`Token`]: tokens are small distinct integers,
-/// so one multiply spreads them well enough, where the default SipHash
-/// costs ~150 instructions per lookup on a checker's every event.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct TokenHasher(u64);
-
-impl std::hash::Hasher for TokenHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        for &byte in bytes {
-            self.write_u64(u64::from(byte));
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = (self.0.rotate_left(26) ^ n).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    }
-
-    fn write_usize(&mut self, n: usize) {
-        self.write_u64(n as u64);
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-/// A map from poll tokens, hashed with [`TokenHasher`].
-pub type TokenMap<V> =
-    std::collections::HashMap<Token, V, std::hash::BuildHasherDefault<TokenHasher>>;
-
 /// Per-source data of one subsystem, indexed by the token's slot: a lookup
 /// is an index and a compare where a hash map hashes and probes. Holds
 /// only tokens [`Context::register`] returned (slots are dense, so the

@@ -17,9 +17,7 @@ pub use child::{
     RunAsError, SplitError,
 };
 pub use daemonize::{daemonize, DaemonizeError};
-pub use event_loop::{
-    Context, DumpKind, EventLoop, LoopError, Priority, Service, TokenMap, TokenSlab,
-};
+pub use event_loop::{Context, DumpKind, EventLoop, LoopError, Priority, Service, TokenSlab};
 pub use log::{init_logging, parse_facility, LogError, LogTarget};
 pub use pidfile::{PidFile, PidFileError};
 pub use signals::{reset_signals_for_exec, DaemonSignal, SignalError, SignalFd};
