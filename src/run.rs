@@ -227,22 +227,6 @@ impl KeepalivedService {
         [vrrp, checkers, ipvs].into_iter().flatten()
     }
 
-    /// The subsystem that registered `token`, asked in service order. Runs
-    /// for every I/O event: plain checks, where `subsystems().find` built
-    /// and walked a flattening iterator (~30 instructions an event).
-    fn owner_of(&mut self, token: Token) -> Option<&mut dyn Subsystem> {
-        if let Some(vrrp) = self.vrrp.as_mut().filter(|s| s.owns(token)) {
-            return Some(vrrp);
-        }
-        if let Some(checkers) = self.checkers.as_mut().filter(|s| s.owns(token)) {
-            return Some(checkers);
-        }
-        self.ipvs
-            .as_mut()
-            .filter(|s| s.owns(token))
-            .map(|s| s as &mut dyn Subsystem)
-    }
-
     /// Carry events between subsystems (checker verdicts and VRRP state to
     /// IPVS) after any of them ran.
     fn pump(&mut self, cx: &mut Context<'_>, now: Instant) {
@@ -301,7 +285,7 @@ impl Service for KeepalivedService {
     }
 
     fn handle_io(&mut self, cx: &mut Context<'_>, token: Token, event: &Event, now: Instant) {
-        if let Some(subsystem) = self.owner_of(token) {
+        if let Some(subsystem) = self.subsystems().find(|s| s.owns(token)) {
             subsystem.handle_io(cx, token, event, now);
         }
         self.pump(cx, now);

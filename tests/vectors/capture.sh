@@ -56,6 +56,10 @@ write_conf() {
     virtual_router_id 51
     priority 150
     state MASTER"
+    local ah="    authentication {
+        auth_type AH
+        auth_pass secret12
+    }"
     echo "global_defs {
     router_id kars_cap
 }"
@@ -104,10 +108,7 @@ $common
         echo "vrrp_instance VI_1 {
 $common
     advert_int 1
-    authentication {
-        auth_type AH
-        auth_pass secret12
-    }
+$ah
     virtual_ipaddress {
         10.99.0.100/24
     }
@@ -116,10 +117,7 @@ $common
         echo "vrrp_instance VI_1 {
 $common
     advert_int 1
-    authentication {
-        auth_type AH
-        auth_pass secret12
-    }
+$ah
     unicast_src_ip 10.99.0.1
     unicast_peer {
         10.99.0.2
