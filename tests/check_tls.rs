@@ -30,6 +30,11 @@ fn ssl_get_against_https_servers() {}
 
 #[cfg(not(feature = "tls"))]
 #[test]
+#[ignore = "SSL_GET needs the 'tls' feature: cargo test --features tls --test check_tls"]
+fn ssl_block_client_certificate() {}
+
+#[cfg(not(feature = "tls"))]
+#[test]
 #[ignore = "genhash -S needs the 'tls' feature: cargo test --features tls --test check_tls"]
 fn genhash_ssl_matches_md5sum() {}
 
@@ -84,21 +89,39 @@ mod with_tls {
     /// TLS 1.3 (Python's default) and TLS 1.2 only.
     const PORT13: u16 = 4443;
     const PORT12: u16 = 4444;
+    /// Servers that require a client certificate (TLS 1.3, TLS 1.2), and
+    /// one that requires a certificate from a CA we have no key of.
+    const MTLS_PORT13: u16 = 4446;
+    const MTLS_PORT12: u16 = 4447;
+    const MTLS_OTHER_CA: u16 = 4448;
 
     /// One test at a time: both time their servers.
     static SERIAL: Mutex<()> = Mutex::new(());
 
-    /// An HTTPS server: DIR CERT KEY ADDR PORT MAXVER SNI_LOG.
+    /// An HTTPS server: DIR CERT KEY ADDR PORT MAXVER SNI_LOG CLIENT_CA
+    /// (`-`: no client certificate asked for; else one signed by that CA
+    /// is required, and each accepted one's subject CN is logged to
+    /// SNI_LOG.peer).
     const HTTPS_SERVER: &str = r#"
 import http.server, ssl, sys
-d, cert, key, addr, port, maxver, sni_log = sys.argv[1:8]
+d, cert, key, addr, port, maxver, sni_log, client_ca = sys.argv[1:9]
 class Quiet(http.server.SimpleHTTPRequestHandler):
     def __init__(self, *a, **k):
         super().__init__(*a, directory=d, **k)
     def log_message(self, *a):
         pass
+    def do_GET(self):
+        peer = self.connection.getpeercert()
+        if peer:
+            cn = [v for rdn in peer["subject"] for (k, v) in rdn if k == "commonName"]
+            with open(sni_log + ".peer", "a") as f:
+                f.write("%s\n" % ",".join(cn))
+        super().do_GET()
 ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
 ctx.load_cert_chain(cert, key)
+if client_ca != "-":
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    ctx.load_verify_locations(client_ca)
 if maxver == "1.2":
     ctx.maximum_version = ssl.TLSVersion.TLSv1_2
 def sni(sock, name, c):
@@ -158,7 +181,22 @@ srv.serve_forever()
     }
 
     fn start_server(lab: &mut Lab, site: &Site, port: u16, name: &str) -> Proc {
-        let maxver = if port == PORT12 { "1.2" } else { "1.3" };
+        start_server_with(lab, site, port, name, None)
+    }
+
+    /// `client_ca`: require a client certificate signed by it.
+    fn start_server_with(
+        lab: &mut Lab,
+        site: &Site,
+        port: u16,
+        name: &str,
+        client_ca: Option<&std::path::Path>,
+    ) -> Proc {
+        let maxver = if port == PORT12 || port == MTLS_PORT12 {
+            "1.2"
+        } else {
+            "1.3"
+        };
         let sni_log = lab.dir.join(format!("sni-{port}.log"));
         let args: Vec<String> = vec![
             "python3".into(),
@@ -171,6 +209,7 @@ srv.serve_forever()
             port.to_string(),
             maxver.into(),
             sni_log.display().to_string(),
+            client_ca.map_or_else(|| "-".to_string(), |p| p.display().to_string()),
         ];
         let refs: Vec<&str> = args.iter().map(String::as_str).collect();
         let proc = lab.spawn(0, name, &refs);
@@ -332,6 +371,133 @@ virtual_server 10.77.0.100 443 {{
             !sni13.is_empty() && sni13.lines().all(|l| l == "None"),
             "no SNI for an address: {sni13:?}"
         );
+    }
+
+    /// `openssl` with a time limit; panics with its stderr on failure.
+    fn openssl(args: &[&str]) {
+        let out = output_bounded(Command::new("openssl").args(args), Duration::from_secs(60));
+        assert!(
+            out.status.success(),
+            "openssl {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    #[test]
+    fn ssl_block_client_certificate() {
+        if !can_run("ssl_block_client_certificate", TOOLS) {
+            return;
+        }
+        let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        let mut lab = Lab::new("tlsc", 1, 1).with_stop_grace(STOP_GRACE);
+        let site = site(&lab, 2_000);
+        // The client's key in SEC1 form ("EC PRIVATE KEY"), its
+        // self-signed certificate, which the servers trust as the CA.
+        let ckey = lab.dir.join("client-key.pem");
+        let ccert = lab.dir.join("client-cert.pem");
+        let (ckey_s, ccert_s) = (ckey.display().to_string(), ccert.display().to_string());
+        openssl(&[
+            "ecparam",
+            "-name",
+            "prime256v1",
+            "-genkey",
+            "-noout",
+            "-out",
+            &ckey_s,
+        ]);
+        openssl(&[
+            "req",
+            "-x509",
+            "-new",
+            "-key",
+            &ckey_s,
+            "-subj",
+            "/CN=krs-client",
+            "-days",
+            "1",
+            "-out",
+            &ccert_s,
+        ]);
+        let _a = start_server_with(&mut lab, &site, MTLS_PORT13, "mtls13", Some(&ccert));
+        let _b = start_server_with(&mut lab, &site, MTLS_PORT12, "mtls12", Some(&ccert));
+        // Trusts only the site's own certificate: ours is refused.
+        let _c = start_server_with(
+            &mut lab,
+            &site,
+            MTLS_OTHER_CA,
+            "mtls-other",
+            Some(&site.cert),
+        );
+        let results = lab.dir.join("results");
+        let digest = &site.digest;
+        let checker = |port: u16| {
+            format!(
+                r#"
+    real_server {ADDR} {port} {{
+        SSL_GET {{
+            url {{
+                path /page.bin
+                digest {digest}
+            }}
+            alpha
+            connect_timeout 1
+            retry 1
+            delay_before_retry 1
+            warmup 0
+        }}
+    }}"#
+            )
+        };
+        let config = format!(
+            r#"
+SSL {{
+    certificate {ccert_s}
+    key {ckey_s}
+}}
+virtual_server 10.77.0.100 443 {{
+    delay_loop 1
+    protocol TCP{}{}{}
+}}
+"#,
+            checker(MTLS_PORT13),
+            checker(MTLS_PORT12),
+            checker(MTLS_OTHER_CA)
+        );
+        let run_for = Duration::from_secs(5);
+        let child = spawn_engine(lab.ns(0), &config, &results, run_for);
+        let status = child.wait_bounded(run_for + Duration::from_secs(15));
+        let text = fs::read_to_string(&results).unwrap_or_default();
+        let err = fs::read_to_string(format!("{}.err", results.display())).unwrap_or_default();
+        assert_eq!(
+            status,
+            Some(WaitStatus::Exited(child.pid(), 0)),
+            "engine child failed: {err}\n{text}"
+        );
+        eprintln!("{text}");
+        // alpha: every server starts down; only a completed handshake and
+        // the right digest bring one up.
+        for port in [MTLS_PORT13, MTLS_PORT12] {
+            let rs = format!("[{ADDR}]:tcp:{port}");
+            assert!(
+                text.lines()
+                    .any(|l| l.starts_with("EVENT ") && l.contains(&format!(" {rs} UP"))),
+                "{rs} (client certificate required) comes up\n{text}"
+            );
+            let peers = fs::read_to_string(lab.dir.join(format!("sni-{port}.log.peer")))
+                .unwrap_or_default();
+            assert!(
+                !peers.is_empty() && peers.lines().all(|l| l == "krs-client"),
+                "the server on {port} saw our certificate: {peers:?}"
+            );
+        }
+        let other = format!("[{ADDR}]:tcp:{MTLS_OTHER_CA}");
+        assert!(
+            !text
+                .lines()
+                .any(|l| l.starts_with("EVENT ") && l.contains(&format!(" {other} UP"))),
+            "{other} refuses our certificate: it never comes up\n{text}"
+        );
+        assert!(!text.contains("no client certificate"), "{text}");
     }
 
     /// Our genhash in the node, given at most 20 s (every run here has a

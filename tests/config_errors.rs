@@ -112,3 +112,52 @@ fn conditional_lines_and_definitions_follow_config_id() {
         assert_eq!(i.virtual_ipaddress[0].prefix_len, 24);
     }
 }
+
+#[test]
+fn ssl_block_is_read_and_checked() {
+    let text = "SSL {\n password secret\n ca /etc/ssl/ca.pem\n certificate /etc/ssl/c.pem\n key /etc/ssl/k.pem\n}\n";
+    let loaded = load_str("t.conf", text, &options());
+    let ssl = loaded.config.ssl.as_ref().expect("SSL block");
+    assert_eq!(
+        ssl.ca.as_ref().map(|c| c.value.as_str()),
+        Some("/etc/ssl/ca.pem")
+    );
+    assert_eq!(
+        ssl.certificate.as_ref().map(|c| c.value.as_str()),
+        Some("/etc/ssl/c.pem")
+    );
+    assert_eq!(
+        ssl.key.as_ref().map(|c| c.value.as_str()),
+        Some("/etc/ssl/k.pem")
+    );
+    assert_eq!(
+        messages(text),
+        ["t.conf:2:11: warning: 'password' in SSL: encrypted keys are not supported, give 'key' an unencrypted PEM key; ignored"]
+    );
+    // The dump reads back to the same block.
+    let again = load_str(
+        "d.conf",
+        &keepalived_rs::config::dump::dump(&loaded.config),
+        &options(),
+    );
+    assert_eq!(again.config.ssl, loaded.config.ssl);
+
+    // Half a client certificate is dropped, with the reason.
+    assert_eq!(
+        messages("SSL {\n certificate /c.pem\n}\n"),
+        ["t.conf:2:14: warning: 'certificate' without 'key' in SSL: no client certificate is presented"]
+    );
+    assert_eq!(
+        messages("SSL {\n key /k.pem\n bogus 1\n}\n"),
+        [
+            "t.conf:2:6: warning: 'key' without 'certificate' in SSL: no client certificate is presented",
+            "t.conf:3:2: warning: unknown keyword 'bogus' in SSL; ignored",
+        ]
+    );
+    let half = load_str("t.conf", "SSL {\n key /k.pem\n}\n", &options());
+    assert_eq!(half.config.ssl.as_ref().and_then(|s| s.key.as_ref()), None);
+    assert_eq!(
+        messages("SSL {\n ca\n}\n"),
+        ["t.conf:2:2: error: 'ca': expected a CA file path"]
+    );
+}

@@ -40,6 +40,7 @@ use super::http::{build_request, host_for_addr, Expect, ResponseReader};
 use super::net::{icmp_connect, tcp_connect, udp_connect, ConnectOptions};
 use super::ping::EchoRequest;
 use super::smtp::{SmtpDialog, SmtpError, DEFAULT_HELO as SMTP_DEFAULT_HELO};
+use super::tls::TlsClient;
 use super::udp::UdpExchange;
 use super::{RsId, VsId, CHECK_KEY_TAG};
 use crate::config::model::{
@@ -839,13 +840,21 @@ impl Engine {
             .reserve_exact(checker_count.saturating_sub(self.free.len()));
         let mut reused = vec![false; self.slots.len()];
         let mut servers = Vec::with_capacity(real_servers);
+        // Read the SSL block's files only when an SSL_GET checker needs them.
+        let tls = config
+            .virtual_servers
+            .iter()
+            .flat_map(|vs| &vs.real_servers)
+            .flat_map(|rs| &rs.checkers)
+            .any(|c| matches!(c.kind, CheckerKind::Ssl(_)))
+            .then(|| TlsClient::new(config.ssl.as_ref()));
         for vs in &config.virtual_servers {
             let vs_id = VsId::from_config(vs);
             for rs in &vs.real_servers {
                 let id = RsId::new(&vs_id, rs);
                 let mut checkers = Vec::with_capacity(rs.checkers.len());
                 for checker in &rs.checkers {
-                    let plan = self.plan(config, vs, rs, checker, &id);
+                    let plan = self.plan(config, tls.as_ref(), vs, rs, checker, &id);
                     let print = fingerprint(checker);
                     let timing = Timing {
                         delay_loop: checker.timing.delay_loop.value,
@@ -997,6 +1006,7 @@ impl Engine {
     fn plan(
         &self,
         config: &Config,
+        tls: Option<&TlsClient>,
         vs: &VirtualServer,
         rs: &RealServer,
         checker: &Checker,
@@ -1040,17 +1050,19 @@ impl Engine {
                 },
                 None => Plan::Disabled,
             },
-            CheckerKind::Ssl(h) => match super::tls::TlsTarget::new(h, vs, rs, ip, id) {
-                Some(tls) => match need_port(Some(443)) {
-                    Some(p) => Plan::Http {
-                        opts: opts(p),
-                        urls: http_requests(h, vs, rs, ip, p),
-                        tls: Some(tls),
+            CheckerKind::Ssl(h) => {
+                match tls.and_then(|c| super::tls::TlsTarget::new(c, h, vs, rs, ip, id)) {
+                    Some(tls) => match need_port(Some(443)) {
+                        Some(p) => Plan::Http {
+                            opts: opts(p),
+                            urls: http_requests(h, vs, rs, ip, p),
+                            tls: Some(tls),
+                        },
+                        None => Plan::Disabled,
                     },
                     None => Plan::Disabled,
-                },
-                None => Plan::Disabled,
-            },
+                }
+            }
             CheckerKind::Smtp(s) => match need_port(Some(25)) {
                 Some(p) => Plan::Smtp {
                     opts: opts(p),

@@ -38,7 +38,17 @@ mod disabled {
 
     use crate::check::dialog::{Outcome, StreamDialog};
     use crate::check::RsId;
-    use crate::config::model::{HttpCheck, RealServer, VirtualServer};
+    use crate::config::model::{HttpCheck, RealServer, SslOptions, VirtualServer};
+
+    /// Without the `tls` feature there is no TLS client to set up.
+    #[derive(Debug, Clone)]
+    pub struct TlsClient;
+
+    impl TlsClient {
+        pub fn new(_ssl: Option<&SslOptions>) -> TlsClient {
+            TlsClient
+        }
+    }
 
     /// Without the `tls` feature there is no TLS target: it cannot exist.
     #[derive(Debug, Clone)]
@@ -47,6 +57,7 @@ mod disabled {
     impl TlsTarget {
         /// Says that this build has no TLS; SSL_GET checkers are disabled.
         pub fn new(
+            _client: &TlsClient,
             _h: &HttpCheck,
             _vs: &VirtualServer,
             _rs: &RealServer,
@@ -75,12 +86,13 @@ mod enabled {
     use std::fmt;
     use std::io::{self, Read, Write};
     use std::net::{IpAddr, TcpStream};
-    use std::sync::{Arc, OnceLock};
+    use std::sync::Arc;
     use std::time::{Duration, Instant};
 
-    use log::warn;
+    use log::{error, warn};
     use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-    use rustls::crypto::{CryptoProvider, KeyProvider, WebPkiSupportedAlgorithms};
+    use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
+    use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
     use rustls::{
         CertificateError, ClientConfig, ClientConnection, DigitallySignedStruct, PeerMisbehaved,
@@ -89,7 +101,8 @@ mod enabled {
 
     use crate::check::dialog::{Outcome, ProbeError, Step, StreamDialog};
     use crate::check::RsId;
-    use crate::config::model::{HttpCheck, RealServer, VirtualServer};
+    use crate::config::diag::Spanned;
+    use crate::config::model::{HttpCheck, RealServer, SslOptions, VirtualServer};
 
     /// Why a TLS exchange failed.
     #[derive(Debug)]
@@ -104,6 +117,8 @@ mod enabled {
         Buffer(io::Error),
         /// `sni_name` / virtualhost is not a valid DNS name.
         BadServerName(String),
+        /// The SSL block's certificate and key were refused.
+        ClientCertificate(rustls::Error),
     }
 
     impl fmt::Display for TlsError {
@@ -116,6 +131,9 @@ mod enabled {
                 }
                 TlsError::Buffer(e) => write!(f, "SSL buffer error: {e}"),
                 TlsError::BadServerName(n) => write!(f, "SSL error: invalid server name '{n}'"),
+                TlsError::ClientCertificate(e) => {
+                    write!(f, "SSL client certificate refused: {e}")
+                }
             }
         }
     }
@@ -124,47 +142,128 @@ mod enabled {
 
     // ===== client configuration =====
 
-    /// Client certificates are not supported: no private key is ever loaded
-    /// (this also keeps the signing code out of the binary).
+    /// Why the SSL block's certificate or key file could not be read: the
+    /// file is missing or unreadable, or holds no PEM item of that kind.
     #[derive(Debug)]
-    struct NoKeys;
+    pub struct ClientCertError {
+        keyword: &'static str,
+        file: Spanned<String>,
+        reason: String,
+    }
 
-    impl KeyProvider for NoKeys {
-        fn load_private_key(
-            &self,
-            _key_der: PrivateKeyDer<'static>,
-        ) -> Result<Arc<dyn rustls::sign::SigningKey>, rustls::Error> {
-            Err(rustls::Error::General(
-                "client certificates are not supported".into(),
-            ))
+    impl fmt::Display for ClientCertError {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(
+                f,
+                "SSL {} '{}' ({}): {}",
+                self.keyword, self.file.value, self.file.span, self.reason
+            )
         }
     }
 
-    fn provider() -> CryptoProvider {
-        CryptoProvider {
-            key_provider: &NoKeys,
-            ..rustls_rustcrypto::provider()
+    impl std::error::Error for ClientCertError {}
+
+    type ClientAuth = (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>);
+
+    /// Reads the SSL block's certificate chain and key (PEM; the key
+    /// unencrypted: PKCS#8, PKCS#1 RSA or SEC1 EC).
+    pub fn read_client_auth(ssl: &SslOptions) -> Result<Option<ClientAuth>, ClientCertError> {
+        let (Some(cert), Some(key)) = (&ssl.certificate, &ssl.key) else {
+            return Ok(None);
+        };
+        let read_error = |keyword, file: &Spanned<String>, reason: String| ClientCertError {
+            keyword,
+            file: file.clone(),
+            reason,
+        };
+        let chain = CertificateDer::pem_file_iter(&cert.value)
+            .and_then(|items| items.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| read_error("certificate", cert, e.to_string()))?;
+        if chain.is_empty() {
+            return Err(read_error(
+                "certificate",
+                cert,
+                "no PEM CERTIFICATE in the file".into(),
+            ));
         }
+        let key_der = PrivateKeyDer::from_pem_file(&key.value).map_err(|e| {
+            let reason = match e {
+                rustls::pki_types::pem::Error::NoItemsFound => {
+                    "no unencrypted PEM private key (PRIVATE KEY, RSA PRIVATE KEY or EC PRIVATE KEY) in the file".to_string()
+                }
+                other => other.to_string(),
+            };
+            read_error("key", key, reason)
+        })?;
+        Ok(Some((chain, key_der)))
     }
 
-    /// The client configuration every SSL_GET checker and genhash share
-    /// (one session cache, bounded by rustls: 256 servers).
-    pub fn client_config() -> Result<Arc<ClientConfig>, rustls::Error> {
-        static CONFIG: OnceLock<Result<Arc<ClientConfig>, rustls::Error>> = OnceLock::new();
-        CONFIG
-            .get_or_init(|| {
-                let provider = provider();
-                let verifier = Arc::new(AnyCertificate {
-                    algorithms: provider.signature_verification_algorithms,
-                });
-                let config = ClientConfig::builder_with_provider(Arc::new(provider))
-                    .with_safe_default_protocol_versions()?
-                    .dangerous()
-                    .with_custom_certificate_verifier(verifier)
-                    .with_no_client_auth();
-                Ok(Arc::new(config))
-            })
-            .clone()
+    /// A client configuration: any server certificate accepted (see the
+    /// module docs), the client certificate presented when given. Each
+    /// configuration has its own session cache (bounded by rustls: 256
+    /// servers).
+    pub fn client_config(auth: Option<ClientAuth>) -> Result<Arc<ClientConfig>, TlsError> {
+        let provider: CryptoProvider = rustls_rustcrypto::provider();
+        let verifier = Arc::new(AnyCertificate {
+            algorithms: provider.signature_verification_algorithms,
+        });
+        let builder = ClientConfig::builder_with_provider(Arc::new(provider))
+            .with_safe_default_protocol_versions()
+            .map_err(TlsError::Setup)?
+            .dangerous()
+            .with_custom_certificate_verifier(verifier);
+        let config = match auth {
+            None => builder.with_no_client_auth(),
+            Some((chain, key)) => builder
+                .with_client_auth_cert(chain, key)
+                .map_err(TlsError::ClientCertificate)?,
+        };
+        Ok(Arc::new(config))
+    }
+
+    /// The TLS client every SSL_GET checker of one configuration shares,
+    /// built once per (re)load so certificate files are read again on
+    /// SIGHUP.
+    #[derive(Debug, Clone)]
+    pub struct TlsClient {
+        /// `None`: no TLS at all (logged).
+        pub(super) config: Option<Arc<ClientConfig>>,
+    }
+
+    impl TlsClient {
+        /// Logs what cannot be used: an unreadable CA file (unused, as in
+        /// keepalived), a client certificate that cannot be loaded (the
+        /// checkers then present none).
+        pub fn new(ssl: Option<&SslOptions>) -> TlsClient {
+            if let Some(ca) = ssl.and_then(|s| s.ca.as_ref()) {
+                if let Err(e) = std::fs::File::open(&ca.value) {
+                    warn!(
+                        "SSL ca '{}' ({}): {e}; not needed (server certificates are not verified, as in keepalived)",
+                        ca.value, ca.span
+                    );
+                }
+            }
+            let auth = match ssl.map(read_client_auth).transpose() {
+                Ok(auth) => auth.flatten(),
+                Err(e) => {
+                    error!("{e}; SSL_GET presents no client certificate");
+                    None
+                }
+            };
+            let with_auth = auth.is_some();
+            let config = match client_config(auth) {
+                Ok(c) => Some(c),
+                Err(e) if with_auth => {
+                    error!("{e}; SSL_GET presents no client certificate");
+                    client_config(None).ok()
+                }
+                Err(e) => {
+                    error!("{e}; SSL_GET checkers disabled");
+                    None
+                }
+            };
+            TlsClient { config }
+        }
     }
 
     /// The name to connect as: a DNS name is sent as SNI, an address is not.
@@ -295,22 +394,19 @@ mod enabled {
     impl TlsTarget {
         /// `None` (after logging why) when TLS cannot be set up.
         pub fn new(
+            client: &TlsClient,
             h: &HttpCheck,
             vs: &VirtualServer,
             rs: &RealServer,
             ip: IpAddr,
             id: &RsId,
         ) -> Option<TlsTarget> {
-            let config = match client_config() {
-                Ok(c) => c,
-                Err(e) => {
-                    log::error!(
-                        "SSL_GET for service {id} in VS {}: {}; checker disabled",
-                        id.vs,
-                        TlsError::Setup(e)
-                    );
-                    return None;
-                }
+            let Some(config) = client.config.clone() else {
+                error!(
+                    "SSL_GET for service {id} in VS {}: no TLS client (see above); checker disabled",
+                    id.vs
+                );
+                return None;
             };
             let names = h
                 .urls
@@ -543,7 +639,7 @@ mod enabled {
         /// Starts a session on the connected `sock`; `sni` is sent as the
         /// server name when given.
         pub fn new(sock: TcpStream, ip: IpAddr, sni: Option<&str>) -> Result<Self, TlsError> {
-            let config = client_config().map_err(TlsError::Setup)?;
+            let config = client_config(None)?;
             let conn =
                 ClientConnection::new(config, server_name(ip, sni)?).map_err(TlsError::Setup)?;
             Ok(BlockingTls { conn, sock })
@@ -757,7 +853,7 @@ mod tests {
     }
 
     fn dialog(sni: Option<&str>, inner: StreamDialog, close_notify: bool) -> TlsDialog {
-        let config = client_config().expect("client config");
+        let config = client_config(None).expect("client config");
         let name = server_name("10.0.0.2".parse().expect("ip"), sni).expect("name");
         let conn = ClientConnection::new(config, name).expect("client");
         TlsDialog::new(conn, inner, close_notify)
@@ -913,6 +1009,93 @@ mod tests {
             d.on_eof(),
             Step::Finish(Err(ProbeError::Tls(TlsError::ClosedInHandshake)))
         ));
+    }
+
+    /// Standard base64 (RFC 4648, padded), for PEM files in tests.
+    fn base64(data: &[u8]) -> String {
+        const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let mut out = String::new();
+        for chunk in data.chunks(3) {
+            let b = [
+                chunk[0],
+                *chunk.get(1).unwrap_or(&0),
+                *chunk.get(2).unwrap_or(&0),
+            ];
+            let n = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
+            for i in 0..4 {
+                if i <= chunk.len() {
+                    out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+                } else {
+                    out.push('=');
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn unreadable_client_certificates_are_named_and_dropped() {
+        use crate::config::diag::{Span, Spanned};
+        use crate::config::model::SslOptions;
+        let dir = std::env::temp_dir().join(format!("krs-tls-unit-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let file: std::rc::Rc<str> = "t.conf".into();
+        let at = |path: &std::path::Path, line| {
+            Some(Spanned::new(
+                path.display().to_string(),
+                Span::new(&file, line, 5),
+            ))
+        };
+        let encrypted = dir.join("enc.pem");
+        std::fs::write(
+            &encrypted,
+            "-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----\n",
+        )
+        .expect("write");
+        let no_cert = dir.join("none.pem");
+        std::fs::write(&no_cert, "no PEM here\n").expect("write");
+        let missing = dir.join("missing.pem");
+        let message = |certificate, key| {
+            let ssl = SslOptions {
+                certificate,
+                key,
+                ..SslOptions::default()
+            };
+            // Whatever was wrong, the client still works, without a certificate.
+            assert!(super::TlsClient::new(Some(&ssl)).config.is_some());
+            super::read_client_auth(&ssl)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default()
+        };
+        let m = message(at(&missing, 3), at(&encrypted, 4));
+        assert!(
+            m.starts_with(&format!(
+                "SSL certificate '{}' (t.conf:3:5): ",
+                missing.display()
+            )),
+            "{m}"
+        );
+        let m = message(at(&no_cert, 3), at(&encrypted, 4));
+        assert!(m.ends_with("no PEM CERTIFICATE in the file"), "{m}");
+        let cert = dir.join("cert.pem");
+        std::fs::write(
+            &cert,
+            format!(
+                "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+                base64(CERT)
+            ),
+        )
+        .expect("write");
+        let m = message(at(&cert, 3), at(&encrypted, 4));
+        assert!(
+            m.starts_with(&format!(
+                "SSL key '{}' (t.conf:4:5): no unencrypted",
+                encrypted.display()
+            )),
+            "{m}"
+        );
+        std::fs::remove_dir_all(&dir).ok();
     }
 
     #[test]

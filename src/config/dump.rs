@@ -250,6 +250,20 @@ pub fn dump(config: &Config) -> String {
     for vs in &config.virtual_servers {
         virtual_server(&mut o, vs);
     }
+    if let Some(ssl) = &config.ssl {
+        o.open("SSL");
+        for (key, value) in [
+            ("password", &ssl.password),
+            ("ca", &ssl.ca),
+            ("certificate", &ssl.certificate),
+            ("key", &ssl.key),
+        ] {
+            if let Some(v) = value {
+                o.kv(key, word(&v.value));
+            }
+        }
+        o.close();
+    }
     o.text
 }
 

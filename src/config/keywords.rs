@@ -201,11 +201,6 @@ pub fn report_unknown<'a>(
         );
     } else if let Some(why) = removed_keyword(name) {
         d.warning(node.span(), why);
-    } else if name == "SSL" {
-        d.warning(
-            node.span(),
-            "'SSL' (client certificate and CA for SSL_GET) is not implemented: SSL_GET presents no client certificate and, like keepalived, does not verify the server's; ignored",
-        );
     } else if NOT_IMPLEMENTED.contains(&name) {
         d.warning(
             node.span(),
@@ -285,6 +280,17 @@ pub static TOP_LEVEL: &[Kw<TopLevel>] = &[
             t.config.vs_groups.push(g);
         }
     }),
+    kw("SSL", |t, n, d| {
+        if t.config.ssl.is_some() {
+            d.warning(
+                n.span(),
+                "a second 'SSL' block: its keywords override the first's",
+            );
+        }
+        let ssl = t.config.ssl.get_or_insert_with(SslOptions::default);
+        apply(ssl, "SSL", block(n, d), SSL_OPTIONS, d);
+        ssl_pairing(ssl, d);
+    }),
     kw("virtual_server", |t, n, d| {
         // Finalized at once: a virtual server needs nothing from the rest
         // of the file, and its builders are larger than the result.
@@ -295,6 +301,52 @@ pub static TOP_LEVEL: &[Kw<TopLevel>] = &[
         }
     }),
 ];
+
+static SSL_OPTIONS: &[Kw<SslOptions>] = &[
+    kw("password", |s, n, d| {
+        set_opt(&mut s.password, string(n, d, "the key's password"))
+    }),
+    kw("ca", |s, n, d| {
+        set_opt(&mut s.ca, string(n, d, "a CA file path"))
+    }),
+    kw("certificate", |s, n, d| {
+        set_opt(
+            &mut s.certificate,
+            string(n, d, "a PEM certificate file path"),
+        )
+    }),
+    kw("key", |s, n, d| {
+        set_opt(&mut s.key, string(n, d, "a PEM private key file path"))
+    }),
+];
+
+/// A client certificate needs its key and a key its certificate; the
+/// password of an encrypted key cannot be used (no PKCS#8 decryption).
+fn ssl_pairing(ssl: &mut SslOptions, d: &mut Diagnostics) {
+    match (&ssl.certificate, &ssl.key) {
+        (Some(c), None) => {
+            d.warning(
+                &c.span,
+                "'certificate' without 'key' in SSL: no client certificate is presented",
+            );
+            ssl.certificate = None;
+        }
+        (None, Some(k)) => {
+            d.warning(
+                &k.span,
+                "'key' without 'certificate' in SSL: no client certificate is presented",
+            );
+            ssl.key = None;
+        }
+        _ => {}
+    }
+    if let Some(p) = &ssl.password {
+        d.warning(
+            &p.span,
+            "'password' in SSL: encrypted keys are not supported, give 'key' an unencrypted PEM key; ignored",
+        );
+    }
+}
 
 /// `NAME {` blocks: the name argument.
 fn block_name(n: &Node, d: &mut Diagnostics) -> Option<Spanned<String>> {

@@ -15,6 +15,20 @@ pub struct Config {
     pub instances: Vec<VrrpInstance>,
     pub vs_groups: Vec<VirtualServerGroup>,
     pub virtual_servers: Vec<VirtualServer>,
+    /// The top-level `SSL` block (SSL_GET's client side), when given.
+    pub ssl: Option<SslOptions>,
+}
+
+/// `SSL { password; ca; certificate; key }`: files for SSL_GET's TLS
+/// client. As in keepalived, `ca` does not make the server's certificate
+/// verified; `certificate` and `key` are the client certificate chain and
+/// its key (PEM), presented when a server asks for one.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SslOptions {
+    pub password: Option<Spanned<String>>,
+    pub ca: Option<Spanned<String>>,
+    pub certificate: Option<Spanned<String>>,
+    pub key: Option<Spanned<String>>,
 }
 
 /// A script line (`"cmd args" [user [group]]`), split into argv at run time.

@@ -5,6 +5,7 @@
 #
 #   sudo tests/bench/vm_check_cpu.sh [-n "100 1000 5000"] [-k "tcp http"]
 #                                    [-w WINDOW_S] [-l LONG_S] [-L LONG_N]
+#                                    [-t same|split] [-s STRACE_S]
 #
 #   -n  real-server counts (default "100 1000 5000"; "" for the long run only)
 #   -k  checker kinds: tcp (TCP_CHECK) and/or http (HTTP_GET status_code 200)
@@ -18,6 +19,16 @@
 #       daemon goes first; the tables show the means. Other work on the host
 #       slows TCG down for whichever daemon is running: repeat, and look at
 #       the host load printed at the end.
+#
+#   -t  CPU topology: same (default; daemon and farm share the VM's two
+#       vCPUs, so the kernel work of the servers' side of each connection
+#       is charged to the daemon that sent the packet) or split (daemon on
+#       vCPU 0; farm, its RPS-steered receive path and its listener on
+#       vCPU 1: the servers behave like other machines, and each daemon
+#       pays only for its own side of the connections)
+#   -s  after each CPU window, count the measured process's system calls
+#       with strace -c for this many seconds and print them per probe
+#       (default 0: off)
 #
 # Every configuration has delay_loop -d (connect_timeout 5, retry 1,
 # delay_before_retry 1), 100 real servers per LVS-DR virtual server. One
@@ -43,7 +54,9 @@ LONG=0
 LONG_N=1000
 DELAY_LOOP=1
 REPS=1
-while getopts "n:k:w:l:L:d:r:h" opt; do
+CPUS=same
+STRACE=0
+while getopts "n:k:w:l:L:d:r:t:s:h" opt; do
     case $opt in
     n) SIZES=$OPTARG ;;
     k) KINDS=$OPTARG ;;
@@ -52,14 +65,17 @@ while getopts "n:k:w:l:L:d:r:h" opt; do
     L) LONG_N=$OPTARG ;;
     d) DELAY_LOOP=$OPTARG ;;
     r) REPS=$OPTARG ;;
+    t) CPUS=$OPTARG ;;
+    s) STRACE=$OPTARG ;;
     *)
-        sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'
+        awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"
         exit 2
         ;;
     esac
 done
-for v in "$WINDOW" "$LONG" "$LONG_N" "$DELAY_LOOP" "$REPS"; do
-    case $v in '' | *[!0-9]*) echo "vm_check_cpu: -w/-l/-L/-d/-r take whole numbers" >&2 && exit 2 ;; esac
+case $CPUS in same | split) ;; *) echo "vm_check_cpu: -t takes same or split" >&2 && exit 2 ;; esac
+for v in "$WINDOW" "$LONG" "$LONG_N" "$DELAY_LOOP" "$REPS" "$STRACE"; do
+    case $v in '' | *[!0-9]*) echo "vm_check_cpu: -w/-l/-L/-d/-r/-s take whole numbers" >&2 && exit 2 ;; esac
 done
 
 TARGET_DIR=${CARGO_TARGET_DIR:-$REPO/target}
@@ -79,7 +95,7 @@ rustc --edition 2021 -O --target x86_64-unknown-linux-musl -C linker=rust-lld \
 
 {
     echo "SIZES='$SIZES' KINDS='$KINDS' DAEMONS='ours ka'"
-    echo "WINDOW=$WINDOW SETTLE=5 LONG=$LONG LONG_N=$LONG_N LONG_KIND=http PER_VS=100 DELAY_LOOP=$DELAY_LOOP REPS=$REPS"
+    echo "WINDOW=$WINDOW SETTLE=5 LONG=$LONG LONG_N=$LONG_N LONG_KIND=http PER_VS=100 DELAY_LOOP=$DELAY_LOOP REPS=$REPS CPUS=$CPUS STRACE=$STRACE"
     cat tests/bench/check_conf.sh tests/bench/vm_check_cpu.vm.sh
 } >"$WORK/run.sh"
 
@@ -87,7 +103,7 @@ rustc --edition 2021 -O --target x86_64-unknown-linux-musl -C linker=rust-lld \
 # TCG), settle and window, twice (two daemons) per size and kind; plus the
 # long runs.
 nruns=$(($(wc -w <<<"$SIZES") * $(wc -w <<<"$KINDS") * 2 * REPS))
-limit=$((nruns * (WINDOW + 120) + 2 * (LONG + 240) + 120))
+limit=$((nruns * (WINDOW + STRACE + 120) + 2 * (LONG + 240) + 120))
 LOG=$TARGET_DIR/vm/logs/vm_check_cpu.log
 mkdir -p "$(dirname "$LOG")"
 echo "vm_check_cpu: $nruns runs (sizes $SIZES; kinds $KINDS; window $WINDOW s; long $LONG s)," \
@@ -131,6 +147,7 @@ row() { # kind n -> sets O and A (ours, keepalived: means over the runs)
 if [ -n "${SIZES// /}" ]; then
     echo
     echo "Checker CPU, keepalived-rs (ours) vs keepalived 2.2.7's checker process (ka); delay_loop $DELAY_LOOP;"
+    echo "CPU topology: $CPUS (split: the farm's side of each connection runs on the other vCPU)."
     echo "means of $REPS run(s) each."
     echo "cpu = % of one vCPU under TCG over $WINDOW s; pr/s = connections/s the listener accepted;"
     echo "us/pr = CPU microseconds per probe (the comparable figure when the VM saturates);"
@@ -178,6 +195,22 @@ if [ -n "${SIZES// /}" ]; then
                 "$(ratio "$orss" "$arss")" "$(ratio "$orss" "$((${arss:-0} + ${apar:-0}))")"
         done
     done
+fi
+if grep -q '^KRS-BENCH-SYSCALLS ' "$WORK/log.txt"; then
+    echo
+    echo "System calls per probe (strace -c over $STRACE s after each window, all runs summed). A probe"
+    echo "is a connect() (every TCP_CHECK and HTTP_GET probe makes one); calls at least 0.05 per probe."
+    grep '^KRS-BENCH-SYSCALLS ' "$WORK/log.txt" | awk '
+        { key = $2 " " $3 " " $4; if (!(key in seen)) { seen[key] = 1; order[++nk] = key }
+          for (i = 6; i <= NF; i++) { k = $i; sub(/=.*/, "", k); v = $i; sub(/^[^=]*=/, "", v)
+              if (!((key, k) in sum)) list[key] = list[key] " " k
+              sum[key, k] += v } }
+        END { for (j = 1; j <= nk; j++) { key = order[j]; p = sum[key, "connect"]
+            if (p <= 0) { printf "  %s: no connect() seen\n", key; continue }
+            printf "  %s connects=%d per probe: total=%.2f |", key, p, sum[key, "total"] / p
+            n = split(list[key], ns, " ")
+            for (i = 1; i <= n; i++) if (ns[i] != "total" && sum[key, ns[i]] / p >= 0.05) printf " %s=%.2f", ns[i], sum[key, ns[i]] / p
+            printf "\n" } }'
 fi
 if [ "$LONG" -gt 0 ]; then
     echo

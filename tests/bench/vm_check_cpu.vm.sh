@@ -5,6 +5,13 @@
 #   WINDOW=20   (s, CPU window per run)    SETTLE=5 (s, after a full table)
 #   LONG=0      (s, the long RSS run; 0 = none)  LONG_N=1000  LONG_KIND=http
 #   PER_VS=100  (real servers per virtual server)  DELAY_LOOP=1
+#   STRACE=0    (s; when > 0, after the CPU window strace -c counts the
+#               measured process's system calls for that long, printed per
+#               probe: the kernel entries each daemon needs, independent of
+#               how TCG prices them)
+#   CPUS=same   (same: daemon and farm share both vCPUs; split: the daemon
+#               runs on vCPU 0, the farm and its kernel receive path on
+#               vCPU 1, as if the real servers were other machines)
 #   REPS=1      (runs per daemon and configuration; the daemon order
 #               alternates, ours first on odd runs, so a slow phase of the
 #               host hits both)
@@ -13,7 +20,12 @@
 # (10.0.0.11) on a veth pair. The farm takes every address of 10.2.0.0/16
 # (`ip route add local 10.2.0.0/16 dev lo`) and one vm_listener process
 # answers on all of them at port 80; the director routes 10.2.0.0/16 to
-# the farm. Real server i is 10.2.(i/200).(i%200+1):80; virtual server v
+# the farm. With CPUS=split the farm's veth end steers received packets
+# to vCPU 1 (RPS) and the director's end to vCPU 0, the listener is pinned
+# to vCPU 1 and the daemons to vCPU 0: the softirq work of the servers'
+# side of every connection (SYN-ACK, accept, answer) then runs on the
+# other vCPU instead of being charged to whichever daemon sent the packet
+# (the kernel has no IRQ time accounting). Real server i is 10.2.(i/200).(i%200+1):80; virtual server v
 # is 10.1.(v/200).(v%200+1):80 (DR, rr), PER_VS real servers each.
 # The listener's connection count checks that both daemons did the same
 # work: when the VM runs out of CPU (TCG), probes per second fall below
@@ -34,7 +46,7 @@
 
 : "${SIZES=100 1000 5000}" "${KINDS=tcp http}" "${DAEMONS=ours ka}"
 : "${WINDOW:=20}" "${SETTLE:=5}" "${LONG:=0}" "${LONG_N:=1000}" "${LONG_KIND:=http}"
-: "${PER_VS:=100}" "${DELAY_LOOP:=1}" "${REPS:=1}"
+: "${PER_VS:=100}" "${DELAY_LOOP:=1}" "${REPS:=1}" "${CPUS:=same}" "${STRACE:=0}"
 HZ=100 # USER_HZ on x86_64
 
 uptime_cs() { awk '{ printf "%d", $1 * 100 }' /proc/uptime; }
@@ -60,9 +72,19 @@ setup() {
     ip netns exec farm sysctl -qw net.core.somaxconn=65535 net.ipv4.tcp_max_syn_backlog=65535 >/dev/null
     ip netns exec dir sysctl -qw net.ipv4.ip_local_port_range="1024 65535" >/dev/null
     chmod +x /scenario/vm_listener
-    krs_bg listener ip netns exec farm /scenario/vm_listener 80 4 /tmp/listener.count
+    FARM_CPU="" DAEMON_CPU=""
+    if [ "$CPUS" = split ]; then
+        [ "$(nproc)" -ge 2 ] || krs_log "CPUS=split needs 2 vCPUs, the VM has $(nproc)"
+        # After `ip netns exec`: busybox taskset would run its own `ip` applet.
+        FARM_CPU="taskset -c 1" DAEMON_CPU="taskset -c 0"
+        ip netns exec farm sh -c 'echo 2 >/sys/class/net/eth0/queues/rx-0/rps_cpus' ||
+            krs_log "farm: RPS not set"
+        ip netns exec dir sh -c 'echo 1 >/sys/class/net/eth0/queues/rx-0/rps_cpus' ||
+            krs_log "dir: RPS not set"
+    fi
+    krs_bg listener ip netns exec farm $FARM_CPU /scenario/vm_listener 80 4 /tmp/listener.count
     krs_wait_for 10 ip netns exec dir sh -c 'printf "GET / HTTP/1.0\r\n\r\n" | nc -w 2 10.2.0.1 80 | grep -q "200 OK"' ||
-        krs_log "listener does not answer"
+        krs_log "listener does not answer: $(tail -5 "$KRS_DIR/listener.log" 2>/dev/null | tr '\n' ' ')"
     # One fd per checker at worst, for both daemons.
     ulimit -n 65536
 }
@@ -78,10 +100,11 @@ gen_conf() {
 start_daemon() {
     rm -f /tmp/bench.pid /tmp/bench_check.pid
     case $1 in
-    ours) krs_bg "bench-$1" ip netns exec dir keepalived-rs -n -l -f "$2" -p /tmp/bench.pid ;;
-    ka) krs_bg "bench-$1" ip netns exec dir keepalived -n -l -C -f "$2" -p /tmp/bench.pid -c /tmp/bench_check.pid ;;
+    ours) krs_bg "bench-$1" ip netns exec dir $DAEMON_CPU keepalived-rs -n -l -f "$2" -p /tmp/bench.pid ;;
+    ka) krs_bg "bench-$1" ip netns exec dir $DAEMON_CPU keepalived -n -l -C -f "$2" -p /tmp/bench.pid -c /tmp/bench_check.pid ;;
     esac
-    krs_wait_for 30 test -s /tmp/bench.pid || krs_log "$1: no pid file"
+    krs_wait_for 30 test -s /tmp/bench.pid ||
+        krs_log "$1: no pid file: $(tail -5 "$KRS_DIR/bench-$1.log" 2>/dev/null | tr '\n' ' ')"
     PPID_KA=""
     if [ "$1" = ka ]; then
         krs_wait_for 30 test -s /tmp/bench_check.pid || krs_log "ka: no checker pid file"
@@ -130,6 +153,19 @@ measure() {
     PROBES=$(awk -v c="$((b_c1 - b_c0))" -v u="$((b_u1 - b_u0))" 'BEGIN { printf "%.0f", (u > 0 ? c / (u / 100) : 0) }')
 }
 
+# count_syscalls DAEMON KIND N: strace -c on PID for STRACE seconds; one
+# KRS-BENCH-SYSCALLS line: probes seen meanwhile, then name=calls for
+# every system call (total= first). strace slows the daemon down, so
+# fewer probes run: only calls per probe mean something.
+count_syscalls() {
+    b_c0=$(count)
+    timeout -s INT "$STRACE" strace -f -c -U name,calls -o /tmp/strace.txt -p "$PID" 2>/dev/null
+    sleep 1 # the listener writes its count once a second
+    b_c1=$(count)
+    echo "KRS-BENCH-SYSCALLS daemon=$1 kind=$2 n=$3 probes=$((b_c1 - b_c0))" \
+        "$(awk '/^-/ { next } NR > 1 && NF == 2 { printf "%s=%s ", $1, $2 }' /tmp/strace.txt)"
+}
+
 run_one() { # daemon kind n
     b_d=$1 b_k=$2 b_n=$3
     b_conf=/tmp/bench-$b_k-$b_n.conf
@@ -142,6 +178,7 @@ run_one() { # daemon kind n
     echo "KRS-BENCH daemon=$b_d kind=$b_k n=$b_n cpu_pct=$CPU sys_pct=$SYS rss_kb=$(status_kb "$PID" VmRSS)" \
         "hwm_kb=$(status_kb "$PID" VmHWM) parent_rss_kb=${PPID_KA:+$(status_kb "$PPID_KA" VmRSS)}" \
         "probes_per_s=$PROBES alive=$b_alive/$b_n ready_s=$b_ready fds=$(ls "/proc/$PID/fd" 2>/dev/null | wc -l)"
+    [ "$STRACE" -gt 0 ] && count_syscalls "$b_d" "$b_k" "$b_n"
     stop_daemon
 }
 
@@ -171,7 +208,7 @@ long_one() { # daemon
 }
 
 setup
-krs_log "bench: sizes [$SIZES] kinds [$KINDS] daemons [$DAEMONS] window $WINDOW s reps $REPS long $LONG s"
+krs_log "bench: cpus $CPUS sizes [$SIZES] kinds [$KINDS] daemons [$DAEMONS] window $WINDOW s reps $REPS long $LONG s"
 for n in $SIZES; do
     for k in $KINDS; do
         rep=0
