@@ -84,6 +84,17 @@ pub struct Entry {
 
 /// Ticks with a bucket of their own in the ring.
 pub const WHEEL_TICKS: u64 = 1024;
+
+/// The most room (entries) a vector keeps when it goes back into the ring.
+/// Buckets trade vectors with the caller at every take, so without a cap
+/// the large vector of one burst (every checker due in one tick after the
+/// daemon was stalled) would circulate through the ring for good, and
+/// after a few bursts most of the 1024 buckets would hold one: megabytes
+/// of RSS that never come back (tests/bench/host_check_stall_rss.sh).
+/// With the cap the ring keeps at most 1024 x 32 entries of room (256 KiB);
+/// a bucket that needs more (5,000 checkers at delay_loop 1 file about 100
+/// entries per tick) grows again while it fills, a few reallocations.
+const KEEP_CAPACITY: usize = 32;
 const WORDS: usize = (WHEEL_TICKS / 64) as usize;
 // The occupancy bitmap covers the ring exactly: slot / 64 < WORDS.
 const _: () = assert!(WHEEL_TICKS % 64 == 0);
@@ -169,8 +180,8 @@ impl Calendar {
     }
 
     /// Takes out the earliest bucket if its tick is at most `last`: its
-    /// entries are swapped into `out` (which must be empty; its capacity
-    /// goes to the ring), and its tick returned. Ticks up to the one
+    /// entries are swapped into `out` (which must be empty; its capacity,
+    /// cut to [`KEEP_CAPACITY`], goes to the ring), and its tick returned. Ticks up to the one
     /// returned (or up to `last` when none is) count as taken out.
     pub fn take_due(&mut self, last: u64, out: &mut Vec<Entry>) -> Option<u64> {
         let due = self.first_tick().filter(|&tick| tick <= last);
@@ -179,6 +190,8 @@ impl Calendar {
             if tick - self.cursor < WHEEL_TICKS {
                 let slot = slot(tick);
                 if let Some(bucket) = self.ring.get_mut(slot) {
+                    out.clear();
+                    out.shrink_to(KEEP_CAPACITY);
                     std::mem::swap(out, bucket);
                     self.occupied[slot / 64] &= !(1 << (slot % 64));
                 }
@@ -267,6 +280,50 @@ mod tests {
         assert_eq!(Grid::new(origin + 5 * MS).nanos(origin), 0);
         assert_eq!(nanos(Duration::new(3, 7)), 3_000_000_007);
         assert_eq!(nanos(Duration::MAX), u64::MAX);
+    }
+
+    /// Room held by the ring's buckets, in entries.
+    fn ring_capacity(calendar: &Calendar) -> usize {
+        calendar.ring.iter().map(Vec::capacity).sum()
+    }
+
+    #[test]
+    fn bursts_do_not_leave_their_room_in_the_ring() {
+        // As the engine does: one vector, drained and handed back each take.
+        let mut calendar = Calendar::default();
+        let mut out = Vec::new();
+        let mut tick = 0;
+        let mut steady = |calendar: &mut Calendar, out: &mut Vec<Entry>, tick: &mut u64| {
+            // Three revolutions of the ring with a few entries per tick.
+            for _ in 0..3 * WHEEL_TICKS {
+                *tick += 1;
+                for i in 0..4 {
+                    calendar.file(*tick + 100, e(i));
+                }
+                while calendar.take_due(*tick, out).is_some() {
+                    out.clear();
+                }
+            }
+        };
+        steady(&mut calendar, &mut out, &mut tick);
+        let before = ring_capacity(&calendar);
+        // Ten bursts: 5,000 checkers due in one tick, each time.
+        for _ in 0..10 {
+            for i in 0..5000 {
+                calendar.file(tick + 1, e(i));
+            }
+            steady(&mut calendar, &mut out, &mut tick);
+        }
+        // Each burst may leave one vector of KEEP_CAPACITY behind, never
+        // its own room (thousands of entries).
+        let after = ring_capacity(&calendar);
+        assert!(
+            after <= before + 10 * KEEP_CAPACITY,
+            "ring room grew from {before} to {after} entries"
+        );
+        let largest = calendar.ring.iter().map(Vec::capacity).max();
+        assert!(largest <= Some(KEEP_CAPACITY), "{largest:?}");
+        assert!(out.capacity() <= 5000 + KEEP_CAPACITY);
     }
 
     #[test]

@@ -1942,15 +1942,8 @@ fn http_requests(
     h.urls
         .iter()
         .map(|u| {
-            let host = u
-                .virtualhost
-                .as_ref()
-                .or(h.virtualhost.as_ref())
-                .or(rs.virtualhost.as_ref())
-                .or(vs.virtualhost.as_ref())
-                .map(|v| v.value.clone());
-            let (host, port_for_header) = match host {
-                Some(v) => (v, 80),
+            let (host, port_for_header) = match h.virtualhost_for(u, rs, vs) {
+                Some(v) => (v.to_string(), 80),
                 None => (host_for_addr(ip), port),
             };
             let protocol: HttpProtocol = h.http_protocol.value;

@@ -414,12 +414,7 @@ mod enabled {
                 .map(|u| {
                     let sni = h.sni_name.as_ref().map(|n| n.value.as_str()).or_else(|| {
                         h.enable_sni.value.then_some(())?;
-                        u.virtualhost
-                            .as_ref()
-                            .or(h.virtualhost.as_ref())
-                            .or(rs.virtualhost.as_ref())
-                            .or(vs.virtualhost.as_ref())
-                            .map(|v| v.value.as_str())
+                        h.virtualhost_for(u, rs, vs)
                     });
                     server_name(ip, sni).unwrap_or_else(|e| {
                         warn!("SSL_GET for service {id} in VS {}: {e}; no SNI sent", id.vs);

@@ -702,6 +702,25 @@ pub struct HttpCheck {
     pub tls_compliant: Spanned<bool>,
 }
 
+impl HttpCheck {
+    /// keepalived's virtualhost for `url`: the url's, else the checker's,
+    /// the real server's, the virtual server's (the Host header, and the
+    /// SNI name with `enable_sni`).
+    pub fn virtualhost_for<'a>(
+        &'a self,
+        url: &'a Url,
+        rs: &'a RealServer,
+        vs: &'a VirtualServer,
+    ) -> Option<&'a str> {
+        url.virtualhost
+            .as_ref()
+            .or(self.virtualhost.as_ref())
+            .or(rs.virtualhost.as_ref())
+            .or(vs.virtualhost.as_ref())
+            .map(|v| v.value.as_str())
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Hash)]
 pub struct MiscCheck {
     pub path: Script,
