@@ -5,7 +5,7 @@
 #
 #   sudo tests/bench/vm_check_cpu.sh [-n "100 1000 5000"] [-k "tcp http"]
 #                                    [-w WINDOW_S] [-l LONG_S] [-L LONG_N]
-#                                    [-t same|split] [-s STRACE_S]
+#                                    [-t same|split] [-s STRACE_S] [-D DAEMONS]
 #
 #   -n  real-server counts (default "100 1000 5000"; "" for the long run only)
 #   -k  checker kinds: tcp (TCP_CHECK) and/or http (HTTP_GET status_code 200)
@@ -26,6 +26,7 @@
 #       vCPU 0; farm, its RPS-steered receive path and its listener on
 #       vCPU 1: the servers behave like other machines, and each daemon
 #       pays only for its own side of the connections)
+#   -D  daemons to run (default "ours ka")
 #   -s  after each CPU window, count the measured process's system calls
 #       with strace -c for this many seconds and print them per probe
 #       (default 0: off)
@@ -56,7 +57,8 @@ DELAY_LOOP=1
 REPS=1
 CPUS=same
 STRACE=0
-while getopts "n:k:w:l:L:d:r:t:s:h" opt; do
+DAEMONS="ours ka"
+while getopts "n:k:w:l:L:d:r:t:s:D:h" opt; do
     case $opt in
     n) SIZES=$OPTARG ;;
     k) KINDS=$OPTARG ;;
@@ -67,11 +69,15 @@ while getopts "n:k:w:l:L:d:r:t:s:h" opt; do
     r) REPS=$OPTARG ;;
     t) CPUS=$OPTARG ;;
     s) STRACE=$OPTARG ;;
+    D) DAEMONS=$OPTARG ;;
     *)
         awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"
         exit 2
         ;;
     esac
+done
+for d in $DAEMONS; do
+    case $d in ours | ka) ;; *) echo "vm_check_cpu: -D takes ours and/or ka" >&2 && exit 2 ;; esac
 done
 case $CPUS in same | split) ;; *) echo "vm_check_cpu: -t takes same or split" >&2 && exit 2 ;; esac
 for v in "$WINDOW" "$LONG" "$LONG_N" "$DELAY_LOOP" "$REPS" "$STRACE"; do
@@ -94,7 +100,7 @@ rustc --edition 2021 -O --target x86_64-unknown-linux-musl -C linker=rust-lld \
     tests/bench/vm_listener.rs -o "$WORK/vm_listener"
 
 {
-    echo "SIZES='$SIZES' KINDS='$KINDS' DAEMONS='ours ka'"
+    echo "SIZES='$SIZES' KINDS='$KINDS' DAEMONS='$DAEMONS'"
     echo "WINDOW=$WINDOW SETTLE=5 LONG=$LONG LONG_N=$LONG_N LONG_KIND=http PER_VS=100 DELAY_LOOP=$DELAY_LOOP REPS=$REPS CPUS=$CPUS STRACE=$STRACE"
     cat tests/bench/check_conf.sh tests/bench/vm_check_cpu.vm.sh
 } >"$WORK/run.sh"
@@ -102,8 +108,9 @@ rustc --edition 2021 -O --target x86_64-unknown-linux-musl -C linker=rust-lld \
 # Time limit: per run start-up (up to 180 s to a full table at 5000 under
 # TCG), settle and window, twice (two daemons) per size and kind; plus the
 # long runs.
-nruns=$(($(wc -w <<<"$SIZES") * $(wc -w <<<"$KINDS") * 2 * REPS))
-limit=$((nruns * (WINDOW + STRACE + 120) + 2 * (LONG + 240) + 120))
+ndaemons=$(wc -w <<<"$DAEMONS")
+nruns=$(($(wc -w <<<"$SIZES") * $(wc -w <<<"$KINDS") * ndaemons * REPS))
+limit=$((nruns * (WINDOW + STRACE + 120) + ndaemons * (LONG + 240) + 120))
 LOG=$TARGET_DIR/vm/logs/vm_check_cpu.log
 mkdir -p "$(dirname "$LOG")"
 echo "vm_check_cpu: $nruns runs (sizes $SIZES; kinds $KINDS; window $WINDOW s; long $LONG s)," \
