@@ -293,7 +293,7 @@ mod tests {
         let mut calendar = Calendar::default();
         let mut out = Vec::new();
         let mut tick = 0;
-        let mut steady = |calendar: &mut Calendar, out: &mut Vec<Entry>, tick: &mut u64| {
+        let steady = |calendar: &mut Calendar, out: &mut Vec<Entry>, tick: &mut u64| {
             // Three revolutions of the ring with a few entries per tick.
             for _ in 0..3 * WHEEL_TICKS {
                 *tick += 1;
