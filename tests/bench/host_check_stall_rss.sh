@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Checker RSS across stalls, on the host (no VM, no IPVS): the daemon is
-# stopped (SIGSTOP) for a few seconds, several times; on each resume every
-# checker falls due at once and many probes time out and recover. A daemon
+# stopped (SIGSTOP) for a few seconds, several times; on each resume the
+# checkers that fell due meanwhile start their probes in one burst. A daemon
 # that keeps the room of such bursts grows by a step per stall (the timer
 # wheel did: ~370 kB per stall at 1,000 HTTP_GET checkers before it capped
 # what its buckets keep); one that does not stays level after the first.
@@ -98,4 +98,4 @@ done
 last=$(rss)
 awk -v a="$first" -v b="$last" -v s="$STALLS" 'BEGIN {
     if (a + 0 > 0 && b + 0 > 0) printf "growth: %d kB over %d stalls (%.0f kB per stall)\n", b - a, s, (b - a) / s }'
-echo "daemon log: $(wc -l <"$WORK/daemon.log") lines (transitions logged by the stalls)"
+echo "daemon log: $(wc -l <"$WORK/daemon.log") lines"

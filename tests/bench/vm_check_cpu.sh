@@ -6,6 +6,7 @@
 #   sudo tests/bench/vm_check_cpu.sh [-n "100 1000 5000"] [-k "tcp http"]
 #                                    [-w WINDOW_S] [-l LONG_S] [-L LONG_N]
 #                                    [-t same|split] [-s STRACE_S] [-D DAEMONS]
+#                                    [-i]
 #
 #   -n  real-server counts (default "100 1000 5000"; "" for the long run only)
 #   -k  checker kinds: tcp (TCP_CHECK) and/or http (HTTP_GET status_code 200)
@@ -27,6 +28,12 @@
 #       vCPU 1: the servers behave like other machines, and each daemon
 #       pays only for its own side of the connections)
 #   -D  daemons to run (default "ours ka")
+#   -i  instead of CPU time: user-space instructions per probe, each daemon
+#       under callgrind in the VM (valgrind is copied in from the host),
+#       run twice, the second time WINDOW seconds longer: the difference
+#       of instructions over the difference of probes; a figure TCG and
+#       the kernel do not distort. Use small sizes (-n 100): callgrind
+#       under TCG is slow.
 #   -s  after each CPU window, count the measured process's system calls
 #       with strace -c for this many seconds and print them per probe
 #       (default 0: off)
@@ -58,7 +65,8 @@ REPS=1
 CPUS=same
 STRACE=0
 DAEMONS="ours ka"
-while getopts "n:k:w:l:L:d:r:t:s:D:h" opt; do
+INSTR=0
+while getopts "n:k:w:l:L:d:r:t:s:D:ih" opt; do
     case $opt in
     n) SIZES=$OPTARG ;;
     k) KINDS=$OPTARG ;;
@@ -70,6 +78,7 @@ while getopts "n:k:w:l:L:d:r:t:s:D:h" opt; do
     t) CPUS=$OPTARG ;;
     s) STRACE=$OPTARG ;;
     D) DAEMONS=$OPTARG ;;
+    i) INSTR=1 ;;
     *)
         awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"
         exit 2
@@ -101,7 +110,7 @@ rustc --edition 2021 -O --target x86_64-unknown-linux-musl -C linker=rust-lld \
 
 {
     echo "SIZES='$SIZES' KINDS='$KINDS' DAEMONS='$DAEMONS'"
-    echo "WINDOW=$WINDOW SETTLE=5 LONG=$LONG LONG_N=$LONG_N LONG_KIND=http PER_VS=100 DELAY_LOOP=$DELAY_LOOP REPS=$REPS CPUS=$CPUS STRACE=$STRACE"
+    echo "WINDOW=$WINDOW SETTLE=5 LONG=$LONG LONG_N=$LONG_N LONG_KIND=http PER_VS=100 DELAY_LOOP=$DELAY_LOOP REPS=$REPS CPUS=$CPUS STRACE=$STRACE INSTR=$INSTR"
     cat tests/bench/check_conf.sh tests/bench/vm_check_cpu.vm.sh
 } >"$WORK/run.sh"
 
@@ -117,8 +126,18 @@ echo "vm_check_cpu: $nruns runs (sizes $SIZES; kinds $KINDS; window $WINDOW s; l
     "VM limit $limit s; console log $LOG" >&2
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 set +e
+VG_FILES=()
+if [ "$INSTR" = 1 ]; then
+    # Debian's /usr/bin/valgrind is a shell wrapper around valgrind.bin.
+    for f in /usr/bin/valgrind.bin /usr/bin/vgdb /usr/libexec/valgrind/callgrind-amd64-linux \
+        /usr/libexec/valgrind/vgpreload_core-amd64-linux.so /usr/libexec/valgrind/default.supp; do
+        [ -e "$f" ] || { echo "vm_check_cpu: -i needs valgrind ($f missing; apt-get install valgrind)" >&2 && exit 2; }
+        VG_FILES+=("$f:vg/$(basename "$f" .bin)")
+    done
+    limit=$((nruns * (2 * WINDOW + 400) + 120))
+fi
 KRS_VM_TIMEOUT=$limit KRS_VM_QUIET=1 bash images/run-vm.sh "$WORK/run.sh" "$LOG" \
-    "$WORK/vm_listener:vm_listener"
+    "$WORK/vm_listener:vm_listener" "${VG_FILES[@]}"
 rc=$?
 set -e
 LOAD1=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -151,7 +170,7 @@ row() { # kind n -> sets O and A (ours, keepalived: means over the runs)
     O=$(mean ours "$1" "$2")
     A=$(mean ka "$1" "$2")
 }
-if [ -n "${SIZES// /}" ]; then
+if [ "$INSTR" != 1 ] && [ -n "${SIZES// /}" ]; then
     echo
     echo "Checker CPU, keepalived-rs (ours) vs keepalived 2.2.7's checker process (ka); delay_loop $DELAY_LOOP;"
     echo "CPU topology: $CPUS (split: the farm's side of each connection runs on the other vCPU)."
@@ -202,6 +221,18 @@ if [ -n "${SIZES// /}" ]; then
                 "$(ratio "$orss" "$arss")" "$(ratio "$orss" "$((${arss:-0} + ${apar:-0}))")"
         done
     done
+fi
+if grep -q '^KRS-BENCH-INSTR ' "$WORK/log.txt"; then
+    echo
+    echo "User-space instructions per probe (callgrind in the VM: two lives of each daemon, $WINDOW s"
+    echo "apart; the kernel's work is not counted; ka = keepalived 2.2.7's checker process):"
+    grep '^KRS-BENCH-INSTR ' "$WORK/log.txt" | sed 's/^KRS-BENCH-INSTR //' | awk '
+        { for (i = 1; i <= NF; i++) { k = $i; sub(/=.*/, "", k); v = $i; sub(/^[^=]*=/, "", v); f[k] = v }
+          per = (f["probes"] > 0 ? f["instr"] / f["probes"] : 0)
+          printf "  %-4s %-4s n=%-5s instructions=%s probes=%s per probe=%.0f (lives: Ir/probes %s, %s)\n", f["daemon"], f["kind"], f["n"], f["instr"], f["probes"], per, f["short_life"], f["long_life"]
+          key = f["kind"] " " f["n"]; pp[f["daemon"], key] = per; keys[key] = 1 }
+        END { for (key in keys) if (pp["ours", key] > 0 && pp["ka", key] > 0)
+            printf "  %s: ka / ours = %.1f\n", key, pp["ka", key] / pp["ours", key] }'
 fi
 if grep -q '^KRS-BENCH-SYSCALLS ' "$WORK/log.txt"; then
     echo

@@ -9,6 +9,10 @@
 #               measured process's system calls for that long, printed per
 #               probe: the kernel entries each daemon needs, independent of
 #               how TCG prices them)
+#   INSTR=0     (1: instead of the CPU windows, count each daemon's
+#               user-space instructions per probe with callgrind (valgrind
+#               from /scenario/vg): zeroed after SETTLE, dumped after
+#               WINDOW through vgdb; the kernel's work is not counted)
 #   CPUS=same   (same: daemon and farm share both vCPUs; split: the daemon
 #               runs on vCPU 0, the farm and its kernel receive path on
 #               vCPU 1, as if the real servers were other machines)
@@ -46,7 +50,7 @@
 
 : "${SIZES=100 1000 5000}" "${KINDS=tcp http}" "${DAEMONS=ours ka}"
 : "${WINDOW:=20}" "${SETTLE:=5}" "${LONG:=0}" "${LONG_N:=1000}" "${LONG_KIND:=http}"
-: "${PER_VS:=100}" "${DELAY_LOOP:=1}" "${REPS:=1}" "${CPUS:=same}" "${STRACE:=0}"
+: "${PER_VS:=100}" "${DELAY_LOOP:=1}" "${REPS:=1}" "${CPUS:=same}" "${STRACE:=0}" "${INSTR:=0}"
 HZ=100 # USER_HZ on x86_64
 
 uptime_cs() { awk '{ printf "%d", $1 * 100 }' /proc/uptime; }
@@ -207,9 +211,53 @@ long_one() { # daemon
     stop_daemon
 }
 
+# instr_life DAEMON CONF N EXTRA_S: runs DAEMON under callgrind until its
+# table is full, SETTLE + EXTRA_S more seconds, then stops it; sets IR (the
+# measured process's instructions over its whole life, written by
+# callgrind at exit) and LIFE_PROBES (the listener's count meanwhile).
+instr_life() {
+    rm -f /tmp/cg.* /tmp/bench.pid /tmp/bench_check.pid
+    b_c0=$(count)
+    b_vg="env VALGRIND_LIB=/scenario/vg /scenario/vg/valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.%p"
+    case $1 in
+    ours) krs_bg "cg-$1" ip netns exec dir $b_vg keepalived-rs -n -l -f "$2" -p /tmp/bench.pid ;;
+    ka) krs_bg "cg-$1" ip netns exec dir $b_vg keepalived -n -l -C -f "$2" -p /tmp/bench.pid -c /tmp/bench_check.pid ;;
+    esac
+    b_pidfile=/tmp/bench.pid
+    [ "$1" = ka ] && b_pidfile=/tmp/bench_check.pid
+    krs_wait_for 120 test -s "$b_pidfile" ||
+        krs_log "$1: no pid file: $(tail -5 "$KRS_DIR/cg-$1.log" 2>/dev/null | tr '\n' ' ')"
+    PID=$(cat "$b_pidfile" 2>/dev/null)
+    IR=0 LIFE_PROBES=0 READY=""
+    [ -n "$PID" ] || return 0
+    READY=$(wait_full "$3" 600)
+    sleep $((SETTLE + $4))
+    stop_daemon
+    sleep 1 # the listener writes its count once a second
+    LIFE_PROBES=$(($(count) - b_c0))
+    IR=$(awk '/^(totals|summary):/ { print $2; exit }' "/tmp/cg.$PID" 2>/dev/null)
+    [ -n "$IR" ] || krs_log "$1: no callgrind totals for pid $PID; files: $(ls /tmp/cg.* 2>/dev/null | tr '\n' ' ')"
+    IR=${IR:-0}
+}
+
+# instr_one DAEMON KIND N: one KRS-BENCH-INSTR line. Two lives, one WINDOW
+# seconds longer than the other: the difference of their instructions
+# over the difference of their probes is the cost of a probe, start-up
+# and shutdown cancelled out (no callgrind_control in the VM: no perl).
+instr_one() {
+    b_conf=/tmp/bench-$2-$3.conf
+    [ -f "$b_conf" ] || gen_conf "$2" "$3" "$b_conf"
+    instr_life "$1" "$b_conf" "$3" 0
+    b_ir0=$IR b_p0=$LIFE_PROBES
+    instr_life "$1" "$b_conf" "$3" "$WINDOW"
+    echo "KRS-BENCH-INSTR daemon=$1 kind=$2 n=$3 instr=$((IR - b_ir0)) probes=$((LIFE_PROBES - b_p0))" \
+        "short_life=$b_ir0/$b_p0 long_life=$IR/$LIFE_PROBES ready_s=$READY"
+}
+
 setup
 krs_log "bench: cpus $CPUS sizes [$SIZES] kinds [$KINDS] daemons [$DAEMONS] window $WINDOW s reps $REPS long $LONG s"
 for n in $SIZES; do
+    [ "$INSTR" = 1 ] && break
     for k in $KINDS; do
         rep=0
         while [ $rep -lt "$REPS" ]; do
@@ -222,6 +270,15 @@ for n in $SIZES; do
         done
     done
 done
+if [ "$INSTR" = 1 ]; then
+    for n in $SIZES; do
+        for k in $KINDS; do
+            for d in $DAEMONS; do
+                instr_one "$d" "$k" "$n"
+            done
+        done
+    done
+fi
 if [ "$LONG" -gt 0 ]; then
     for d in $DAEMONS; do
         long_one "$d"
