@@ -25,14 +25,12 @@ use std::process::{Command, Output};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use nix::sys::wait::WaitStatus;
-
 mod common;
 use common::lab::{can_run, output_bounded, Lab, STOP_GRACE};
 
 #[path = "common/engine_harness.rs"]
 mod engine_harness;
-use engine_harness::{at, spawn_engine};
+use engine_harness::{at, engine_record, spawn_engine};
 
 /// One test at a time: every lab is private, but the tests time their
 /// servers' failures, and that wants a machine not busy with the others.
@@ -206,14 +204,7 @@ virtual_server 192.0.2.100 80 {{
     // Dynamic: exit 5 means up with weight 5 - 2.
     fs::write(&code_file, "5").expect("code");
     lab.add_addr(0, "eth0", "192.0.2.4/24");
-    let status = child.wait_bounded(run_for + Duration::from_secs(15));
-    let text = fs::read_to_string(&results).unwrap_or_default();
-    let err = fs::read_to_string(format!("{}.err", results.display())).unwrap_or_default();
-    assert_eq!(
-        status,
-        Some(WaitStatus::Exited(child.pid(), 0)),
-        "engine child failed: {err}\n{text}"
-    );
+    let text = engine_record(&child, &results, run_for);
 
     // Bound from the issue: delay_loop + retry * delay_before_retry +
     // connect_timeout, plus the start offset of our timeline and slack.
@@ -426,14 +417,7 @@ virtual_server 192.0.2.100 53 {{
     at(t0, return_at);
     lab.spawn(0, "smtpd2", &smtp_args);
     lab.spawn(0, "dnsd2", &dns_args);
-    let status = child.wait_bounded(run_for + Duration::from_secs(15));
-    let text = fs::read_to_string(&results).unwrap_or_default();
-    let err = fs::read_to_string(format!("{}.err", results.display())).unwrap_or_default();
-    assert_eq!(
-        status,
-        Some(WaitStatus::Exited(child.pid(), 0)),
-        "engine child failed: {err}\n{text}"
-    );
+    let text = engine_record(&child, &results, run_for);
     let smtp_seen = fs::read_to_string(&smtp_log).unwrap_or_default();
     let dns_seen = fs::read_to_string(&dns_log).unwrap_or_default();
     let summary = format!("{text}\nSMTP server saw:\n{smtp_seen}\nDNS server saw:\n{dns_seen}");
@@ -548,14 +532,7 @@ virtual_server 192.0.2.100 80 {
     fs::rename(www.join("b"), www.join("b.off")).expect("hide /b");
     at(t0, on_at);
     fs::rename(www.join("b.off"), www.join("b")).expect("restore /b");
-    let status = child.wait_bounded(run_for + Duration::from_secs(15));
-    let text = fs::read_to_string(&results).unwrap_or_default();
-    let err = fs::read_to_string(format!("{}.err", results.display())).unwrap_or_default();
-    assert_eq!(
-        status,
-        Some(WaitStatus::Exited(child.pid(), 0)),
-        "engine child failed: {err}\n{text}"
-    );
+    let text = engine_record(&child, &results, run_for);
     let log = fs::read_to_string(&access).unwrap_or_default();
     let lines: Vec<&str> = log
         .lines()

@@ -80,8 +80,6 @@ mod with_tls {
 
     use crate::common::lab::{can_run, output_bounded, Lab, Proc, STOP_GRACE};
 
-    use nix::sys::wait::WaitStatus;
-
     const BIN: &str = env!("CARGO_BIN_EXE_keepalived");
     const TOOLS: &[&str] = &["python3", "openssl", "md5sum"];
     /// The lab's only node.
@@ -217,7 +215,7 @@ srv.serve_forever()
         proc
     }
 
-    use crate::engine_harness::{at, spawn_engine};
+    use crate::engine_harness::{at, engine_record, spawn_engine};
 
     #[test]
     fn ssl_get_against_https_servers() {
@@ -285,14 +283,7 @@ virtual_server 10.77.0.100 443 {{
         at(t0, return_at);
         start_server(&mut lab, &site, PORT13, "https13b");
         start_server(&mut lab, &site, PORT12, "https12b");
-        let status = child.wait_bounded(run_for + Duration::from_secs(15));
-        let text = fs::read_to_string(&results).unwrap_or_default();
-        let err = fs::read_to_string(format!("{}.err", results.display())).unwrap_or_default();
-        assert_eq!(
-            status,
-            Some(WaitStatus::Exited(child.pid(), 0)),
-            "engine child failed: {err}\n{text}"
-        );
+        let text = engine_record(&child, &results, run_for);
         eprintln!("{text}");
 
         // delay_loop + retry * delay_before_retry + connect_timeout, plus
@@ -465,14 +456,7 @@ virtual_server 10.77.0.100 443 {{
         );
         let run_for = Duration::from_secs(5);
         let child = spawn_engine(lab.ns(0), &config, &results, run_for);
-        let status = child.wait_bounded(run_for + Duration::from_secs(15));
-        let text = fs::read_to_string(&results).unwrap_or_default();
-        let err = fs::read_to_string(format!("{}.err", results.display())).unwrap_or_default();
-        assert_eq!(
-            status,
-            Some(WaitStatus::Exited(child.pid(), 0)),
-            "engine child failed: {err}\n{text}"
-        );
+        let text = engine_record(&child, &results, run_for);
         eprintln!("{text}");
         // alpha: every server starts down; only a completed handshake and
         // the right digest bring one up.

@@ -189,12 +189,13 @@ report_binaries() {
     return $bad
 }
 
-# The optional `tls` feature (SSL_GET, genhash -S): lint, its namespace test,
+# The optional `tls` feature (SSL_GET, genhash -S): lint, its unit tests
+# (the TLS dialog, client certificates) and namespace test,
 # and the musl builds with it, in their own target dir so the default
 # binaries stay the ones the other stages use. Prints the size it adds.
 check_tls_feature() {
     cargo clippy --locked --all-targets --features tls -- -D warnings
-    cargo test --locked --features tls --test check_tls
+    cargo test --locked --features tls --lib --test check_tls
     local t plain tls
     for t in "${MUSL_TARGETS[@]}"; do
         CARGO_TARGET_DIR=$TARGET_DIR/tls cargo build --locked --release --target "$t" --features tls

@@ -116,7 +116,9 @@ enum Plan {
         /// every probe.
         urls: Vec<(Rc<[u8]>, Rc<Expect>)>,
         /// SSL_GET: the same requests over TLS.
-        tls: Option<super::tls::TlsTarget>,
+        /// Boxed: only SSL_GET checkers have one, and it would add 40 bytes
+        /// to every checker's slot.
+        tls: Option<Box<super::tls::TlsTarget>>,
     },
     Smtp {
         opts: ConnectOptions,
@@ -1056,7 +1058,7 @@ impl Engine {
                         Some(p) => Plan::Http {
                             opts: opts(p),
                             urls: http_requests(h, vs, rs, ip, p),
-                            tls: Some(tls),
+                            tls: Some(Box::new(tls)),
                         },
                         None => Plan::Disabled,
                     },

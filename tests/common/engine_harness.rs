@@ -151,6 +151,20 @@ pub fn spawn_engine(ns: &str, config_text: &str, results: &Path, run_for: Durati
 }
 
 /// Sleeps until `offset` after `t0`.
+/// Waits for the engine child (at most `run_for` + 15 s), asserts that it
+/// exited 0 (else shows its error and record) and returns its record.
+pub fn engine_record(child: &ChildGuard, results: &Path, run_for: Duration) -> String {
+    let status = child.wait_bounded(run_for + Duration::from_secs(15));
+    let text = fs::read_to_string(results).unwrap_or_default();
+    let err = fs::read_to_string(format!("{}.err", results.display())).unwrap_or_default();
+    assert_eq!(
+        status,
+        Some(nix::sys::wait::WaitStatus::Exited(child.pid(), 0)),
+        "engine child failed: {err}\n{text}"
+    );
+    text
+}
+
 pub fn at(t0: Instant, offset: Duration) {
     if let Some(d) = (t0 + offset).checked_duration_since(Instant::now()) {
         std::thread::sleep(d);
