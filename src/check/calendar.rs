@@ -181,8 +181,9 @@ impl Calendar {
 
     /// Takes out the earliest bucket if its tick is at most `last`: its
     /// entries are swapped into `out` (which must be empty; its capacity,
-    /// cut to [`KEEP_CAPACITY`], goes to the ring), and its tick returned. Ticks up to the one
-    /// returned (or up to `last` when none is) count as taken out.
+    /// cut to [`KEEP_CAPACITY`], goes to the ring), and its tick returned.
+    /// Ticks up to the one returned (or up to `last` when none is) count as
+    /// taken out.
     pub fn take_due(&mut self, last: u64, out: &mut Vec<Entry>) -> Option<u64> {
         let due = self.first_tick().filter(|&tick| tick <= last);
         let taken_through = due.unwrap_or(last.max(self.cursor.saturating_sub(1)));
