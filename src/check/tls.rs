@@ -18,6 +18,11 @@
 //! straight from the certificate's SubjectPublicKeyInfo, so old X.509 v1 or
 //! unusual certificates work as they do with OpenSSL.
 //!
+//! Client certificate: the top-level `SSL` block's `certificate` and `key`
+//! (PEM), read by [`TlsClient`] once per (re)load and presented to servers
+//! that ask for one; a file that cannot be used is logged and the checks go
+//! on without a certificate.
+//!
 //! SNI: `sni_name` when set; else, with `enable_sni`, the virtualhost (url,
 //! then checker, real server, virtual server); else none. `tls_compliant`
 //! sends a close_notify alert before closing (keepalived's quiet shutdown
