@@ -62,27 +62,17 @@ if [ -z "$BIN" ]; then
 fi
 
 WORK=$(mktemp -d /tmp/krs-host-bench.XXXXXX)
-NS=krs-bench-$$
-LISTENER=""
 DAEMON=""
+# shellcheck source=tests/bench/host_farm.sh
+. tests/bench/host_farm.sh
 cleanup() {
     [ -n "$DAEMON" ] && kill -KILL "$DAEMON" 2>/dev/null
-    [ -n "$LISTENER" ] && kill -KILL "$LISTENER" 2>/dev/null
-    wait 2>/dev/null
-    ip netns del "$NS" 2>/dev/null
+    farm_stop
     rm -rf "$WORK"
 }
 trap cleanup EXIT
-
-rustc --edition 2021 -O tests/bench/vm_listener.rs -o "$WORK/vm_listener"
-ip netns add "$NS"
-ip -n "$NS" link set lo up
-ip -n "$NS" route add local 10.200.0.0/16 dev lo
-ip netns exec "$NS" sysctl -qw net.core.somaxconn=65535 net.ipv4.tcp_max_syn_backlog=65535 \
-    net.ipv4.ip_local_port_range="1024 65535" net.ipv4.tcp_tw_reuse=1 >/dev/null
-ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-ip netns exec "$NS" "$WORK/vm_listener" 80 4 "$WORK/count" >/dev/null 2>&1 &
-LISTENER=$!
+farm_start "$WORK" "krs-bench-$$"
+NS=$FARM_NS
 
 # shellcheck source=tests/bench/check_conf.sh
 . tests/bench/check_conf.sh

@@ -49,9 +49,9 @@ BIN=${KEEPALIVED_RS_BIN:-$TARGET_DIR/x86_64-unknown-linux-musl/release/keepalive
 [ -x "$BIN" ] || cargo build --release --quiet --target x86_64-unknown-linux-musl
 
 WORK=$(mktemp -d /tmp/krs-stall-bench.XXXXXX)
-NS=krs-stall-$$
-LISTENER=""
 DAEMON=""
+# shellcheck source=tests/bench/host_farm.sh
+. tests/bench/host_farm.sh
 cleanup() {
     if [ -n "$DAEMON" ]; then
         kill -CONT "$DAEMON" 2>/dev/null || true
@@ -59,22 +59,12 @@ cleanup() {
         for _ in $(seq 50); do kill -0 "$DAEMON" 2>/dev/null || break; sleep 0.1; done
         kill -KILL "$DAEMON" 2>/dev/null || true
     fi
-    [ -n "$LISTENER" ] && kill -KILL "$LISTENER" 2>/dev/null
-    wait 2>/dev/null
-    ip netns del "$NS" 2>/dev/null
+    farm_stop
     rm -rf "$WORK"
 }
 trap cleanup EXIT
-
-rustc --edition 2021 -O tests/bench/vm_listener.rs -o "$WORK/vm_listener"
-ip netns add "$NS"
-ip -n "$NS" link set lo up
-ip -n "$NS" route add local 10.200.0.0/16 dev lo
-ip netns exec "$NS" sysctl -qw net.core.somaxconn=65535 net.ipv4.tcp_max_syn_backlog=65535 \
-    net.ipv4.ip_local_port_range="1024 65535" >/dev/null
-ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-ip netns exec "$NS" "$WORK/vm_listener" 80 4 "$WORK/count" >/dev/null 2>&1 &
-LISTENER=$!
+farm_start "$WORK" "krs-stall-$$"
+NS=$FARM_NS
 
 # shellcheck source=tests/bench/check_conf.sh
 . tests/bench/check_conf.sh
