@@ -629,10 +629,6 @@ impl Engine {
 
     // ===== scheduling =====
 
-    fn next_random(&mut self) -> u64 {
-        next_random(&mut self.rng)
-    }
-
     fn alloc_slot(&mut self) -> usize {
         if let Some(i) = self.free.pop() {
             return i;
@@ -957,7 +953,7 @@ impl Engine {
             else {
                 continue;
             };
-            let offset = warmup_offset(warmup, self.next_random());
+            let offset = warmup_offset(warmup, next_random(&mut self.rng));
             if let Some(run) = self.slots[i].run.as_mut() {
                 run.core.schedule_first(now.at, offset);
             }
