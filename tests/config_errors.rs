@@ -161,3 +161,196 @@ fn ssl_block_is_read_and_checked() {
         ["t.conf:2:2: error: 'ca': expected a CA file path"]
     );
 }
+
+/// The real server ports keepalived 2.2.7 uses, read from its own
+/// `ipvsadm -Sn` table and warnings in the VM (tests/ipvs_vm.rs
+/// `tables_match_keepalived` checks the same against the kernel): DR and
+/// TUN cannot change ports, so a real server of an address service takes
+/// the service's port and one of a fwmark service loses its port; NAT keeps
+/// the configured port; a real server without a port takes the service's.
+/// The checkers probe the corrected port.
+#[test]
+fn real_server_ports_follow_forwarding_like_keepalived() {
+    let text = "\
+virtual_server 10.1.0.1 80 {
+ lb_kind DR
+ protocol TCP
+ sorry_server 10.1.0.20 8080
+ real_server 10.1.0.11 443 {
+  TCP_CHECK {
+  }
+ }
+ real_server 10.1.0.12 {
+ }
+ real_server 10.1.0.13 8080 {
+  lvs_method NAT
+ }
+}
+virtual_server 10.1.0.1 81 {
+ lb_kind NAT
+ protocol TCP
+ real_server 10.1.0.11 443 {
+  lvs_method TUN
+ }
+ real_server 10.1.0.12 8081 {
+ }
+}
+virtual_server fwmark 5 {
+ lb_kind DR
+ sorry_server 10.1.0.20 8080
+ real_server 10.1.0.11 443 {
+ }
+ real_server 10.1.0.12 0 {
+ }
+}
+virtual_server fwmark 6 {
+ lb_kind NAT
+ real_server 10.1.0.11 8080 {
+ }
+}
+";
+    let loaded = load_str("t.conf", text, &options());
+    let warnings: Vec<String> = messages(text)
+        .into_iter()
+        .filter(|m| !m.contains("delay_loop") && !m.contains("lb_algo"))
+        .collect();
+    assert_eq!(
+        warnings,
+        [
+            "t.conf:4:15: warning: virtual_server 10.1.0.1:80: sorry_server 10.1.0.20 port 8080: DR forwarding cannot change ports; port set to 80, as keepalived does",
+            "t.conf:5:24: warning: virtual_server 10.1.0.1:80: real_server 10.1.0.11 port 443 differs from the service's with DR forwarding, which cannot change ports; using 80, as keepalived does",
+            "t.conf:18:24: warning: virtual_server 10.1.0.1:81: real_server 10.1.0.11 port 443 differs from the service's with TUN forwarding, which cannot change ports; using 81, as keepalived does",
+            "t.conf:26:15: warning: virtual_server fwmark 5: sorry_server 10.1.0.20 port 8080: DR forwarding cannot change ports; port cleared, as keepalived does",
+            "t.conf:27:24: warning: virtual_server fwmark 5: real_server 10.1.0.11 port 443: DR forwarding of a fwmark service cannot change ports; port cleared, as keepalived does",
+        ]
+    );
+    let ports = |vs: usize| -> Vec<Option<u16>> {
+        loaded.config.virtual_servers[vs]
+            .real_servers
+            .iter()
+            .map(|rs| rs.port.as_ref().map(|p| p.value))
+            .collect()
+    };
+    assert_eq!(ports(0), [Some(80), Some(80), Some(8080)]);
+    assert_eq!(ports(1), [Some(81), Some(8081)]);
+    assert_eq!(ports(2), [None, Some(0)]);
+    assert_eq!(
+        ports(3),
+        [Some(8080)],
+        "NAT of a fwmark service keeps its port"
+    );
+    let sorry = |vs: usize| {
+        loaded.config.virtual_servers[vs]
+            .sorry_server
+            .as_ref()
+            .and_then(|s| s.port)
+    };
+    assert_eq!((sorry(0), sorry(2)), (Some(80), None));
+    // The dump reads back to the same ports, without new warnings.
+    let dumped = keepalived_rs::config::dump::dump(&loaded.config);
+    let again = load_str("d.conf", &dumped, &options());
+    assert_eq!(again.config.virtual_servers, loaded.config.virtual_servers);
+    assert!(
+        !again
+            .diagnostics
+            .items
+            .iter()
+            .any(|d| d.to_string().contains("port")),
+        "{:#?}",
+        again.diagnostics.items
+    );
+}
+
+/// keepalived 2.2.7 runs each `host` block of an SMTP_CHECK as a checker
+/// of its own, with none of the outer block's connection settings, and the
+/// outer block as one more only when it sets a connection option (seen in
+/// its "Activating healthchecker" lines and probes in the VM; tests/ipvs_vm.rs
+/// `tables_match_keepalived` compares both daemons' lines). It warns that
+/// the block is deprecated.
+#[test]
+fn smtp_host_blocks_become_checkers() {
+    let text = "\
+virtual_server 10.1.0.1 25 {
+ delay_loop 5
+ lb_algo rr
+ lb_kind NAT
+ protocol TCP
+ real_server 10.1.0.14 25 {
+  SMTP_CHECK {
+   helo_name probe.example
+   connect_timeout 3
+   host {
+    connect_ip 10.1.0.31
+    connect_port 2525
+    bindto 10.1.0.2
+    connect_timeout 1
+   }
+   host {
+    connect_ip 10.1.0.32
+    retry 7
+    helo_name nope
+   }
+  }
+ }
+}
+";
+    assert_eq!(
+        messages(text),
+        [
+            "t.conf:10:4: warning: SMTP_CHECK 'host' blocks are deprecated: each is checked as an SMTP_CHECK of its own (the outer block too when it sets a connection option), as keepalived does; write them as SMTP_CHECK blocks",
+            "t.conf:16:4: warning: SMTP_CHECK 'host' blocks are deprecated: each is checked as an SMTP_CHECK of its own (the outer block too when it sets a connection option), as keepalived does; write them as SMTP_CHECK blocks",
+            "t.conf:19:5: warning: unknown keyword 'helo_name' in SMTP_CHECK host; ignored",
+        ]
+    );
+    let loaded = load_str("t.conf", text, &options());
+    let checkers = &loaded.config.virtual_servers[0].real_servers[0].checkers;
+    let seen: Vec<(Option<String>, Option<u16>, Option<String>, u64, u32)> = checkers
+        .iter()
+        .map(|c| {
+            (
+                c.target.connect_ip.as_ref().map(|a| a.value.to_string()),
+                c.target.connect_port.as_ref().map(|p| p.value),
+                c.target.bindto.as_ref().map(|a| a.value.to_string()),
+                c.timing.connect_timeout.value.as_secs(),
+                c.timing.retry.value,
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (None, None, None, 3, 1),
+            (
+                Some("10.1.0.31".into()),
+                Some(2525),
+                Some("10.1.0.2".into()),
+                1,
+                1
+            ),
+            (Some("10.1.0.32".into()), None, None, 5, 7),
+        ]
+    );
+    // Without a connection option of its own the outer block is no checker.
+    let hosts_only = text
+        .replace("   connect_timeout 3\n", "")
+        .replace("    retry 7\n", "");
+    let loaded_hosts_only = load_str("t.conf", &hosts_only, &options());
+    let targets: Vec<Option<String>> = loaded_hosts_only.config.virtual_servers[0].real_servers[0]
+        .checkers
+        .iter()
+        .map(|c| c.target.connect_ip.as_ref().map(|a| a.value.to_string()))
+        .collect();
+    assert_eq!(
+        targets,
+        [Some("10.1.0.31".to_string()), Some("10.1.0.32".to_string())]
+    );
+    for c in checkers {
+        match &c.kind {
+            keepalived_rs::config::model::CheckerKind::Smtp(s) => assert_eq!(
+                s.helo_name.as_ref().map(|h| h.value.as_str()),
+                Some("probe.example")
+            ),
+            other => panic!("{other:?}"),
+        }
+    }
+}

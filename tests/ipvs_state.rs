@@ -305,10 +305,12 @@ virtual_server fwmark 1 {
     assert_eq!(weights(&table, &fw1), vec![("[2001:db8::2]:0".into(), 1)]);
 }
 
-/// keepalived 2.2.7 corrects real server ports (and warns): a fwmark
-/// service's real servers get port 0 ("has port specified - clearing"), a
-/// direct-routed real server of an address service gets the service's port
-/// ("ports don't match - resetting"); the table follows.
+/// keepalived 2.2.7 corrects the ports of real servers that DR or TUN
+/// forward (and warns): a fwmark service's get port 0 ("has port specified
+/// - clearing"), an address service's get the service's port ("ports don't
+/// match - resetting"); NAT keeps the configured port, also for fwmark.
+/// The table follows (tests/ipvs_vm.rs `tables_match_keepalived` compares
+/// with keepalived's own table in the VM).
 #[test]
 fn real_server_ports_follow_keepalived() {
     let text = r#"
@@ -317,6 +319,12 @@ virtual_server fwmark 5 {
     lb_kind DR
     protocol TCP
     real_server 10.0.0.11 80 { weight 1 }
+}
+virtual_server fwmark 6 {
+    lb_algo rr
+    lb_kind NAT
+    real_server 10.0.0.11 8080 { weight 1 }
+    real_server 10.0.0.12 { weight 1 }
 }
 virtual_server 10.0.0.100 90 {
     lb_algo rr
@@ -327,17 +335,59 @@ virtual_server 10.0.0.100 90 {
         weight 1
         lvs_method NAT
     }
+    real_server 10.0.0.13 8080 {
+        weight 1
+        lvs_method TUN
+    }
 }
 "#;
     let table = State::new(&config(text), BTreeSet::new()).desired();
-    let fwmark = ServiceKey::Fwmark {
+    let fwmark = |mark| ServiceKey::Fwmark {
         family: Family::Inet,
-        mark: 5,
+        mark,
     };
-    assert_eq!(weights(&table, &fwmark), vec![("[10.0.0.11]:0".into(), 1)]);
+    assert_eq!(
+        weights(&table, &fwmark(5)),
+        vec![("[10.0.0.11]:0".into(), 1)]
+    );
+    assert_eq!(
+        weights(&table, &fwmark(6)),
+        vec![("[10.0.0.11]:8080".into(), 1), ("[10.0.0.12]:0".into(), 1)]
+    );
     assert_eq!(
         weights(&table, &tcp("10.0.0.100", 90)),
-        vec![("[10.0.0.11]:90".into(), 1), ("[10.0.0.12]:8080".into(), 1)]
+        vec![
+            ("[10.0.0.11]:90".into(), 1),
+            ("[10.0.0.12]:8080".into(), 1),
+            ("[10.0.0.13]:90".into(), 1)
+        ]
+    );
+
+    // In a group, each service gives DR its own port (0 for a fwmark).
+    let group = r#"
+virtual_server_group G {
+    10.0.0.100 80
+    fwmark 7
+}
+virtual_server group G {
+    lb_algo rr
+    lb_kind DR
+    protocol TCP
+    real_server 10.0.0.11 8080 { weight 1 }
+    real_server 10.0.0.12 9090 {
+        weight 1
+        lvs_method NAT
+    }
+}
+"#;
+    let table = State::new(&config(group), BTreeSet::new()).desired();
+    assert_eq!(
+        weights(&table, &tcp("10.0.0.100", 80)),
+        vec![("[10.0.0.11]:80".into(), 1), ("[10.0.0.12]:9090".into(), 1)]
+    );
+    assert_eq!(
+        weights(&table, &fwmark(7)),
+        vec![("[10.0.0.11]:0".into(), 1), ("[10.0.0.12]:9090".into(), 1)]
     );
 }
 

@@ -19,6 +19,14 @@
 //!   server go away, and it serves; the real servers come back when they
 //!   answer again; with `-I` SIGTERM leaves the table in place.
 //!
+//! - `tables_match_keepalived`: keepalived 2.2.7 and ours, one after the
+//!   other on one configuration of awkward cases (DR/TUN/NAT real servers
+//!   whose ports differ from the service's or are missing, fwmark services,
+//!   per-server lvs_method, a port-0 persistent service, a DR sorry server,
+//!   scheduler flags, thresholds, IPv6, UDP with ops, SMTP_CHECK `host`
+//!   blocks): `ipvsadm -Sn` must list the same table, and both daemons must
+//!   start the same checkers ("Activating healthchecker" lines).
+//!
 //! Needs root, qemu and the static musl build of the daemon
 //! (`cargo build --release --target x86_64-unknown-linux-musl`); skipped
 //! otherwise, failed under KEEPALIVED_RS_FULL_TEST=1.
@@ -389,5 +397,248 @@ cat /tmp/krs/ours.log
     ] {
         assert!(log.result(name).is_some(), "no result {name}");
     }
+    vm::note(&log.timings());
+}
+
+/// Cases where keepalived corrects or fills in what the configuration says.
+/// The checkers' probes hang (no host answers on the dummy link) and need
+/// four failures 10 s apart to take a server down, so the tables are read
+/// long before any checker could change them; 10.1.0.11 of :85 is down
+/// from the start (alpha) and its probes fail at once (no route).
+const PARITY_CONF: &str = r#"
+global_defs { router_id parity }
+virtual_server 10.1.0.1 80 {
+    lb_algo rr
+    lb_kind DR
+    protocol TCP
+    real_server 10.1.0.11 443 { weight 1 }
+    real_server 10.1.0.12 { weight 2 }
+    real_server 10.1.0.13 80 { weight 3 }
+}
+virtual_server 10.1.0.1 81 {
+    lb_algo rr
+    lb_kind TUN
+    protocol TCP
+    real_server 10.1.0.11 443 { weight 1 }
+    real_server 10.1.0.12 { weight 2 }
+}
+virtual_server 10.1.0.1 82 {
+    lb_algo wrr
+    lb_kind NAT
+    protocol TCP
+    real_server 10.1.0.11 8080 { weight 1 }
+    real_server 10.1.0.12 { weight 2 }
+}
+virtual_server fwmark 5 {
+    lb_algo rr
+    lb_kind NAT
+    real_server 10.1.0.11 8080 { weight 1 }
+    real_server 10.1.0.12 { weight 2 }
+}
+virtual_server fwmark 6 {
+    lb_algo rr
+    lb_kind DR
+    retry 3
+    delay_before_retry 10
+    sorry_server 10.1.0.20 8080
+    real_server 10.1.0.11 8080 {
+        weight 1
+        TCP_CHECK { connect_timeout 1 }
+    }
+    real_server 10.1.0.12 { weight 2 }
+}
+virtual_server fwmark 7 {
+    lb_algo rr
+    lb_kind TUN
+    real_server 10.1.0.11 8080 { weight 1 }
+}
+virtual_server 10.1.0.1 83 {
+    lb_algo rr
+    lb_kind DR
+    protocol TCP
+    real_server 10.1.0.11 8080 {
+        weight 1
+        lvs_method NAT
+    }
+    real_server 10.1.0.12 9090 {
+        weight 1
+        lvs_method TUN
+    }
+}
+virtual_server 10.1.0.1 84 {
+    lb_algo rr
+    lb_kind NAT
+    protocol TCP
+    real_server 10.1.0.11 8080 {
+        weight 1
+        lvs_method DR
+    }
+}
+virtual_server 10.1.0.1 0 {
+    lb_algo rr
+    lb_kind DR
+    protocol TCP
+    persistence_timeout 30
+    real_server 10.1.0.11 80 { weight 1 }
+    real_server 10.1.0.12 { weight 1 }
+}
+virtual_server 10.1.0.1 85 {
+    lb_algo rr
+    lb_kind DR
+    protocol TCP
+    alpha
+    sorry_server 10.1.0.20 8080
+    real_server 10.1.0.11 80 {
+        TCP_CHECK {
+            connect_ip 10.255.255.1
+            connect_port 1
+            connect_timeout 1
+        }
+    }
+}
+virtual_server 10.1.0.1 86 {
+    lb_algo sh
+    sh-port
+    sh-fallback
+    lb_kind NAT
+    protocol TCP
+    real_server 10.1.0.11 86 {
+        weight 4
+        uthreshold 100
+        lthreshold 10
+    }
+}
+virtual_server 10.1.0.1 87 {
+    lb_algo rr
+    lb_kind DR
+    protocol TCP
+    retry 3
+    delay_before_retry 10
+    real_server 10.1.0.11 443 {
+        inhibit_on_failure
+        TCP_CHECK { connect_timeout 1 }
+        HTTP_GET {
+            url { path / }
+        }
+    }
+}
+virtual_server 10.1.0.1 25 {
+    lb_algo rr
+    lb_kind NAT
+    protocol TCP
+    retry 3
+    delay_before_retry 10
+    real_server 10.1.0.14 {
+        SMTP_CHECK {
+            host { connect_ip 10.1.0.31 }
+            host {
+                connect_ip 10.1.0.32
+                connect_port 2525
+            }
+        }
+    }
+    real_server 10.1.0.15 25 {
+        SMTP_CHECK {
+            host { connect_ip 10.1.0.31 }
+            connect_timeout 4
+        }
+    }
+}
+virtual_server fd00::1 80 {
+    lb_algo rr
+    lb_kind DR
+    protocol TCP
+    real_server fd00::11 443 { weight 1 }
+    real_server fd00::12 { weight 1 }
+}
+virtual_server 10.1.0.1 53 {
+    lb_algo rr
+    lb_kind NAT
+    protocol UDP
+    ops
+    real_server 10.1.0.11 5353 { weight 1 }
+}
+"#;
+
+#[test]
+fn tables_match_keepalived() {
+    if !vm::require_daemon() {
+        return;
+    }
+    // Each daemon in turn in the VM's own namespace: start, wait for the
+    // last service, read the table and the checkers it started, stop,
+    // clear the table.
+    let script = r#". /lib/krs/lib.sh
+ip link set lo up
+ip link add d0 type dummy && ip link set d0 up && ip addr add 10.1.0.2/24 dev d0
+has_udp53() { ipvsadm -Ln | grep -q '10.1.0.1:53'; }
+activations() {
+    grep -o 'Activating healthchecker for service .*' "$1" | sort >"$2"
+}
+run_daemon() { # name pidfile command...
+    _name=$1 _pid=$2
+    shift 2
+    krs_bg "$_name" "$@"
+    krs_wait_for 30 has_udp53 || krs_log "$_name did not program the table"
+    sleep 3
+    ipvsadm -Sn | sort >"/tmp/$_name.table"
+    kill "$(cat "$_pid")"
+    krs_wait_for 15 sh -c "! kill -0 $(cat "$_pid") 2>/dev/null"
+    activations "/tmp/krs/$_name.log" "/tmp/$_name.checkers"
+    krs_export "$_name.table" "/tmp/$_name.table"
+    krs_export "$_name.checkers" "/tmp/$_name.checkers"
+    krs_export "$_name.log" "/tmp/krs/$_name.log"
+    ipvsadm -C
+}
+run_daemon ka /tmp/ka.pid keepalived -n -l -D -C -f /scenario/keepalived.conf -p /tmp/ka.pid -c /tmp/ka_check.pid
+run_daemon ours /tmp/ours.pid keepalived-rs -n -l -D -f /scenario/keepalived.conf -p /tmp/ours.pid
+krs_result parity-ran PASS
+"#;
+    let log = vm::run_scenario(
+        "ipvs-parity",
+        script,
+        &[("keepalived.conf", PARITY_CONF.as_bytes())],
+    )
+    .expect("VM run");
+    log.assert_pass();
+    let text = |name: &str| {
+        String::from_utf8_lossy(
+            log.files
+                .get(name)
+                .unwrap_or_else(|| panic!("no {name} from the VM")),
+        )
+        .into_owned()
+    };
+    let (ka_table, ours_table) = (text("ka.table"), text("ours.table"));
+    // keepalived's own corrections, so that the comparison is about them.
+    for line in [
+        "-a -t 10.1.0.1:80 -r 10.1.0.11:80 -g -w 1",
+        "-a -t 10.1.0.1:81 -r 10.1.0.11:81 -i -w 1 --tun-type ipip",
+        "-a -f 5 -r 10.1.0.11:8080 -m -w 1",
+        "-a -f 6 -r 10.1.0.11:0 -g -w 1",
+        "-a -t 10.1.0.1:85 -r 10.1.0.20:85 -g -w 1",
+    ] {
+        assert!(
+            ka_table.lines().any(|l| l == line),
+            "keepalived's table lacks {line}:\n{ka_table}\n{}",
+            text("ka.log")
+        );
+    }
+    assert!(ka_table.lines().count() >= 35, "{ka_table}");
+    assert_eq!(
+        ours_table,
+        ka_table,
+        "ours (left) and keepalived's (right) tables differ; our log:\n{}",
+        text("ours.log")
+    );
+    let (ka_checkers, ours_checkers) = (text("ka.checkers"), text("ours.checkers"));
+    assert!(
+        ka_checkers.contains("[10.1.0.11]:none:0 for VS FWM 6")
+            && ka_checkers.contains("[10.1.0.11]:tcp:87 for VS [10.1.0.1]:tcp:87")
+            && ka_checkers.matches("[10.1.0.14]:tcp:25").count() == 2
+            && ka_checkers.matches("[10.1.0.15]:tcp:25").count() == 2,
+        "{ka_checkers}"
+    );
+    assert_eq!(ours_checkers, ka_checkers, "checkers started");
     vm::note(&log.timings());
 }

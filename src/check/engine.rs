@@ -922,7 +922,11 @@ impl Engine {
                     None => ServerHealth::new(rs.weight.value, all_up),
                 };
                 if !keep || !old.contains_key(&id) {
-                    debug!("Activating healthchecker for service {id} for VS {}", id.vs);
+                    // keepalived's line is per checker (an SMTP_CHECK with
+                    // host blocks logs several), none for a server without.
+                    for _ in &checkers {
+                        debug!("Activating healthchecker for service {id} for VS {}", id.vs);
+                    }
                 }
                 servers.push(Server {
                     id,

@@ -164,16 +164,15 @@ impl RsId {
     }
 }
 
-/// keepalived's FMT_RS: `[10.0.0.2]:tcp:80`.
+/// keepalived's FMT_RS: `[10.0.0.2]:tcp:80`; a fwmark service has no
+/// protocol of its own, so its real servers read `[10.0.0.2]:none:0`.
 impl fmt::Display for RsId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "[{}]:{}:{}",
-            self.addr,
-            self.vs.protocol().name(),
-            self.port
-        )
+        let protocol = match self.vs {
+            VsId::Fwmark { .. } => "none",
+            _ => self.vs.protocol().name(),
+        };
+        write!(f, "[{}]:{}:{}", self.addr, protocol, self.port)
     }
 }
 

@@ -315,6 +315,7 @@ pub fn finalize_vs(b: VsBuilder, d: &mut Diagnostics) -> VirtualServer {
             format!("{what}: no protocol; keepalived defaults to UDP (add 'protocol TCP' for a TCP service)"),
         ),
     }
+    correct_sorry_server_port(&mut vs, d);
     vs.timing.delay_loop = Some(vs.delay_loop.clone());
     vs.real_servers = b
         .real_servers
@@ -332,6 +333,7 @@ fn finalize_rs(b: RsBuilder, vs: &VirtualServer, d: &mut Diagnostics) -> RealSer
         .inhibit_on_failure
         .unwrap_or_else(|| vs.inhibit_on_failure.clone());
     rs.alpha = b.alpha.unwrap_or_else(|| vs.alpha.clone());
+    correct_real_server_port(&mut rs, vs, d);
     if let (VsKey::Address { addr, .. }, false) =
         (&vs.key, rs.addr.value.is_ipv4() == vs_is_ipv4(&vs.key))
     {
@@ -353,6 +355,85 @@ fn finalize_rs(b: RsBuilder, vs: &VirtualServer, d: &mut Diagnostics) -> RealSer
     // `collect` reuses the builders' (larger) allocation in place.
     rs.checkers.shrink_to_fit();
     rs
+}
+
+/// The name keepalived's warnings give a forwarding method that cannot
+/// change ports: `None` for NAT, which can.
+fn fixed_port_method(method: &ForwardMethod) -> Option<&'static str> {
+    match method {
+        ForwardMethod::Nat => None,
+        ForwardMethod::Dr => Some("DR"),
+        ForwardMethod::Tun { .. } => Some("TUN"),
+    }
+}
+
+/// keepalived 2.2.7 (checked against its IPVS table): DR and TUN forward
+/// the packet unchanged, so a real server of an address service gets the
+/// service's port and one of a fwmark service loses its port, with a
+/// warning; a real server without a port gets the service's port. The
+/// checkers then probe the corrected port too.
+fn correct_real_server_port(rs: &mut RealServer, vs: &VirtualServer, d: &mut Diagnostics) {
+    let method = rs.lvs_method.as_ref().unwrap_or(&vs.lb_kind);
+    let fixed = fixed_port_method(&method.value);
+    let what = vs.key.label();
+    match (&vs.key, rs.port.take()) {
+        (VsKey::Address { port: vport, .. }, None) => {
+            rs.port = Some(Spanned::default_value(vport.value));
+        }
+        (VsKey::Address { port: vport, .. }, Some(p)) => match fixed {
+            Some(name) if p.value != vport.value => {
+                d.warning(
+                    &p.span,
+                    format!(
+                        "{what}: real_server {} port {} differs from the service's with {name} forwarding, which cannot change ports; using {}, as keepalived does",
+                        rs.addr.value, p.value, vport.value
+                    ),
+                );
+                rs.port = Some(Spanned::new(vport.value, p.span));
+            }
+            _ => rs.port = Some(p),
+        },
+        (VsKey::Fwmark(_), Some(p)) => match fixed {
+            Some(name) if p.value != 0 => d.warning(
+                &p.span,
+                format!(
+                    "{what}: real_server {} port {}: {name} forwarding of a fwmark service cannot change ports; port cleared, as keepalived does",
+                    rs.addr.value, p.value
+                ),
+            ),
+            _ => rs.port = Some(p),
+        },
+        (_, port) => rs.port = port,
+    }
+}
+
+/// [`correct_real_server_port`] for the sorry server, with its own
+/// `sorry_server_lvs_method`.
+fn correct_sorry_server_port(vs: &mut VirtualServer, d: &mut Diagnostics) {
+    let method = vs.sorry_server_lvs_method.as_ref().unwrap_or(&vs.lb_kind);
+    let Some(name) = fixed_port_method(&method.value) else {
+        return;
+    };
+    let what = vs.key.label();
+    let Some(sorry) = vs.sorry_server.as_mut() else {
+        return;
+    };
+    let wanted = match &vs.key {
+        VsKey::Address { port, .. } => Some(port.value),
+        VsKey::Fwmark(_) => None,
+        VsKey::Group(_) => return,
+    };
+    if let Some(p) = sorry.port.filter(|&p| Some(p) != wanted && p != 0) {
+        let now = wanted.map_or_else(|| "cleared".to_string(), |w| format!("set to {w}"));
+        d.warning(
+            &sorry.addr.span,
+            format!(
+                "{what}: sorry_server {} port {p}: {name} forwarding cannot change ports; port {now}, as keepalived does",
+                sorry.addr.value
+            ),
+        );
+        sorry.port = wanted;
+    }
 }
 
 fn vs_is_ipv4(key: &VsKey) -> bool {

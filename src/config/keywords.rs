@@ -1528,6 +1528,7 @@ pub struct RsBuilder {
     pub checkers: Vec<CheckerBuilder>,
 }
 
+#[derive(Clone)]
 pub struct CheckerBuilder {
     pub kind: CheckerKind,
     pub target: CheckTarget,
@@ -1536,6 +1537,69 @@ pub struct CheckerBuilder {
     pub log_all_failures: Spanned<bool>,
     pub misc_timeout: Option<Spanned<Duration>>,
     pub span: Span,
+    /// SMTP_CHECK's legacy `host { ... }` blocks: each one is one more
+    /// checker of the real server (see [`CheckerBuilder::expand_hosts`]).
+    pub smtp_hosts: Vec<SmtpHost>,
+}
+
+/// One `host { connect_ip ...; connect_timeout ... }` block of SMTP_CHECK.
+#[derive(Clone)]
+pub struct SmtpHost {
+    pub target: CheckTarget,
+    pub timing: InheritedTiming,
+    pub alpha: Option<Spanned<bool>>,
+    pub log_all_failures: Option<Spanned<bool>>,
+    pub span: Span,
+}
+
+impl CheckerBuilder {
+    /// keepalived 2.2.7 ("The SMTP_CHECK host block is deprecated. Please
+    /// define additional checkers."), as its VM runs show: each `host`
+    /// block is a checker of its own, with its own connection settings
+    /// (connect_ip, ports, bindto, connect_timeout: none taken from the
+    /// outer block) and the outer block's other settings; the outer block
+    /// is a checker too only when it sets a connection option itself.
+    fn expand_hosts(self) -> Vec<CheckerBuilder> {
+        if self.smtp_hosts.is_empty() {
+            return vec![self];
+        }
+        let outer_connects =
+            self.target != CheckTarget::default() || self.timing.connect_timeout.is_some();
+        let mut all = Vec::with_capacity(1 + self.smtp_hosts.len());
+        for host in &self.smtp_hosts {
+            let mut extra = self.clone();
+            extra.smtp_hosts = Vec::new();
+            extra.target = host.target.clone();
+            extra.timing = overlay_timing(&self.timing, host.timing.clone());
+            extra.timing.connect_timeout = host.timing.connect_timeout.clone();
+            if host.alpha.is_some() {
+                extra.alpha = host.alpha.clone();
+            }
+            if let Some(l) = &host.log_all_failures {
+                extra.log_all_failures = l.clone();
+            }
+            extra.span = host.span.clone();
+            all.push(extra);
+        }
+        if outer_connects {
+            let mut outer = self;
+            outer.smtp_hosts = Vec::new();
+            all.insert(0, outer);
+        }
+        all
+    }
+}
+
+fn overlay_timing(base: &InheritedTiming, top: InheritedTiming) -> InheritedTiming {
+    InheritedTiming {
+        delay_loop: top.delay_loop.or_else(|| base.delay_loop.clone()),
+        connect_timeout: top.connect_timeout.or_else(|| base.connect_timeout.clone()),
+        retry: top.retry.or_else(|| base.retry.clone()),
+        delay_before_retry: top
+            .delay_before_retry
+            .or_else(|| base.delay_before_retry.clone()),
+        warmup: top.warmup.or_else(|| base.warmup.clone()),
+    }
 }
 
 fn forward_method(n: &Node, d: &mut Diagnostics) -> Option<Spanned<ForwardMethod>> {
@@ -1988,7 +2052,7 @@ fn real_server(n: &Node, d: &mut Diagnostics) -> Option<RsBuilder> {
         }
         if CHECKER_KEYWORDS.contains(&child.name.text.as_str()) {
             if let Some(c) = checker(child, d) {
-                b.checkers.push(c);
+                b.checkers.extend(c.expand_hosts());
             }
             continue;
         }
@@ -2064,6 +2128,7 @@ fn checker(n: &Node, d: &mut Diagnostics) -> Option<CheckerBuilder> {
         log_all_failures: dv(false),
         misc_timeout: None,
         span: n.span().clone(),
+        smtp_hosts: Vec::new(),
     };
     let context = n.name.text.clone();
     let common = CHECKER_COMMON;
@@ -2140,6 +2205,44 @@ static CHECKER_COMMON: &[Kw<CheckerBuilder>] = &[
         c.log_all_failures = boolean(n, d)
     }),
 ];
+
+fn smtp_host(n: &Node, d: &mut Diagnostics) -> SmtpHost {
+    // Parsed into a scratch checker: a host block takes the keywords every
+    // checker has, with the same argument checks.
+    let mut scratch = CheckerBuilder {
+        kind: CheckerKind::Tcp,
+        target: CheckTarget::default(),
+        timing: InheritedTiming::default(),
+        alpha: None,
+        log_all_failures: Spanned::default_value(false),
+        misc_timeout: None,
+        span: n.span().clone(),
+        smtp_hosts: Vec::new(),
+    };
+    for child in block(n, d) {
+        if handle_timing(&mut scratch.timing, child, "SMTP_CHECK host", d) {
+            continue;
+        }
+        match CHECKER_COMMON.iter().find(|k| k.name == child.name.text) {
+            Some(k) => (k.handler)(&mut scratch, child, d),
+            None => report_unknown(
+                "SMTP_CHECK host",
+                child,
+                CHECKER_COMMON.iter().map(|k| k.name).chain(TIMING_KEYWORDS),
+                d,
+            ),
+        }
+    }
+    let log_all_failures =
+        (!scratch.log_all_failures.span.is_default()).then_some(scratch.log_all_failures);
+    SmtpHost {
+        target: scratch.target,
+        timing: scratch.timing,
+        alpha: scratch.alpha,
+        log_all_failures,
+        span: n.span().clone(),
+    }
+}
 
 fn http_of(c: &mut CheckerBuilder) -> Option<&mut HttpCheck> {
     match &mut c.kind {
@@ -2237,12 +2340,21 @@ fn specific_checker_table(kind: &CheckerKind) -> Vec<Kw<CheckerBuilder>> {
                 }
             }),
         ],
-        CheckerKind::Smtp(_) => vec![kw("helo_name", |c, n, d| {
-            let v = string(n, d, "a host name");
-            if let CheckerKind::Smtp(s) = &mut c.kind {
-                set_opt(&mut s.helo_name, v);
-            }
-        })],
+        CheckerKind::Smtp(_) => vec![
+            kw("helo_name", |c, n, d| {
+                let v = string(n, d, "a host name");
+                if let CheckerKind::Smtp(s) = &mut c.kind {
+                    set_opt(&mut s.helo_name, v);
+                }
+            }),
+            kw("host", |c, n, d| {
+                d.warning(
+                    n.span(),
+                    "SMTP_CHECK 'host' blocks are deprecated: each is checked as an SMTP_CHECK of its own (the outer block too when it sets a connection option), as keepalived does; write them as SMTP_CHECK blocks",
+                );
+                c.smtp_hosts.push(smtp_host(n, d));
+            }),
+        ],
         CheckerKind::Dns(_) => {
             vec![
                 kw("type", |c, n, d| {

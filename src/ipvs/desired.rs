@@ -593,10 +593,9 @@ fn vs_state(vs: &VirtualServer, config: &Config, notices: &mut VecDeque<Notice>)
             .sorry_server_lvs_method
             .as_ref()
             .map_or(vs.lb_kind.value, |m| m.value);
-        let port = match vs.key {
-            VsKey::Fwmark(_) => None,
-            _ => s.port,
-        };
+        // The configuration already corrected DR/TUN ports (finalize.rs);
+        // a NAT sorry server of a fwmark service keeps its port.
+        let port = s.port;
         SorryServer {
             addr: s.addr.value,
             port,
@@ -905,13 +904,26 @@ impl State {
     }
 }
 
+/// The port of a destination in one service. The configuration already
+/// gave DR and TUN real servers of an address or fwmark service the port
+/// keepalived uses; this keeps that true for each service of a
+/// virtual_server_group too: DR and TUN cannot change ports, so their
+/// destinations take the service's port (0 for fwmark), as ipvsadm does.
+fn dest_port(slot: &ServiceSlot, forward: ForwardMethod, port: Option<u16>) -> u16 {
+    match (forward, slot.key) {
+        (ForwardMethod::Masquerade | ForwardMethod::Local, _) => port.unwrap_or(slot.default_port),
+        (_, ServiceKey::Fwmark { .. }) => 0,
+        (_, ServiceKey::Addr { .. }) => slot.default_port,
+    }
+}
+
 /// The destinations of one service of a virtual server.
 fn pool(vs: &VsState, slot: &ServiceSlot) -> BTreeMap<DestKey, DestParams> {
     let mut dests = BTreeMap::new();
     let sorry = vs.sorry.as_ref().map(|s| {
         let key = DestKey {
             addr: s.addr,
-            port: s.port.unwrap_or(slot.default_port),
+            port: dest_port(slot, s.template.forward, s.port),
         };
         (key, s)
     });
@@ -924,19 +936,9 @@ fn pool(vs: &VsState, slot: &ServiceSlot) -> BTreeMap<DestKey, DestParams> {
             } else {
                 continue;
             };
-            // keepalived clears the port of a fwmark service's real servers
-            // and gives direct-routed ones the service's port (the kernel
-            // does not rewrite ports for DR).
-            let port = match slot.key {
-                ServiceKey::Fwmark { .. } => 0,
-                ServiceKey::Addr { .. } if rs.template.forward == ForwardMethod::DirectRoute => {
-                    slot.default_port
-                }
-                ServiceKey::Addr { .. } => rs.port.unwrap_or(slot.default_port),
-            };
             let key = DestKey {
                 addr: rs.id.addr,
-                port,
+                port: dest_port(slot, rs.template.forward, rs.port),
             };
             dests.insert(
                 key,
