@@ -306,9 +306,10 @@ virtual_server fwmark 1 {
 }
 
 /// keepalived 2.2.7 corrects the ports of real servers that DR or TUN
-/// forward (and warns): a fwmark service's get port 0 ("has port specified
-/// - clearing"), an address service's get the service's port ("ports don't
-/// match - resetting"); NAT keeps the configured port, also for fwmark.
+/// forward (and warns): a fwmark service's get port 0 ("has port
+/// specified, clearing"), an address service's get the service's port
+/// ("ports don't match, resetting"); NAT keeps the configured port, also
+/// for fwmark.
 /// The table follows (tests/ipvs_vm.rs `tables_match_keepalived` compares
 /// with keepalived's own table in the VM).
 #[test]
