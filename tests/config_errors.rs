@@ -161,3 +161,16 @@ fn ssl_block_is_read_and_checked() {
         ["t.conf:2:2: error: 'ca': expected a CA file path"]
     );
 }
+
+#[test]
+fn unimplemented_keepalived_keywords_say_so_instead_of_unknown() {
+    let text = "global_defs {\n nftables_ipvs_priority -1\n nftables_ipvs_start_fwmark 1000\n}\ntrack_group GROUP1 {\n group {\n  VI_1\n }\n}\n";
+    assert_eq!(
+        messages(text),
+        [
+            "t.conf:2:2: warning: 'nftables_ipvs_priority' is a keepalived keyword that keepalived-rs does not implement; ignored",
+            "t.conf:3:2: warning: 'nftables_ipvs_start_fwmark' is a keepalived keyword that keepalived-rs does not implement; ignored",
+            "t.conf:5:1: warning: 'track_group' is a keepalived keyword that keepalived-rs does not implement; ignored",
+        ]
+    );
+}

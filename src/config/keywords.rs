@@ -38,6 +38,8 @@ const NOT_IMPLEMENTED: &[&str] = &[
     "nftables_counters",
     "nftables_ifindex",
     "nftables_ipvs",
+    "nftables_ipvs_priority",
+    "nftables_ipvs_start_fwmark",
     "vrrp_priority",
     "checker_priority",
     "bfd_priority",
@@ -144,6 +146,7 @@ const NOT_IMPLEMENTED: &[&str] = &[
     "garp_group",
     "linkbeat_interfaces",
     "interface_up_down_delays",
+    "track_group",
     "BFD_CHECK",
     "notify_deleted_script",
 ];
