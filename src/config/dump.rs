@@ -684,6 +684,9 @@ fn virtual_server(o: &mut Out, vs: &VirtualServer) {
     o.flag("sh-fallback", f.sh_fallback);
     o.flag("mh-port", f.mh_port);
     o.flag("mh-fallback", f.mh_fallback);
+    o.flag("flag-1", f.flag_1);
+    o.flag("flag-2", f.flag_2);
+    o.flag("flag-3", f.flag_3);
     o.flag("hashed", f.hashed);
     o.flag("ha_suspend", vs.ha_suspend.value);
     if let Some(v) = &vs.virtualhost {

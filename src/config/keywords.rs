@@ -1736,6 +1736,9 @@ static VIRTUAL_SERVER: &[Kw<VsBuilder>] = &[
     kw("mh-fallback", |b, n, d| {
         b.vs.flags.mh_fallback = flag(n, d).value
     }),
+    kw("flag-1", |b, n, d| b.vs.flags.flag_1 = flag(n, d).value),
+    kw("flag-2", |b, n, d| b.vs.flags.flag_2 = flag(n, d).value),
+    kw("flag-3", |b, n, d| b.vs.flags.flag_3 = flag(n, d).value),
     kw("hashed", |b, n, d| b.vs.flags.hashed = flag(n, d).value),
     kw("ha_suspend", |b, n, d| b.vs.ha_suspend = flag(n, d)),
     kw("virtualhost", |b, n, d| {

@@ -540,6 +540,12 @@ pub struct ServiceFlags {
     pub sh_fallback: bool,
     pub mh_port: bool,
     pub mh_fallback: bool,
+    /// `flag-1`, `flag-2`, `flag-3`: IP_VS_SVC_F_SCHED1..3 (ipvsadm's
+    /// `-b flag-N`), set for any scheduler; sh-fallback/mh-fallback are
+    /// flag-1 and sh-port/mh-port flag-2 in the kernel.
+    pub flag_1: bool,
+    pub flag_2: bool,
+    pub flag_3: bool,
     pub hashed: bool,
 }
 

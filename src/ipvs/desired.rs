@@ -32,9 +32,9 @@ use crate::config::model::{
 use crate::netlink::ipvs::{
     DestKey, DestParams, Family, ForwardMethod, ServiceKey, ServiceParams, Tunnel,
     IP_VS_CONN_F_TUNNEL_TYPE_GRE, IP_VS_CONN_F_TUNNEL_TYPE_GUE, IP_VS_CONN_F_TUNNEL_TYPE_IPIP,
-    IP_VS_SVC_F_ONEPACKET, IP_VS_SVC_F_PERSISTENT, IP_VS_SVC_F_SCHED_SH_FALLBACK,
-    IP_VS_SVC_F_SCHED_SH_PORT, IP_VS_TUNNEL_ENCAP_FLAG_CSUM, IP_VS_TUNNEL_ENCAP_FLAG_NOCSUM,
-    IP_VS_TUNNEL_ENCAP_FLAG_REMCSUM,
+    IP_VS_SVC_F_ONEPACKET, IP_VS_SVC_F_PERSISTENT, IP_VS_SVC_F_SCHED1, IP_VS_SVC_F_SCHED2,
+    IP_VS_SVC_F_SCHED3, IP_VS_SVC_F_SCHED_SH_FALLBACK, IP_VS_SVC_F_SCHED_SH_PORT,
+    IP_VS_TUNNEL_ENCAP_FLAG_CSUM, IP_VS_TUNNEL_ENCAP_FLAG_NOCSUM, IP_VS_TUNNEL_ENCAP_FLAG_REMCSUM,
 };
 
 /// Bound on the services one `virtual_server_group` entry expands to
@@ -544,6 +544,16 @@ fn vs_state(vs: &VirtualServer, config: &Config, notices: &mut VecDeque<Notice>)
     }
     if fallback_flag {
         flags |= IP_VS_SVC_F_SCHED_SH_FALLBACK;
+    }
+    // flag-N is the raw bit: keepalived sets it for any scheduler.
+    for (set, bit) in [
+        (vs.flags.flag_1, IP_VS_SVC_F_SCHED1),
+        (vs.flags.flag_2, IP_VS_SVC_F_SCHED2),
+        (vs.flags.flag_3, IP_VS_SVC_F_SCHED3),
+    ] {
+        if set {
+            flags |= bit;
+        }
     }
     let real_servers: Vec<RsState> = vs
         .real_servers
