@@ -174,3 +174,52 @@ fn unimplemented_keepalived_keywords_say_so_instead_of_unknown() {
         ]
     );
 }
+
+/// As keepalived 2.2.7: an unknown word after `NAME weight N` is warned
+/// about and ignored; one right after NAME makes keepalived drop the line.
+#[test]
+fn unknown_track_options_warn_as_keepalived_does() {
+    let text = "vrrp_script chk1 {\n script /bin/true\n}\nvrrp_script chk2 {\n script /bin/true\n}\nvrrp_instance VI_1 {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {\n  10.0.0.1\n }\n track_script {\n  chk1 weight 10 no_reverse\n  chk2 foo\n }\n track_interface {\n  eth1 weight -5 bar reverse\n }\n}\nvrrp_sync_group G {\n group {\n  VI_1\n }\n track_file {\n  tf1 weight 3 baz\n }\n}\n";
+    let loaded = load_str("t.conf", text, &options());
+    let m: Vec<String> = loaded
+        .diagnostics
+        .items
+        .iter()
+        .map(|d| d.to_string())
+        .collect();
+    assert_eq!(
+        m,
+        [
+            "t.conf:14:18: warning: 'track_script': unknown option 'no_reverse' after 'chk1 weight 10'; did you mean 'noreverse'?; ignored",
+            "t.conf:15:8: warning: 'track_script': unknown option 'foo' after 'chk2' (expected 'weight N'); keepalived ignores the whole line, so 'chk2' is not tracked",
+            "t.conf:18:18: warning: 'track_interface': unknown option 'bar' after 'eth1 weight -5'; ignored",
+            "t.conf:21:17: warning: vrrp_sync_group 'G' has only one member",
+            "t.conf:26:16: warning: 'track_file': unknown option 'baz' after 'tf1 weight 3'; ignored",
+        ]
+    );
+    assert!(!loaded.has_errors());
+    let vi = &loaded.config.instances[0];
+    let scripts: Vec<(&str, Option<i32>, Option<bool>)> = vi
+        .track_script
+        .iter()
+        .map(|r| {
+            (
+                r.name.value.as_str(),
+                r.weight.as_ref().map(|w| w.value),
+                r.reverse.as_ref().map(|r| r.value),
+            )
+        })
+        .collect();
+    assert_eq!(scripts, [("chk1", Some(10), None)]);
+    let interface = &vi.track_interface[0];
+    assert_eq!(interface.weight.as_ref().map(|w| w.value), Some(-5));
+    assert_eq!(interface.reverse.as_ref().map(|r| r.value), Some(true));
+    assert_eq!(loaded.config.sync_groups[0].track_file.len(), 1);
+
+    // A bad weight stays an error: keepalived rejects the number too.
+    let bad = "vrrp_instance VI_1 {\n track_script {\n  chk1 weight x\n }\n}\n";
+    assert!(messages(bad).contains(
+        &"t.conf:3:15: error: 'track_script weight': expected an integer -254..254, found 'x'"
+            .to_string()
+    ));
+}

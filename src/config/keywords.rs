@@ -755,30 +755,61 @@ fn track_file(n: &Node, d: &mut Diagnostics) -> Option<TrackFile> {
 }
 
 /// `track_script`, `track_interface`, `track_file` blocks: `NAME [weight W] [reverse|noreverse]`.
+/// Unknown words warn as in keepalived 2.2.7: after `weight W` the word is
+/// ignored; right after NAME keepalived drops the whole line, and so do we.
 fn track_refs(n: &Node, d: &mut Diagnostics, min: i64, max: i64) -> Vec<TrackRef> {
+    const OPTIONS: [&str; 3] = ["weight", "reverse", "noreverse"];
+    let keyword = n.name.text.as_str();
     let mut out = Vec::new();
     for line in block(n, d) {
+        let name = line.name.text.as_str();
         let mut r = TrackRef {
-            name: Spanned::new(line.name.text.clone(), line.name.span.clone()),
+            name: Spanned::new(name.to_string(), line.name.span.clone()),
             weight: None,
             reverse: None,
         };
+        let mut weight_text: Option<&str> = None;
+        let mut dropped = false;
         let mut args = line.args.iter();
         while let Some(a) = args.next() {
             match a.text.as_str() {
                 "weight" => match args.next() {
-                    Some(w) => r.weight = integer(&format!("{} weight", n.name.text), w, min, max, d),
-                    None => d.error(&a.span, format!("'{}': expected a number after 'weight'", n.name.text)),
+                    Some(w) => {
+                        weight_text = Some(w.text.as_str());
+                        r.weight = integer(&format!("{keyword} weight"), w, min, max, d);
+                    }
+                    None => d.error(
+                        &a.span,
+                        format!("'{keyword}': expected a number after 'weight'"),
+                    ),
                 },
                 "reverse" => r.reverse = Some(Spanned::new(true, a.span.clone())),
                 "noreverse" => r.reverse = Some(Spanned::new(false, a.span.clone())),
-                other => d.error(
-                    &a.span,
-                    format!("'{}': expected 'weight N', 'reverse' or 'noreverse' after '{}', found '{other}'", n.name.text, line.name.text),
-                ),
+                other => {
+                    let hint = suggest(other, OPTIONS)
+                        .map(|s| format!("; did you mean '{s}'?"))
+                        .unwrap_or_default();
+                    match weight_text {
+                        Some(w) => d.warning(
+                            &a.span,
+                            format!("'{keyword}': unknown option '{other}' after '{name} weight {w}'{hint}; ignored"),
+                        ),
+                        None => {
+                            let expected = if hint.is_empty() { " (expected 'weight N')" } else { "" };
+                            d.warning(
+                                &a.span,
+                                format!("'{keyword}': unknown option '{other}' after '{name}'{expected}{hint}; keepalived ignores the whole line, so '{name}' is not tracked"),
+                            );
+                            dropped = true;
+                            break;
+                        }
+                    }
+                }
             }
         }
-        out.push(r);
+        if !dropped {
+            out.push(r);
+        }
     }
     out
 }
