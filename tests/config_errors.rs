@@ -223,3 +223,83 @@ fn unknown_track_options_warn_as_keepalived_does() {
             .to_string()
     ));
 }
+
+/// keepalived.conf(5): "The MAC address can be specified with only 5 octets,
+/// in which case the virtual_router_id will be used as the last octet."
+#[test]
+fn use_vmac_takes_a_five_octet_mac_completed_by_the_vrid() {
+    let instance = |use_vmac: &str| {
+        format!("vrrp_instance VI_1 {{\n interface eth0\n use_vmac {use_vmac}\n virtual_router_id 52\n virtual_ipaddress {{\n  10.0.0.1\n }}\n}}\n")
+    };
+    let vmac = |use_vmac: &str| {
+        let loaded = load_str("t.conf", &instance(use_vmac), &options());
+        assert!(
+            loaded.diagnostics.items.is_empty(),
+            "{:?}",
+            loaded.diagnostics.items
+        );
+        let v = loaded.config.instances[0]
+            .use_vmac
+            .clone()
+            .expect("use_vmac");
+        // `-d` writes the completed MAC, which reads back the same.
+        let dumped = keepalived_rs::config::dump::dump(&loaded.config);
+        let again = load_str("d.conf", &dumped, &options());
+        assert_eq!(
+            again.config.instances[0]
+                .use_vmac
+                .as_ref()
+                .map(|v| &v.value),
+            Some(&v.value)
+        );
+        (v.value.name, v.value.mac)
+    };
+    // The VRID (52 = 0x34) comes after use_vmac: the MAC is completed at the end of the block.
+    assert_eq!(
+        vmac("vrrp52 02:00:00:00:01"),
+        (Some("vrrp52".into()), Some([2, 0, 0, 0, 1, 0x34]))
+    );
+    assert_eq!(vmac("2:0:0:0:1"), (None, Some([2, 0, 0, 0, 1, 0x34])));
+    assert_eq!(
+        vmac("02:00:00:00:01:02 vrrp7"),
+        (Some("vrrp7".into()), Some([2, 0, 0, 0, 1, 2]))
+    );
+    assert_eq!(
+        vmac("0A:bc:00:00:01"),
+        (None, Some([0x0a, 0xbc, 0, 0, 1, 0x34]))
+    );
+    assert_eq!(vmac(""), (None, None));
+
+    let errors = |use_vmac: &str| -> Vec<String> {
+        let loaded = load_str("t.conf", &instance(use_vmac), &options());
+        loaded.diagnostics.errors().map(|d| d.to_string()).collect()
+    };
+    assert_eq!(
+        errors("vrrp52 02:00:00:00"),
+        ["t.conf:3:18: error: 'use_vmac': expected a MAC address of 5 or 6 hexadecimal octets (aa:bb:cc:dd:ee[:ff]), found '02:00:00:00'"]
+    );
+    assert_eq!(
+        errors("02:00:00:00:zz"),
+        ["t.conf:3:11: error: 'use_vmac': expected a MAC address of 5 or 6 hexadecimal octets (aa:bb:cc:dd:ee[:ff]), found '02:00:00:00:zz'"]
+    );
+    assert_eq!(
+        errors("02:00:00:00:01:02:03"),
+        ["t.conf:3:11: error: 'use_vmac': expected a MAC address of 5 or 6 hexadecimal octets (aa:bb:cc:dd:ee[:ff]), found '02:00:00:00:01:02:03'"]
+    );
+    assert_eq!(
+        errors("01:00:5e:00:01"),
+        ["t.conf:3:11: error: 'use_vmac': '01:00:5e:00:01' is a multicast MAC address; a VMAC needs a unicast one"]
+    );
+    assert_eq!(
+        errors("vrrp1 vrrp2"),
+        ["t.conf:3:17: error: 'use_vmac': a second interface name 'vrrp2' (expected [NAME] [MAC])"]
+    );
+    assert_eq!(
+        errors("02:00:00:00:01 02:00:00:00:02"),
+        ["t.conf:3:26: error: 'use_vmac': a second MAC address '02:00:00:00:02' (expected [NAME] [MAC])"]
+    );
+    assert_eq!(
+        errors("averyveryverylongname"),
+        ["t.conf:3:11: error: 'use_vmac': expected an interface name (< 16 chars) or a MAC address, found 'averyveryverylongname'"]
+    );
+}

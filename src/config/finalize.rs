@@ -42,6 +42,11 @@ fn finalize_instance(
         );
         return None;
     }
+    if b.vmac_last_octet_from_vrid {
+        if let Some(mac) = inst.use_vmac.as_mut().and_then(|v| v.value.mac.as_mut()) {
+            mac[5] = inst.virtual_router_id.value;
+        }
+    }
     if inst.interface.is_none() && inst.unicast_peer.is_empty() {
         d.error(
             &b.span,

@@ -910,6 +910,8 @@ pub struct InstanceBuilder {
     pub garp_master_refresh_repeat: Option<Spanned<u32>>,
     pub garp_lower_prio_delay: Option<Spanned<Duration>>,
     pub garp_lower_prio_repeat: Option<Spanned<u32>>,
+    /// `use_vmac` gave a 5-octet MAC: the VRID is its last octet.
+    pub vmac_last_octet_from_vrid: bool,
 }
 
 fn new_instance(name: Spanned<String>) -> VrrpInstance {
@@ -1076,7 +1078,11 @@ static VRRP_INSTANCE: &[Kw<InstanceBuilder>] = &[
     kw("garp_lower_prio_repeat", |b, n, d| {
         set_opt(&mut b.garp_lower_prio_repeat, int_arg(n, 1, 10_000, d))
     }),
-    kw("use_vmac", |b, n, d| b.inst.use_vmac = use_vmac(n, d)),
+    kw("use_vmac", |b, n, d| {
+        let parsed = use_vmac(n, d);
+        b.vmac_last_octet_from_vrid = parsed.as_ref().is_some_and(|(_, from_vrid)| *from_vrid);
+        b.inst.use_vmac = parsed.map(|(v, _)| v);
+    }),
     kw("vmac_xmit_base", |b, n, d| {
         b.inst.vmac_xmit_base = flag(n, d)
     }),
@@ -1119,6 +1125,7 @@ fn vrrp_instance(n: &Node, d: &mut Diagnostics) -> Option<InstanceBuilder> {
         garp_master_refresh_repeat: None,
         garp_lower_prio_delay: None,
         garp_lower_prio_repeat: None,
+        vmac_last_octet_from_vrid: false,
     };
     let table = VRRP_INSTANCE;
     for child in block(n, d) {
@@ -1431,35 +1438,82 @@ fn unicast_peer(line: &Node, d: &mut Diagnostics) -> Option<UnicastPeer> {
     Some(p)
 }
 
-fn use_vmac(n: &Node, d: &mut Diagnostics) -> Option<Spanned<UseVmac>> {
+/// `use_vmac [NAME] [MAC]`, in either order. The bool says the MAC has 5
+/// octets: keepalived makes the virtual_router_id the sixth, which is only
+/// known at the end of the block.
+fn use_vmac(n: &Node, d: &mut Diagnostics) -> Option<(Spanned<UseVmac>, bool)> {
     let mut v = UseVmac {
         name: None,
         mac: None,
     };
+    let mut last_octet_from_vrid = false;
     for a in &n.args {
-        if let Some(mac) = parse_mac(&a.text) {
+        let text = a.text.as_str();
+        if text.contains(':') {
+            let Some(octets) = parse_mac_octets(text) else {
+                d.error(&a.span, format!("'use_vmac': expected a MAC address of 5 or 6 hexadecimal octets (aa:bb:cc:dd:ee[:ff]), found '{text}'"));
+                return None;
+            };
+            if octets[0] & 1 != 0 {
+                d.error(
+                    &a.span,
+                    format!("'use_vmac': '{text}' is a multicast MAC address; a VMAC needs a unicast one"),
+                );
+                return None;
+            }
+            if v.mac.is_some() {
+                d.error(
+                    &a.span,
+                    format!("'use_vmac': a second MAC address '{text}' (expected [NAME] [MAC])"),
+                );
+                return None;
+            }
+            let mut mac = [0u8; 6];
+            mac[..octets.len()].copy_from_slice(&octets);
+            last_octet_from_vrid = octets.len() == 5;
             v.mac = Some(mac);
-        } else if a.text.len() < 16 && !a.text.contains(':') {
-            v.name = Some(a.text.clone());
+        } else if is_interface_name(text) {
+            if v.name.is_some() {
+                d.error(
+                    &a.span,
+                    format!("'use_vmac': a second interface name '{text}' (expected [NAME] [MAC])"),
+                );
+                return None;
+            }
+            v.name = Some(text.to_string());
         } else {
-            d.error(&a.span, format!("'use_vmac': expected an interface name (< 16 chars) or a MAC address, found '{}'", a.text));
+            d.error(&a.span, format!("'use_vmac': expected an interface name (< 16 chars) or a MAC address, found '{text}'"));
             return None;
         }
     }
-    Some(Spanned::new(v, n.span().clone()))
+    Some((Spanned::new(v, n.span().clone()), last_octet_from_vrid))
 }
 
-fn parse_mac(text: &str) -> Option<[u8; 6]> {
-    let mut mac = [0u8; 6];
-    let mut parts = text.split(':');
-    for byte in &mut mac {
-        let p = parts.next()?;
-        if p.len() != 2 {
-            return None;
-        }
-        *byte = u8::from_str_radix(p, 16).ok()?;
-    }
-    parts.next().is_none().then_some(mac)
+/// What Linux accepts as a link name (dev_valid_name).
+fn is_interface_name(text: &str) -> bool {
+    !text.is_empty()
+        && text.len() < 16
+        && text != "."
+        && text != ".."
+        && !text.contains(|c: char| c == '/' || c == ':' || c.is_whitespace())
+}
+
+/// `aa:bb:cc:dd:ee[:ff]`, each octet one or two hex digits as keepalived
+/// reads them: the 5 or 6 octets, or None.
+fn parse_mac_octets(text: &str) -> Option<Vec<u8>> {
+    let octets = text
+        .split(':')
+        .map(|p| {
+            // from_str_radix alone would also take a sign ("+1").
+            let hex = (1..=2).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_hexdigit());
+            if hex {
+                u8::from_str_radix(p, 16).ok()
+            } else {
+                None
+            }
+        })
+        .collect::<Option<Vec<u8>>>()?;
+    (5..=6).contains(&octets.len()).then_some(octets)
 }
 
 // ===== virtual_server_group =====
