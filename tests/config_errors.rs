@@ -303,3 +303,46 @@ fn use_vmac_takes_a_five_octet_mac_completed_by_the_vrid() {
         ["t.conf:3:11: error: 'use_vmac': expected an interface name (< 16 chars) or a MAC address, found 'averyveryverylongname'"]
     );
 }
+
+#[test]
+fn group_ranges_are_checked_and_bounded() {
+    let group = |entry: &str| messages(&format!("virtual_server_group G {{\n {entry} 80\n}}\n"));
+    assert_eq!(
+        group("192.168.200.250-192.168.201.10"),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        group("192.168.201.10-192.168.200.250"),
+        ["t.conf:2:2: error: virtual_server_group: address range '192.168.201.10-192.168.200.250' ends before it starts"]
+    );
+    assert_eq!(
+        group("10.0.0.9-3"),
+        ["t.conf:2:2: error: virtual_server_group: address range '10.0.0.9-3' ends before it starts"]
+    );
+    assert_eq!(
+        group("192.168.1.1-2001:db8::5"),
+        ["t.conf:2:2: error: virtual_server_group: address range '192.168.1.1-2001:db8::5' mixes IPv4 and IPv6"]
+    );
+    assert_eq!(
+        group("192.168.1.1-192.168.1.300"),
+        ["t.conf:2:2: error: virtual_server_group: bad address range '192.168.1.1-192.168.1.300' (expected FIRST-LAST, LAST a full address or the last octet 0..255, IPv6 hextet 0..ffff)"]
+    );
+    // One IPVS service per address: a huge range is refused, not truncated.
+    assert_eq!(
+        group("10.0.0.0-10.255.255.255"),
+        ["t.conf:2:2: error: virtual_server_group: '10.0.0.0-10.255.255.255' is 16777216 addresses, more than the 4096 one entry may expand to (one IPVS service each)"]
+    );
+    assert_eq!(
+        group("2001:db8::1-2001:db8:1::5"),
+        ["t.conf:2:2: error: virtual_server_group: '2001:db8::1-2001:db8:1::5' is 1208925819614629174706181 addresses, more than the 4096 one entry may expand to (one IPVS service each)"]
+    );
+    assert_eq!(
+        group("2001:db8::1-ffff"),
+        ["t.conf:2:2: error: virtual_server_group: '2001:db8::1-ffff' is 65535 addresses, more than the 4096 one entry may expand to (one IPVS service each)"]
+    );
+    assert_eq!(
+        group("10.1.0.0/16"),
+        ["t.conf:2:2: error: virtual_server_group: '10.1.0.0/16' is 65536 addresses, more than the 4096 one entry may expand to (one IPVS service each)"]
+    );
+    assert_eq!(group("10.1.0.0/20"), Vec::<String>::new());
+}

@@ -217,17 +217,13 @@ pub fn dump(config: &Config) -> String {
             match e {
                 VsGroupEntry::Address {
                     addr,
-                    range_last,
+                    range_end,
                     prefix_len,
                     port,
                 } => {
                     let mut s = addr.value.to_string();
-                    if let Some(last) = range_last {
-                        if addr.value.is_ipv4() {
-                            let _ = write!(s, "-{last}");
-                        } else {
-                            let _ = write!(s, "-{last:x}");
-                        }
+                    if let Some(end) = range_end {
+                        let _ = write!(s, "-{end}");
                     }
                     if let Some(len) = prefix_len {
                         let _ = write!(s, "/{len}");

@@ -1548,53 +1548,110 @@ fn vs_group(n: &Node, d: &mut Diagnostics) -> Option<VirtualServerGroup> {
             entries.push(VsGroupEntry::Fwmark { mark, family });
             continue;
         }
-        let text = line.name.text.as_str();
-        // `IP-LAST` range: LAST replaces the last octet (IPv4) or hextet (IPv6).
-        let (addr_text, range_last) = match text.rsplit_once('-') {
-            Some((a, last)) if !a.is_empty() => {
-                let is_v6 = a.contains(':');
-                let last = if is_v6 {
-                    u16::from_str_radix(last, 16).ok()
-                } else {
-                    last.parse::<u16>().ok().filter(|v| *v <= 255)
-                };
-                match last {
-                    Some(l) => (a, Some(l)),
-                    None => {
-                        d.error(
-                            &line.name.span,
-                            format!("virtual_server_group: bad address range '{text}'"),
-                        );
-                        continue;
-                    }
-                }
-            }
-            _ => (text, None),
-        };
-        let word = Word {
-            text: addr_text.to_string(),
-            span: line.name.span.clone(),
-            quoted: false,
-        };
-        let Some((addr, len)) = prefix_word("virtual_server_group", &word, d) else {
-            continue;
-        };
-        let full = if addr.value.is_ipv4() { 32 } else { 128 };
-        let port = match line.args.first() {
-            Some(p) => match integer::<u16>("virtual_server_group port", p, 0, 65535, d) {
-                Some(p) => p.value,
-                None => continue,
-            },
-            None => 0,
-        };
-        entries.push(VsGroupEntry::Address {
-            addr,
-            range_last,
-            prefix_len: (len != full).then_some(len),
-            port,
-        });
+        entries.extend(vs_group_address(line, d));
     }
     Some(VirtualServerGroup { name, entries })
+}
+
+/// `IP [PORT]`, `IP/LEN`, `IP-LAST` (LAST replaces the last octet, or
+/// the last hextet for IPv6) or `IP-IP`, each address one IPVS service.
+fn vs_group_address(line: &Node, d: &mut Diagnostics) -> Option<VsGroupEntry> {
+    let text = line.name.text.as_str();
+    let span = &line.name.span;
+    let (addr, prefix_len, range_end) = match text.split_once('-') {
+        None => {
+            let (addr, len) = prefix_word("virtual_server_group", &line.name, d)?;
+            let full = if addr.value.is_ipv4() { 32 } else { 128 };
+            (addr, (len != full).then_some(len), None)
+        }
+        Some((first_text, last_text)) => {
+            let first = first_text.parse::<IpAddr>().ok();
+            let last = first.and_then(|f| range_last_address(f, last_text));
+            let (Some(first), Some(last)) = (first, last) else {
+                d.error(span, format!("virtual_server_group: bad address range '{text}' (expected FIRST-LAST, LAST a full address or the last octet 0..255, IPv6 hextet 0..ffff)"));
+                return None;
+            };
+            if first.is_ipv4() != last.is_ipv4() {
+                d.error(
+                    span,
+                    format!("virtual_server_group: address range '{text}' mixes IPv4 and IPv6"),
+                );
+                return None;
+            }
+            if last < first {
+                d.error(
+                    span,
+                    format!("virtual_server_group: address range '{text}' ends before it starts"),
+                );
+                return None;
+            }
+            (Spanned::new(first, span.clone()), None, Some(last))
+        }
+    };
+    // keepalived accepts any size, but each address is an IPVS service:
+    // refuse at load what would otherwise be cut short at run time.
+    let count = group_entry_size(addr.value, prefix_len, range_end);
+    if !matches!(count, Some(c) if c <= u128::from(MAX_GROUP_ENTRY_ADDRESSES)) {
+        let count = count.map_or_else(|| "2^128".to_string(), |c| c.to_string());
+        d.error(span, format!("virtual_server_group: '{text}' is {count} addresses, more than the {MAX_GROUP_ENTRY_ADDRESSES} one entry may expand to (one IPVS service each)"));
+        return None;
+    }
+    let port = match line.args.first() {
+        Some(p) => integer::<u16>("virtual_server_group port", p, 0, 65535, d)?.value,
+        None => 0,
+    };
+    Some(VsGroupEntry::Address {
+        addr,
+        range_end,
+        prefix_len,
+        port,
+    })
+}
+
+/// The end of `FIRST-LAST`: a full address, or the last octet (decimal)
+/// or hextet (hex) of FIRST replaced.
+fn range_last_address(first: IpAddr, last_text: &str) -> Option<IpAddr> {
+    if last_text.contains(['.', ':']) {
+        return last_text.parse().ok();
+    }
+    let digits_only = |radix: u32, max_len: usize| {
+        (1..=max_len).contains(&last_text.len()) && last_text.chars().all(|c| c.is_digit(radix))
+    };
+    match first {
+        IpAddr::V4(a) if digits_only(10, 3) => {
+            let mut octets = a.octets();
+            octets[3] = last_text.parse().ok()?;
+            Some(IpAddr::from(octets))
+        }
+        IpAddr::V6(a) if digits_only(16, 4) => {
+            let mut segments = a.segments();
+            segments[7] = u16::from_str_radix(last_text, 16).ok()?;
+            Some(IpAddr::from(segments))
+        }
+        _ => None,
+    }
+}
+
+/// How many addresses a group entry stands for; None is 2^128 (`::/0`).
+fn group_entry_size(
+    addr: IpAddr,
+    prefix_len: Option<u8>,
+    range_end: Option<IpAddr>,
+) -> Option<u128> {
+    let as_number = |a: IpAddr| match a {
+        IpAddr::V4(v4) => u128::from(u32::from(v4)),
+        IpAddr::V6(v6) => u128::from(v6),
+    };
+    if let Some(end) = range_end {
+        return (as_number(end).checked_sub(as_number(addr))?).checked_add(1);
+    }
+    match prefix_len {
+        Some(len) => {
+            let bits = if addr.is_ipv4() { 32 } else { 128 };
+            1u128.checked_shl(bits - u32::from(len))
+        }
+        None => Some(1),
+    }
 }
 
 // ===== virtual_server / real_server / checkers =====

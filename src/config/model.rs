@@ -377,13 +377,17 @@ impl VrrpInstance {
     }
 }
 
+/// Bound on the addresses (IPVS services) one `virtual_server_group`
+/// entry may stand for (`10.0.0.0/16` would be 65536 services).
+pub const MAX_GROUP_ENTRY_ADDRESSES: u32 = 4096;
+
 #[derive(Clone, Debug, PartialEq)]
 pub enum VsGroupEntry {
-    /// `IP [PORT]` or `IP-LAST [PORT]` (a range ending at LAST in the last
-    /// octet / hextet) or `IP/nn`.
+    /// `IP [PORT]`, `IP/nn`, or a range `IP-LAST` / `IP-IP` from `addr` to
+    /// `range_end` inclusive (same family, never before `addr`).
     Address {
         addr: Spanned<IpAddr>,
-        range_last: Option<u16>,
+        range_end: Option<IpAddr>,
         prefix_len: Option<u8>,
         port: u16,
     },
