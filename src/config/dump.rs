@@ -325,6 +325,7 @@ fn global(o: &mut Out, g: &GlobalDefs) {
         "vrrp_garp_lower_prio_repeat",
         g.vrrp_garp_lower_prio_repeat.value,
     );
+    o.kv("vrrp_down_timer_adverts", g.vrrp_down_timer_adverts.value);
     o.kv("vrrp_garp_interval", secs(g.vrrp_garp_interval.value));
     o.kv("vrrp_gna_interval", secs(g.vrrp_gna_interval.value));
     o.kv("vrrp_min_garp", bool_word(g.vrrp_min_garp.value));
@@ -593,6 +594,7 @@ fn instance(o: &mut Out, i: &VrrpInstance) {
     );
     o.kv("garp_lower_prio_delay", secs(i.garp_lower_prio_delay.value));
     o.kv("garp_lower_prio_repeat", i.garp_lower_prio_repeat.value);
+    o.kv("down_timer_adverts", i.down_timer_adverts.value);
     if let Some(v) = &i.use_vmac {
         let mut line = String::from("use_vmac");
         if let Some(n) = &v.value.name {

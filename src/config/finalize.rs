@@ -144,6 +144,9 @@ fn finalize_instance(
     inst.garp_lower_prio_repeat = b
         .garp_lower_prio_repeat
         .unwrap_or_else(|| g.vrrp_garp_lower_prio_repeat.clone());
+    inst.down_timer_adverts = b
+        .down_timer_adverts
+        .unwrap_or_else(|| g.vrrp_down_timer_adverts.clone());
     inst.skip_check_adv_addr.value |= g.vrrp_skip_check_adv_addr.value;
     inst.check_unicast_src.value |= g.vrrp_check_unicast_src.value;
 

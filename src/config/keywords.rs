@@ -121,7 +121,6 @@ const NOT_IMPLEMENTED: &[&str] = &[
     "track_process",
     "track_bfd",
     "notify_priority_changes",
-    "down_timer_adverts",
     "timer_expired_backup",
     "owner_ignore_adverts",
     "kernel_rx_buf_size",
@@ -480,6 +479,9 @@ static GLOBAL_DEFS: &[Kw<GlobalDefs>] = &[
     }),
     kw("vrrp_garp_lower_prio_repeat", |g, n, d| {
         set(&mut g.vrrp_garp_lower_prio_repeat, int_arg(n, 1, 10_000, d))
+    }),
+    kw("vrrp_down_timer_adverts", |g, n, d| {
+        set(&mut g.vrrp_down_timer_adverts, int_arg(n, 1, 100, d))
     }),
     kw("vrrp_garp_interval", |g, n, d| {
         set(&mut g.vrrp_garp_interval, timer(n, d))
@@ -910,6 +912,7 @@ pub struct InstanceBuilder {
     pub garp_master_refresh_repeat: Option<Spanned<u32>>,
     pub garp_lower_prio_delay: Option<Spanned<Duration>>,
     pub garp_lower_prio_repeat: Option<Spanned<u32>>,
+    pub down_timer_adverts: Option<Spanned<u8>>,
     /// `use_vmac` gave a 5-octet MAC: the VRID is its last octet.
     pub vmac_last_octet_from_vrid: bool,
 }
@@ -950,6 +953,7 @@ fn new_instance(name: Spanned<String>) -> VrrpInstance {
         garp_master_refresh_repeat: d(1),
         garp_lower_prio_delay: d(Duration::from_secs(5)),
         garp_lower_prio_repeat: d(5),
+        down_timer_adverts: d(3),
         use_vmac: None,
         vmac_xmit_base: d(false),
         accept: d(true),
@@ -1078,6 +1082,9 @@ static VRRP_INSTANCE: &[Kw<InstanceBuilder>] = &[
     kw("garp_lower_prio_repeat", |b, n, d| {
         set_opt(&mut b.garp_lower_prio_repeat, int_arg(n, 1, 10_000, d))
     }),
+    kw("down_timer_adverts", |b, n, d| {
+        set_opt(&mut b.down_timer_adverts, int_arg(n, 1, 100, d))
+    }),
     kw("use_vmac", |b, n, d| {
         let parsed = use_vmac(n, d);
         b.vmac_last_octet_from_vrid = parsed.as_ref().is_some_and(|(_, from_vrid)| *from_vrid);
@@ -1125,6 +1132,7 @@ fn vrrp_instance(n: &Node, d: &mut Diagnostics) -> Option<InstanceBuilder> {
         garp_master_refresh_repeat: None,
         garp_lower_prio_delay: None,
         garp_lower_prio_repeat: None,
+        down_timer_adverts: None,
         vmac_last_octet_from_vrid: false,
     };
     let table = VRRP_INSTANCE;

@@ -96,6 +96,8 @@ pub struct GlobalDefs {
     pub vrrp_garp_master_refresh_repeat: Spanned<u32>,
     pub vrrp_garp_lower_prio_delay: Spanned<Duration>,
     pub vrrp_garp_lower_prio_repeat: Spanned<u32>,
+    /// Default of the instances' `down_timer_adverts` (1..100, else 3).
+    pub vrrp_down_timer_adverts: Spanned<u8>,
     pub vrrp_garp_interval: Spanned<Duration>,
     pub vrrp_gna_interval: Spanned<Duration>,
     pub vrrp_min_garp: Spanned<bool>,
@@ -146,6 +148,7 @@ impl Default for GlobalDefs {
             vrrp_garp_master_refresh_repeat: d(1),
             vrrp_garp_lower_prio_delay: d(Duration::from_secs(5)),
             vrrp_garp_lower_prio_repeat: d(5),
+            vrrp_down_timer_adverts: d(3),
             vrrp_garp_interval: d(Duration::ZERO),
             vrrp_gna_interval: d(Duration::ZERO),
             vrrp_min_garp: d(false),
@@ -355,6 +358,10 @@ pub struct VrrpInstance {
     pub garp_master_refresh_repeat: Spanned<u32>,
     pub garp_lower_prio_delay: Spanned<Duration>,
     pub garp_lower_prio_repeat: Spanned<u32>,
+    /// Effective: the advert intervals a Backup waits before taking over,
+    /// the instance's, else global `vrrp_down_timer_adverts`, else the
+    /// RFCs' 3.
+    pub down_timer_adverts: Spanned<u8>,
     pub use_vmac: Option<Spanned<UseVmac>>,
     pub vmac_xmit_base: Spanned<bool>,
     /// Effective: `accept` unless strict mode (then `no_accept` unless owner).
