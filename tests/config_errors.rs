@@ -337,3 +337,189 @@ virtual_server 10.1.0.1 25 {
         }
     }
 }
+
+#[test]
+fn unimplemented_keepalived_keywords_say_so_instead_of_unknown() {
+    let text = "global_defs {\n nftables_ipvs_priority -1\n nftables_ipvs_start_fwmark 1000\n}\ntrack_group GROUP1 {\n group {\n  VI_1\n }\n}\n";
+    assert_eq!(
+        messages(text),
+        [
+            "t.conf:2:2: warning: 'nftables_ipvs_priority' is a keepalived keyword that keepalived-rs does not implement; ignored",
+            "t.conf:3:2: warning: 'nftables_ipvs_start_fwmark' is a keepalived keyword that keepalived-rs does not implement; ignored",
+            "t.conf:5:1: warning: 'track_group' is a keepalived keyword that keepalived-rs does not implement; ignored",
+        ]
+    );
+}
+
+/// As keepalived 2.2.7: an unknown word after `NAME weight N` is warned
+/// about and ignored; one right after NAME makes keepalived drop the line.
+#[test]
+fn unknown_track_options_warn_as_keepalived_does() {
+    let text = "vrrp_script chk1 {\n script /bin/true\n}\nvrrp_script chk2 {\n script /bin/true\n}\nvrrp_instance VI_1 {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {\n  10.0.0.1\n }\n track_script {\n  chk1 weight 10 no_reverse\n  chk2 foo\n }\n track_interface {\n  eth1 weight -5 bar reverse\n }\n}\nvrrp_sync_group G {\n group {\n  VI_1\n }\n track_file {\n  tf1 weight 3 baz\n }\n}\n";
+    let loaded = load_str("t.conf", text, &options());
+    let m: Vec<String> = loaded
+        .diagnostics
+        .items
+        .iter()
+        .map(|d| d.to_string())
+        .collect();
+    assert_eq!(
+        m,
+        [
+            "t.conf:14:18: warning: 'track_script': unknown option 'no_reverse' after 'chk1 weight 10'; did you mean 'noreverse'?; ignored",
+            "t.conf:15:8: warning: 'track_script': unknown option 'foo' after 'chk2' (expected 'weight N'); keepalived ignores the whole line, so 'chk2' is not tracked",
+            "t.conf:18:18: warning: 'track_interface': unknown option 'bar' after 'eth1 weight -5'; ignored",
+            "t.conf:21:17: warning: vrrp_sync_group 'G' has only one member",
+            "t.conf:26:16: warning: 'track_file': unknown option 'baz' after 'tf1 weight 3'; ignored",
+        ]
+    );
+    assert!(!loaded.has_errors());
+    let vi = &loaded.config.instances[0];
+    let scripts: Vec<(&str, Option<i32>, Option<bool>)> = vi
+        .track_script
+        .iter()
+        .map(|r| {
+            (
+                r.name.value.as_str(),
+                r.weight.as_ref().map(|w| w.value),
+                r.reverse.as_ref().map(|r| r.value),
+            )
+        })
+        .collect();
+    assert_eq!(scripts, [("chk1", Some(10), None)]);
+    let interface = &vi.track_interface[0];
+    assert_eq!(interface.weight.as_ref().map(|w| w.value), Some(-5));
+    assert_eq!(interface.reverse.as_ref().map(|r| r.value), Some(true));
+    assert_eq!(loaded.config.sync_groups[0].track_file.len(), 1);
+
+    // A bad weight stays an error: keepalived rejects the number too.
+    let bad = "vrrp_instance VI_1 {\n track_script {\n  chk1 weight x\n }\n}\n";
+    assert!(messages(bad).contains(
+        &"t.conf:3:15: error: 'track_script weight': expected an integer -254..254, found 'x'"
+            .to_string()
+    ));
+}
+
+/// keepalived.conf(5): "The MAC address can be specified with only 5 octets,
+/// in which case the virtual_router_id will be used as the last octet."
+#[test]
+fn use_vmac_takes_a_five_octet_mac_completed_by_the_vrid() {
+    let instance = |use_vmac: &str| {
+        format!("vrrp_instance VI_1 {{\n interface eth0\n use_vmac {use_vmac}\n virtual_router_id 52\n virtual_ipaddress {{\n  10.0.0.1\n }}\n}}\n")
+    };
+    let vmac = |use_vmac: &str| {
+        let loaded = load_str("t.conf", &instance(use_vmac), &options());
+        assert!(
+            loaded.diagnostics.items.is_empty(),
+            "{:?}",
+            loaded.diagnostics.items
+        );
+        let v = loaded.config.instances[0]
+            .use_vmac
+            .clone()
+            .expect("use_vmac");
+        // `-d` writes the completed MAC, which reads back the same.
+        let dumped = keepalived_rs::config::dump::dump(&loaded.config);
+        let again = load_str("d.conf", &dumped, &options());
+        assert_eq!(
+            again.config.instances[0]
+                .use_vmac
+                .as_ref()
+                .map(|v| &v.value),
+            Some(&v.value)
+        );
+        (v.value.name, v.value.mac)
+    };
+    // The VRID (52 = 0x34) comes after use_vmac: the MAC is completed at the end of the block.
+    assert_eq!(
+        vmac("vrrp52 02:00:00:00:01"),
+        (Some("vrrp52".into()), Some([2, 0, 0, 0, 1, 0x34]))
+    );
+    assert_eq!(vmac("2:0:0:0:1"), (None, Some([2, 0, 0, 0, 1, 0x34])));
+    assert_eq!(
+        vmac("02:00:00:00:01:02 vrrp7"),
+        (Some("vrrp7".into()), Some([2, 0, 0, 0, 1, 2]))
+    );
+    assert_eq!(
+        vmac("0A:bc:00:00:01"),
+        (None, Some([0x0a, 0xbc, 0, 0, 1, 0x34]))
+    );
+    assert_eq!(vmac(""), (None, None));
+
+    let errors = |use_vmac: &str| -> Vec<String> {
+        let loaded = load_str("t.conf", &instance(use_vmac), &options());
+        loaded.diagnostics.errors().map(|d| d.to_string()).collect()
+    };
+    assert_eq!(
+        errors("vrrp52 02:00:00:00"),
+        ["t.conf:3:18: error: 'use_vmac': expected a MAC address of 5 or 6 hexadecimal octets (aa:bb:cc:dd:ee[:ff]), found '02:00:00:00'"]
+    );
+    assert_eq!(
+        errors("02:00:00:00:zz"),
+        ["t.conf:3:11: error: 'use_vmac': expected a MAC address of 5 or 6 hexadecimal octets (aa:bb:cc:dd:ee[:ff]), found '02:00:00:00:zz'"]
+    );
+    assert_eq!(
+        errors("02:00:00:00:01:02:03"),
+        ["t.conf:3:11: error: 'use_vmac': expected a MAC address of 5 or 6 hexadecimal octets (aa:bb:cc:dd:ee[:ff]), found '02:00:00:00:01:02:03'"]
+    );
+    assert_eq!(
+        errors("01:00:5e:00:01"),
+        ["t.conf:3:11: error: 'use_vmac': '01:00:5e:00:01' is a multicast MAC address; a VMAC needs a unicast one"]
+    );
+    assert_eq!(
+        errors("vrrp1 vrrp2"),
+        ["t.conf:3:17: error: 'use_vmac': a second interface name 'vrrp2' (expected [NAME] [MAC])"]
+    );
+    assert_eq!(
+        errors("02:00:00:00:01 02:00:00:00:02"),
+        ["t.conf:3:26: error: 'use_vmac': a second MAC address '02:00:00:00:02' (expected [NAME] [MAC])"]
+    );
+    assert_eq!(
+        errors("averyveryverylongname"),
+        ["t.conf:3:11: error: 'use_vmac': expected an interface name (< 16 chars) or a MAC address, found 'averyveryverylongname'"]
+    );
+}
+
+#[test]
+fn group_ranges_are_checked_and_bounded() {
+    let group = |entry: &str| messages(&format!("virtual_server_group G {{\n {entry} 80\n}}\n"));
+    assert_eq!(
+        group("192.168.200.250-192.168.201.10"),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        group("192.168.201.10-192.168.200.250"),
+        ["t.conf:2:2: error: virtual_server_group: address range '192.168.201.10-192.168.200.250' ends before it starts"]
+    );
+    assert_eq!(
+        group("10.0.0.9-3"),
+        ["t.conf:2:2: error: virtual_server_group: address range '10.0.0.9-3' ends before it starts"]
+    );
+    assert_eq!(
+        group("192.168.1.1-2001:db8::5"),
+        ["t.conf:2:2: error: virtual_server_group: address range '192.168.1.1-2001:db8::5' mixes IPv4 and IPv6"]
+    );
+    assert_eq!(
+        group("192.168.1.1-192.168.1.300"),
+        ["t.conf:2:2: error: virtual_server_group: bad address range '192.168.1.1-192.168.1.300' (expected FIRST-LAST, LAST a full address or the last octet 0..255, IPv6 hextet 0..ffff)"]
+    );
+    // One IPVS service per address: a huge range loads (keepalived runs it)
+    // but is cut short, with a warning.
+    assert_eq!(
+        group("10.0.0.0-10.255.255.255"),
+        ["t.conf:2:2: warning: virtual_server_group: '10.0.0.0-10.255.255.255' is 16777216 addresses, more than the 4096 one entry may expand to (one IPVS service each); only the first 4096 are programmed"]
+    );
+    assert_eq!(
+        group("2001:db8::1-2001:db8:1::5"),
+        ["t.conf:2:2: warning: virtual_server_group: '2001:db8::1-2001:db8:1::5' is 1208925819614629174706181 addresses, more than the 4096 one entry may expand to (one IPVS service each); only the first 4096 are programmed"]
+    );
+    assert_eq!(
+        group("2001:db8::1-ffff"),
+        ["t.conf:2:2: warning: virtual_server_group: '2001:db8::1-ffff' is 65535 addresses, more than the 4096 one entry may expand to (one IPVS service each); only the first 4096 are programmed"]
+    );
+    assert_eq!(
+        group("10.1.0.0/16"),
+        ["t.conf:2:2: warning: virtual_server_group: '10.1.0.0/16' is 65536 addresses, more than the 4096 one entry may expand to (one IPVS service each); only the first 4096 are programmed"]
+    );
+    assert_eq!(group("10.1.0.0/20"), Vec::<String>::new());
+}

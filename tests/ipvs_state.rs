@@ -246,6 +246,98 @@ virtual_server 2001:db8::100 443 {
 }
 
 #[test]
+fn scheduler_flags_1_2_3_set_their_bits_whatever_the_scheduler() {
+    let text = r#"
+virtual_server 10.0.0.100 80 {
+    lb_algo rr
+    flag-1
+    flag-2
+    flag-3
+    protocol TCP
+    real_server 10.0.0.2 80 { weight 1 }
+}
+virtual_server 10.0.0.100 81 {
+    lb_algo sh
+    flag-3
+    sh-port
+    protocol TCP
+    real_server 10.0.0.2 81 { weight 1 }
+}
+virtual_server 10.0.0.100 82 {
+    lb_algo wlc
+    flag-2
+    protocol TCP
+    real_server 10.0.0.2 82 { weight 1 }
+}
+"#;
+    let loaded = config(text);
+    let table = State::new(&loaded, BTreeSet::new()).desired();
+    assert_eq!(
+        table[&tcp("10.0.0.100", 80)].params.flags,
+        IP_VS_SVC_F_SCHED1 | IP_VS_SVC_F_SCHED2 | IP_VS_SVC_F_SCHED3
+    );
+    // sh-port is SCHED2 in the kernel: both spellings meet in one bit.
+    assert_eq!(
+        table[&tcp("10.0.0.100", 81)].params.flags,
+        IP_VS_SVC_F_SCHED_SH_PORT | IP_VS_SVC_F_SCHED3
+    );
+    assert_eq!(
+        table[&tcp("10.0.0.100", 82)].params.flags,
+        IP_VS_SVC_F_SCHED2
+    );
+    // `-d` writes them back.
+    let dumped = keepalived_rs::config::dump::dump(&loaded);
+    let again = config(&dumped);
+    assert_eq!(
+        again.virtual_servers[0].flags,
+        loaded.virtual_servers[0].flags
+    );
+    assert!(dumped.contains("flag-1"), "{dumped}");
+}
+
+/// keepalived.conf(5): `AAA.BBB.CCC.DDD-EEE.FFF.GGG.HHH eg
+/// 192.168.200.250-192.168.201.10`, and the IPv6 equivalent.
+#[test]
+fn group_ranges_with_full_addresses_on_both_sides() {
+    let text = r#"
+virtual_server_group WIDE {
+    192.168.200.250-192.168.201.10 80
+    2001:db8::fffe-2001:db8::1:1 443
+    10.0.0.7-10.0.0.7 8080
+}
+virtual_server group WIDE {
+    lb_algo rr
+    lb_kind TUN
+    protocol TCP
+    real_server 10.0.0.2 { weight 1 }
+}
+"#;
+    let loaded = config(text);
+    let table = State::new(&loaded, BTreeSet::new()).desired();
+    let keys: Vec<String> = table.keys().map(|k| k.to_string()).collect();
+    let mut expected: Vec<String> = (250..=255)
+        .map(|h| format!("[192.168.200.{h}]:tcp:80"))
+        .chain((0..=10).map(|h| format!("[192.168.201.{h}]:tcp:80")))
+        .collect();
+    expected.push("[10.0.0.7]:tcp:8080".into());
+    for a in [
+        "2001:db8::fffe",
+        "2001:db8::ffff",
+        "2001:db8::1:0",
+        "2001:db8::1:1",
+    ] {
+        expected.push(format!("[{a}]:tcp:443"));
+    }
+    let (mut keys, mut expected) = (keys, expected);
+    keys.sort();
+    expected.sort();
+    assert_eq!(keys, expected);
+    // `-d` writes the ranges back as they read.
+    let again = config(&keepalived_rs::config::dump::dump(&loaded));
+    assert_eq!(again.vs_groups, loaded.vs_groups);
+}
+
+#[test]
 fn fwmark_and_groups() {
     let text = r#"
 virtual_server_group WEB {

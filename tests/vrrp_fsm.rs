@@ -50,6 +50,7 @@ fn config(version: VrrpVersion, priority: u8, interval: Duration) -> InstanceCon
         lower_prio_no_advert: false,
         higher_prio_send_advert: false,
         strict: false,
+        down_timer_adverts: 3,
     }
 }
 
@@ -190,6 +191,48 @@ fn v3_backup_becomes_master_after_exactly_master_down_interval() {
         become_master_actions(S::Backup, Reason::MasterDown, 100)
     );
     assert_eq!(inst.poll_timeout(), Some(down + Duration::from_millis(100)));
+}
+
+/// keepalived `down_timer_adverts N`: Master_Down_Interval is N advert
+/// intervals plus Skew_Time instead of the RFCs' 3.
+#[test]
+fn down_timer_adverts_sets_how_many_intervals_a_backup_waits() {
+    for (adverts, down_ns) in [(1u8, 1_609_375_000u64), (10, 10_609_375_000)] {
+        let mut cfg = v2(100);
+        cfg.down_timer_adverts = adverts;
+        let mut inst = started_backup(cfg);
+        let down = t_ns(down_ns);
+        assert_eq!(inst.master_down_interval(), Duration::from_nanos(down_ns));
+        assert_eq!(inst.poll_timeout(), Some(down), "{adverts}");
+        quiet!(inst, down - Duration::from_nanos(1));
+        assert_eq!(inst.state(), S::Backup);
+        inst.handle_timeout(down);
+        assert_eq!(
+            drain(&mut inst),
+            become_master_actions(S::Backup, Reason::MasterDown, 100)
+        );
+    }
+
+    // A Master's advert re-arms the timer for N intervals from its arrival.
+    let mut cfg = v2(100);
+    cfg.down_timer_adverts = 5;
+    let mut inst = started_backup(cfg);
+    rx!(inst, 500, "10.0.0.9", 200).unwrap();
+    assert_eq!(drain(&mut inst), vec![]);
+    let down = t_ns(500_000_000 + 5_609_375_000);
+    assert_eq!(inst.poll_timeout(), Some(down));
+    quiet!(inst, down - Duration::from_nanos(1));
+    inst.handle_timeout(down);
+    assert_eq!(
+        drain(&mut inst),
+        become_master_actions(S::Backup, Reason::MasterDown, 100)
+    );
+
+    // VRRPv3, 10 cs: 2 * 100 ms + 60.9375 ms.
+    let mut cfg = v3(100, 10);
+    cfg.down_timer_adverts = 2;
+    let inst = started_backup(cfg);
+    assert_eq!(inst.poll_timeout(), Some(t_ns(260_937_500)));
 }
 
 #[test]
@@ -634,6 +677,77 @@ vrrp_instance VI_8 {
     assert_eq!(c8.version, VrrpVersion::V3);
     assert_eq!(c8.advert_interval, Duration::from_millis(250));
     assert_eq!(c8.initial_state, InitialState::Backup);
+    assert_eq!(
+        (c7.down_timer_adverts, c8.down_timer_adverts),
+        (3, 3),
+        "the RFCs' 3"
+    );
+}
+
+#[test]
+fn down_timer_adverts_from_global_defs_and_the_instance() {
+    let text = "
+global_defs {
+    vrrp_down_timer_adverts 5
+}
+vrrp_instance VI_1 {
+    interface eth0
+    virtual_router_id 1
+    virtual_ipaddress {
+        192.168.1.10
+    }
+}
+vrrp_instance VI_2 {
+    interface eth0
+    virtual_router_id 2
+    down_timer_adverts 1
+    virtual_ipaddress {
+        192.168.1.20
+    }
+}
+";
+    let options = LoadOptions {
+        config_id: "test".into(),
+        hostname: "testhost".into(),
+    };
+    let loaded = load_str("fsm.conf", text, &options);
+    assert!(
+        loaded.diagnostics.items.is_empty(),
+        "{:#?}",
+        loaded.diagnostics.items
+    );
+    let adverts: Vec<u8> = loaded
+        .config
+        .instances
+        .iter()
+        .map(|i| InstanceConfig::from_model(i, ip(LOCAL)).down_timer_adverts)
+        .collect();
+    assert_eq!(adverts, [5, 1]);
+    // `-d` writes both back.
+    let dumped = keepalived_rs::config::dump::dump(&loaded.config);
+    let again = load_str("d.conf", &dumped, &options);
+    assert_eq!(again.config.instances, loaded.config.instances, "{dumped}");
+    assert_eq!(
+        again.config.global.vrrp_down_timer_adverts.value,
+        loaded.config.global.vrrp_down_timer_adverts.value
+    );
+
+    // keepalived: 1..100.
+    for (line, found) in [
+        ("vrrp_down_timer_adverts 0", "0"),
+        ("vrrp_down_timer_adverts 101", "101"),
+    ] {
+        let bad = load_str(
+            "b.conf",
+            &format!("global_defs {{\n {line}\n}}\n"),
+            &options,
+        );
+        let errors: Vec<String> = bad.diagnostics.errors().map(|d| d.to_string()).collect();
+        assert_eq!(
+            errors,
+            [format!("b.conf:2:26: error: 'vrrp_down_timer_adverts': expected an integer 1..100, found '{found}'")]
+        );
+    }
 }
 
 #[test]

@@ -66,6 +66,7 @@ fn instance_config(spec: Spec) -> InstanceConfig {
         lower_prio_no_advert: false,
         higher_prio_send_advert: false,
         strict: false,
+        down_timer_adverts: 3,
     }
 }
 

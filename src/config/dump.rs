@@ -217,17 +217,13 @@ pub fn dump(config: &Config) -> String {
             match e {
                 VsGroupEntry::Address {
                     addr,
-                    range_last,
+                    range_end,
                     prefix_len,
                     port,
                 } => {
                     let mut s = addr.value.to_string();
-                    if let Some(last) = range_last {
-                        if addr.value.is_ipv4() {
-                            let _ = write!(s, "-{last}");
-                        } else {
-                            let _ = write!(s, "-{last:x}");
-                        }
+                    if let Some(end) = range_end {
+                        let _ = write!(s, "-{end}");
                     }
                     if let Some(len) = prefix_len {
                         let _ = write!(s, "/{len}");
@@ -329,6 +325,7 @@ fn global(o: &mut Out, g: &GlobalDefs) {
         "vrrp_garp_lower_prio_repeat",
         g.vrrp_garp_lower_prio_repeat.value,
     );
+    o.kv("vrrp_down_timer_adverts", g.vrrp_down_timer_adverts.value);
     o.kv("vrrp_garp_interval", secs(g.vrrp_garp_interval.value));
     o.kv("vrrp_gna_interval", secs(g.vrrp_gna_interval.value));
     o.kv("vrrp_min_garp", bool_word(g.vrrp_min_garp.value));
@@ -597,6 +594,7 @@ fn instance(o: &mut Out, i: &VrrpInstance) {
     );
     o.kv("garp_lower_prio_delay", secs(i.garp_lower_prio_delay.value));
     o.kv("garp_lower_prio_repeat", i.garp_lower_prio_repeat.value);
+    o.kv("down_timer_adverts", i.down_timer_adverts.value);
     if let Some(v) = &i.use_vmac {
         let mut line = String::from("use_vmac");
         if let Some(n) = &v.value.name {
@@ -684,6 +682,9 @@ fn virtual_server(o: &mut Out, vs: &VirtualServer) {
     o.flag("sh-fallback", f.sh_fallback);
     o.flag("mh-port", f.mh_port);
     o.flag("mh-fallback", f.mh_fallback);
+    o.flag("flag-1", f.flag_1);
+    o.flag("flag-2", f.flag_2);
+    o.flag("flag-3", f.flag_3);
     o.flag("hashed", f.hashed);
     o.flag("ha_suspend", vs.ha_suspend.value);
     if let Some(v) = &vs.virtualhost {

@@ -42,6 +42,11 @@ fn finalize_instance(
         );
         return None;
     }
+    if b.vmac_last_octet_from_vrid {
+        if let Some(mac) = inst.use_vmac.as_mut().and_then(|v| v.value.mac.as_mut()) {
+            mac[5] = inst.virtual_router_id.value;
+        }
+    }
     if inst.interface.is_none() && inst.unicast_peer.is_empty() {
         d.error(
             &b.span,
@@ -139,6 +144,9 @@ fn finalize_instance(
     inst.garp_lower_prio_repeat = b
         .garp_lower_prio_repeat
         .unwrap_or_else(|| g.vrrp_garp_lower_prio_repeat.clone());
+    inst.down_timer_adverts = b
+        .down_timer_adverts
+        .unwrap_or_else(|| g.vrrp_down_timer_adverts.clone());
     inst.skip_check_adv_addr.value |= g.vrrp_skip_check_adv_addr.value;
     inst.check_unicast_src.value |= g.vrrp_check_unicast_src.value;
 

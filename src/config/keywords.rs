@@ -38,6 +38,8 @@ const NOT_IMPLEMENTED: &[&str] = &[
     "nftables_counters",
     "nftables_ifindex",
     "nftables_ipvs",
+    "nftables_ipvs_priority",
+    "nftables_ipvs_start_fwmark",
     "vrrp_priority",
     "checker_priority",
     "bfd_priority",
@@ -119,7 +121,6 @@ const NOT_IMPLEMENTED: &[&str] = &[
     "track_process",
     "track_bfd",
     "notify_priority_changes",
-    "down_timer_adverts",
     "timer_expired_backup",
     "owner_ignore_adverts",
     "kernel_rx_buf_size",
@@ -144,6 +145,7 @@ const NOT_IMPLEMENTED: &[&str] = &[
     "garp_group",
     "linkbeat_interfaces",
     "interface_up_down_delays",
+    "track_group",
     "BFD_CHECK",
     "notify_deleted_script",
 ];
@@ -478,6 +480,9 @@ static GLOBAL_DEFS: &[Kw<GlobalDefs>] = &[
     kw("vrrp_garp_lower_prio_repeat", |g, n, d| {
         set(&mut g.vrrp_garp_lower_prio_repeat, int_arg(n, 1, 10_000, d))
     }),
+    kw("vrrp_down_timer_adverts", |g, n, d| {
+        set(&mut g.vrrp_down_timer_adverts, int_arg(n, 1, 100, d))
+    }),
     kw("vrrp_garp_interval", |g, n, d| {
         set(&mut g.vrrp_garp_interval, timer(n, d))
     }),
@@ -752,30 +757,61 @@ fn track_file(n: &Node, d: &mut Diagnostics) -> Option<TrackFile> {
 }
 
 /// `track_script`, `track_interface`, `track_file` blocks: `NAME [weight W] [reverse|noreverse]`.
+/// Unknown words warn as in keepalived 2.2.7: after `weight W` the word is
+/// ignored; right after NAME keepalived drops the whole line, and so do we.
 fn track_refs(n: &Node, d: &mut Diagnostics, min: i64, max: i64) -> Vec<TrackRef> {
+    const OPTIONS: [&str; 3] = ["weight", "reverse", "noreverse"];
+    let keyword = n.name.text.as_str();
     let mut out = Vec::new();
     for line in block(n, d) {
+        let name = line.name.text.as_str();
         let mut r = TrackRef {
-            name: Spanned::new(line.name.text.clone(), line.name.span.clone()),
+            name: Spanned::new(name.to_string(), line.name.span.clone()),
             weight: None,
             reverse: None,
         };
+        let mut weight_text: Option<&str> = None;
+        let mut dropped = false;
         let mut args = line.args.iter();
         while let Some(a) = args.next() {
             match a.text.as_str() {
                 "weight" => match args.next() {
-                    Some(w) => r.weight = integer(&format!("{} weight", n.name.text), w, min, max, d),
-                    None => d.error(&a.span, format!("'{}': expected a number after 'weight'", n.name.text)),
+                    Some(w) => {
+                        weight_text = Some(w.text.as_str());
+                        r.weight = integer(&format!("{keyword} weight"), w, min, max, d);
+                    }
+                    None => d.error(
+                        &a.span,
+                        format!("'{keyword}': expected a number after 'weight'"),
+                    ),
                 },
                 "reverse" => r.reverse = Some(Spanned::new(true, a.span.clone())),
                 "noreverse" => r.reverse = Some(Spanned::new(false, a.span.clone())),
-                other => d.error(
-                    &a.span,
-                    format!("'{}': expected 'weight N', 'reverse' or 'noreverse' after '{}', found '{other}'", n.name.text, line.name.text),
-                ),
+                other => {
+                    let hint = suggest(other, OPTIONS)
+                        .map(|s| format!("; did you mean '{s}'?"))
+                        .unwrap_or_default();
+                    match weight_text {
+                        Some(w) => d.warning(
+                            &a.span,
+                            format!("'{keyword}': unknown option '{other}' after '{name} weight {w}'{hint}; ignored"),
+                        ),
+                        None => {
+                            let expected = if hint.is_empty() { " (expected 'weight N')" } else { "" };
+                            d.warning(
+                                &a.span,
+                                format!("'{keyword}': unknown option '{other}' after '{name}'{expected}{hint}; keepalived ignores the whole line, so '{name}' is not tracked"),
+                            );
+                            dropped = true;
+                            break;
+                        }
+                    }
+                }
             }
         }
-        out.push(r);
+        if !dropped {
+            out.push(r);
+        }
     }
     out
 }
@@ -876,6 +912,9 @@ pub struct InstanceBuilder {
     pub garp_master_refresh_repeat: Option<Spanned<u32>>,
     pub garp_lower_prio_delay: Option<Spanned<Duration>>,
     pub garp_lower_prio_repeat: Option<Spanned<u32>>,
+    pub down_timer_adverts: Option<Spanned<u8>>,
+    /// `use_vmac` gave a 5-octet MAC: the VRID is its last octet.
+    pub vmac_last_octet_from_vrid: bool,
 }
 
 fn new_instance(name: Spanned<String>) -> VrrpInstance {
@@ -914,6 +953,7 @@ fn new_instance(name: Spanned<String>) -> VrrpInstance {
         garp_master_refresh_repeat: d(1),
         garp_lower_prio_delay: d(Duration::from_secs(5)),
         garp_lower_prio_repeat: d(5),
+        down_timer_adverts: d(3),
         use_vmac: None,
         vmac_xmit_base: d(false),
         accept: d(true),
@@ -1042,7 +1082,14 @@ static VRRP_INSTANCE: &[Kw<InstanceBuilder>] = &[
     kw("garp_lower_prio_repeat", |b, n, d| {
         set_opt(&mut b.garp_lower_prio_repeat, int_arg(n, 1, 10_000, d))
     }),
-    kw("use_vmac", |b, n, d| b.inst.use_vmac = use_vmac(n, d)),
+    kw("down_timer_adverts", |b, n, d| {
+        set_opt(&mut b.down_timer_adverts, int_arg(n, 1, 100, d))
+    }),
+    kw("use_vmac", |b, n, d| {
+        let parsed = use_vmac(n, d);
+        b.vmac_last_octet_from_vrid = parsed.as_ref().is_some_and(|(_, from_vrid)| *from_vrid);
+        b.inst.use_vmac = parsed.map(|(v, _)| v);
+    }),
     kw("vmac_xmit_base", |b, n, d| {
         b.inst.vmac_xmit_base = flag(n, d)
     }),
@@ -1085,6 +1132,8 @@ fn vrrp_instance(n: &Node, d: &mut Diagnostics) -> Option<InstanceBuilder> {
         garp_master_refresh_repeat: None,
         garp_lower_prio_delay: None,
         garp_lower_prio_repeat: None,
+        down_timer_adverts: None,
+        vmac_last_octet_from_vrid: false,
     };
     let table = VRRP_INSTANCE;
     for child in block(n, d) {
@@ -1397,35 +1446,82 @@ fn unicast_peer(line: &Node, d: &mut Diagnostics) -> Option<UnicastPeer> {
     Some(p)
 }
 
-fn use_vmac(n: &Node, d: &mut Diagnostics) -> Option<Spanned<UseVmac>> {
+/// `use_vmac [NAME] [MAC]`, in either order. The bool says the MAC has 5
+/// octets: keepalived makes the virtual_router_id the sixth, which is only
+/// known at the end of the block.
+fn use_vmac(n: &Node, d: &mut Diagnostics) -> Option<(Spanned<UseVmac>, bool)> {
     let mut v = UseVmac {
         name: None,
         mac: None,
     };
+    let mut last_octet_from_vrid = false;
     for a in &n.args {
-        if let Some(mac) = parse_mac(&a.text) {
+        let text = a.text.as_str();
+        if text.contains(':') {
+            let Some(octets) = parse_mac_octets(text) else {
+                d.error(&a.span, format!("'use_vmac': expected a MAC address of 5 or 6 hexadecimal octets (aa:bb:cc:dd:ee[:ff]), found '{text}'"));
+                return None;
+            };
+            if octets[0] & 1 != 0 {
+                d.error(
+                    &a.span,
+                    format!("'use_vmac': '{text}' is a multicast MAC address; a VMAC needs a unicast one"),
+                );
+                return None;
+            }
+            if v.mac.is_some() {
+                d.error(
+                    &a.span,
+                    format!("'use_vmac': a second MAC address '{text}' (expected [NAME] [MAC])"),
+                );
+                return None;
+            }
+            let mut mac = [0u8; 6];
+            mac[..octets.len()].copy_from_slice(&octets);
+            last_octet_from_vrid = octets.len() == 5;
             v.mac = Some(mac);
-        } else if a.text.len() < 16 && !a.text.contains(':') {
-            v.name = Some(a.text.clone());
+        } else if is_interface_name(text) {
+            if v.name.is_some() {
+                d.error(
+                    &a.span,
+                    format!("'use_vmac': a second interface name '{text}' (expected [NAME] [MAC])"),
+                );
+                return None;
+            }
+            v.name = Some(text.to_string());
         } else {
-            d.error(&a.span, format!("'use_vmac': expected an interface name (< 16 chars) or a MAC address, found '{}'", a.text));
+            d.error(&a.span, format!("'use_vmac': expected an interface name (< 16 chars) or a MAC address, found '{text}'"));
             return None;
         }
     }
-    Some(Spanned::new(v, n.span().clone()))
+    Some((Spanned::new(v, n.span().clone()), last_octet_from_vrid))
 }
 
-fn parse_mac(text: &str) -> Option<[u8; 6]> {
-    let mut mac = [0u8; 6];
-    let mut parts = text.split(':');
-    for byte in &mut mac {
-        let p = parts.next()?;
-        if p.len() != 2 {
-            return None;
-        }
-        *byte = u8::from_str_radix(p, 16).ok()?;
-    }
-    parts.next().is_none().then_some(mac)
+/// What Linux accepts as a link name (dev_valid_name).
+fn is_interface_name(text: &str) -> bool {
+    !text.is_empty()
+        && text.len() < 16
+        && text != "."
+        && text != ".."
+        && !text.contains(|c: char| c == '/' || c == ':' || c.is_whitespace())
+}
+
+/// `aa:bb:cc:dd:ee[:ff]`, each octet one or two hex digits as keepalived
+/// reads them: the 5 or 6 octets, or None.
+fn parse_mac_octets(text: &str) -> Option<Vec<u8>> {
+    let octets = text
+        .split(':')
+        .map(|p| {
+            // from_str_radix alone would also take a sign ("+1").
+            let hex = (1..=2).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_hexdigit());
+            if hex {
+                u8::from_str_radix(p, 16).ok()
+            } else {
+                None
+            }
+        })
+        .collect::<Option<Vec<u8>>>()?;
+    (5..=6).contains(&octets.len()).then_some(octets)
 }
 
 // ===== virtual_server_group =====
@@ -1460,53 +1556,110 @@ fn vs_group(n: &Node, d: &mut Diagnostics) -> Option<VirtualServerGroup> {
             entries.push(VsGroupEntry::Fwmark { mark, family });
             continue;
         }
-        let text = line.name.text.as_str();
-        // `IP-LAST` range: LAST replaces the last octet (IPv4) or hextet (IPv6).
-        let (addr_text, range_last) = match text.rsplit_once('-') {
-            Some((a, last)) if !a.is_empty() => {
-                let is_v6 = a.contains(':');
-                let last = if is_v6 {
-                    u16::from_str_radix(last, 16).ok()
-                } else {
-                    last.parse::<u16>().ok().filter(|v| *v <= 255)
-                };
-                match last {
-                    Some(l) => (a, Some(l)),
-                    None => {
-                        d.error(
-                            &line.name.span,
-                            format!("virtual_server_group: bad address range '{text}'"),
-                        );
-                        continue;
-                    }
-                }
-            }
-            _ => (text, None),
-        };
-        let word = Word {
-            text: addr_text.to_string(),
-            span: line.name.span.clone(),
-            quoted: false,
-        };
-        let Some((addr, len)) = prefix_word("virtual_server_group", &word, d) else {
-            continue;
-        };
-        let full = if addr.value.is_ipv4() { 32 } else { 128 };
-        let port = match line.args.first() {
-            Some(p) => match integer::<u16>("virtual_server_group port", p, 0, 65535, d) {
-                Some(p) => p.value,
-                None => continue,
-            },
-            None => 0,
-        };
-        entries.push(VsGroupEntry::Address {
-            addr,
-            range_last,
-            prefix_len: (len != full).then_some(len),
-            port,
-        });
+        entries.extend(vs_group_address(line, d));
     }
     Some(VirtualServerGroup { name, entries })
+}
+
+/// `IP [PORT]`, `IP/LEN`, `IP-LAST` (LAST replaces the last octet, or
+/// the last hextet for IPv6) or `IP-IP`, each address one IPVS service.
+fn vs_group_address(line: &Node, d: &mut Diagnostics) -> Option<VsGroupEntry> {
+    let text = line.name.text.as_str();
+    let span = &line.name.span;
+    let (addr, prefix_len, range_end) = match text.split_once('-') {
+        None => {
+            let (addr, len) = prefix_word("virtual_server_group", &line.name, d)?;
+            let full = if addr.value.is_ipv4() { 32 } else { 128 };
+            (addr, (len != full).then_some(len), None)
+        }
+        Some((first_text, last_text)) => {
+            let first = first_text.parse::<IpAddr>().ok();
+            let last = first.and_then(|f| range_last_address(f, last_text));
+            let (Some(first), Some(last)) = (first, last) else {
+                d.error(span, format!("virtual_server_group: bad address range '{text}' (expected FIRST-LAST, LAST a full address or the last octet 0..255, IPv6 hextet 0..ffff)"));
+                return None;
+            };
+            if first.is_ipv4() != last.is_ipv4() {
+                d.error(
+                    span,
+                    format!("virtual_server_group: address range '{text}' mixes IPv4 and IPv6"),
+                );
+                return None;
+            }
+            if last < first {
+                d.error(
+                    span,
+                    format!("virtual_server_group: address range '{text}' ends before it starts"),
+                );
+                return None;
+            }
+            (Spanned::new(first, span.clone()), None, Some(last))
+        }
+    };
+    // Each address is an IPVS service, and the table is cut at
+    // MAX_GROUP_ENTRY_ADDRESSES per entry (desired.rs). keepalived accepts
+    // any size, so a config it runs must load here too: warn, don't refuse.
+    let count = group_entry_size(addr.value, prefix_len, range_end);
+    if !matches!(count, Some(c) if c <= u128::from(MAX_GROUP_ENTRY_ADDRESSES)) {
+        let count = count.map_or_else(|| "2^128".to_string(), |c| c.to_string());
+        d.warning(span, format!("virtual_server_group: '{text}' is {count} addresses, more than the {MAX_GROUP_ENTRY_ADDRESSES} one entry may expand to (one IPVS service each); only the first {MAX_GROUP_ENTRY_ADDRESSES} are programmed"));
+    }
+    let port = match line.args.first() {
+        Some(p) => integer::<u16>("virtual_server_group port", p, 0, 65535, d)?.value,
+        None => 0,
+    };
+    Some(VsGroupEntry::Address {
+        addr,
+        range_end,
+        prefix_len,
+        port,
+    })
+}
+
+/// The end of `FIRST-LAST`: a full address, or the last octet (decimal)
+/// or hextet (hex) of FIRST replaced.
+fn range_last_address(first: IpAddr, last_text: &str) -> Option<IpAddr> {
+    if last_text.contains(['.', ':']) {
+        return last_text.parse().ok();
+    }
+    let digits_only = |radix: u32, max_len: usize| {
+        (1..=max_len).contains(&last_text.len()) && last_text.chars().all(|c| c.is_digit(radix))
+    };
+    match first {
+        IpAddr::V4(a) if digits_only(10, 3) => {
+            let mut octets = a.octets();
+            octets[3] = last_text.parse().ok()?;
+            Some(IpAddr::from(octets))
+        }
+        IpAddr::V6(a) if digits_only(16, 4) => {
+            let mut segments = a.segments();
+            segments[7] = u16::from_str_radix(last_text, 16).ok()?;
+            Some(IpAddr::from(segments))
+        }
+        _ => None,
+    }
+}
+
+/// How many addresses a group entry stands for; None is 2^128 (`::/0`).
+fn group_entry_size(
+    addr: IpAddr,
+    prefix_len: Option<u8>,
+    range_end: Option<IpAddr>,
+) -> Option<u128> {
+    let as_number = |a: IpAddr| match a {
+        IpAddr::V4(v4) => u128::from(u32::from(v4)),
+        IpAddr::V6(v6) => u128::from(v6),
+    };
+    if let Some(end) = range_end {
+        return (as_number(end).checked_sub(as_number(addr))?).checked_add(1);
+    }
+    match prefix_len {
+        Some(len) => {
+            let bits = if addr.is_ipv4() { 32 } else { 128 };
+            1u128.checked_shl(bits - u32::from(len))
+        }
+        None => Some(1),
+    }
 }
 
 // ===== virtual_server / real_server / checkers =====
@@ -1797,6 +1950,9 @@ static VIRTUAL_SERVER: &[Kw<VsBuilder>] = &[
     kw("mh-fallback", |b, n, d| {
         b.vs.flags.mh_fallback = flag(n, d).value
     }),
+    kw("flag-1", |b, n, d| b.vs.flags.flag_1 = flag(n, d).value),
+    kw("flag-2", |b, n, d| b.vs.flags.flag_2 = flag(n, d).value),
+    kw("flag-3", |b, n, d| b.vs.flags.flag_3 = flag(n, d).value),
     kw("hashed", |b, n, d| b.vs.flags.hashed = flag(n, d).value),
     kw("ha_suspend", |b, n, d| b.vs.ha_suspend = flag(n, d)),
     kw("virtualhost", |b, n, d| {

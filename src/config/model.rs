@@ -96,6 +96,8 @@ pub struct GlobalDefs {
     pub vrrp_garp_master_refresh_repeat: Spanned<u32>,
     pub vrrp_garp_lower_prio_delay: Spanned<Duration>,
     pub vrrp_garp_lower_prio_repeat: Spanned<u32>,
+    /// Default of the instances' `down_timer_adverts` (1..100, else 3).
+    pub vrrp_down_timer_adverts: Spanned<u8>,
     pub vrrp_garp_interval: Spanned<Duration>,
     pub vrrp_gna_interval: Spanned<Duration>,
     pub vrrp_min_garp: Spanned<bool>,
@@ -146,6 +148,7 @@ impl Default for GlobalDefs {
             vrrp_garp_master_refresh_repeat: d(1),
             vrrp_garp_lower_prio_delay: d(Duration::from_secs(5)),
             vrrp_garp_lower_prio_repeat: d(5),
+            vrrp_down_timer_adverts: d(3),
             vrrp_garp_interval: d(Duration::ZERO),
             vrrp_gna_interval: d(Duration::ZERO),
             vrrp_min_garp: d(false),
@@ -355,6 +358,10 @@ pub struct VrrpInstance {
     pub garp_master_refresh_repeat: Spanned<u32>,
     pub garp_lower_prio_delay: Spanned<Duration>,
     pub garp_lower_prio_repeat: Spanned<u32>,
+    /// Effective: the advert intervals a Backup waits before taking over,
+    /// the instance's, else global `vrrp_down_timer_adverts`, else the
+    /// RFCs' 3.
+    pub down_timer_adverts: Spanned<u8>,
     pub use_vmac: Option<Spanned<UseVmac>>,
     pub vmac_xmit_base: Spanned<bool>,
     /// Effective: `accept` unless strict mode (then `no_accept` unless owner).
@@ -377,13 +384,17 @@ impl VrrpInstance {
     }
 }
 
+/// Bound on the addresses (IPVS services) one `virtual_server_group`
+/// entry may stand for (`10.0.0.0/16` would be 65536 services).
+pub const MAX_GROUP_ENTRY_ADDRESSES: u32 = 4096;
+
 #[derive(Clone, Debug, PartialEq)]
 pub enum VsGroupEntry {
-    /// `IP [PORT]` or `IP-LAST [PORT]` (a range ending at LAST in the last
-    /// octet / hextet) or `IP/nn`.
+    /// `IP [PORT]`, `IP/nn`, or a range `IP-LAST` / `IP-IP` from `addr` to
+    /// `range_end` inclusive (same family, never before `addr`).
     Address {
         addr: Spanned<IpAddr>,
-        range_last: Option<u16>,
+        range_end: Option<IpAddr>,
         prefix_len: Option<u8>,
         port: u16,
     },
@@ -540,6 +551,12 @@ pub struct ServiceFlags {
     pub sh_fallback: bool,
     pub mh_port: bool,
     pub mh_fallback: bool,
+    /// `flag-1`, `flag-2`, `flag-3`: IP_VS_SVC_F_SCHED1..3 (ipvsadm's
+    /// `-b flag-N`), set for any scheduler; sh-fallback/mh-fallback are
+    /// flag-1 and sh-port/mh-port flag-2 in the kernel.
+    pub flag_1: bool,
+    pub flag_2: bool,
+    pub flag_3: bool,
     pub hashed: bool,
 }
 

@@ -32,14 +32,14 @@ use crate::config::model::{
 use crate::netlink::ipvs::{
     DestKey, DestParams, Family, ForwardMethod, ServiceKey, ServiceParams, Tunnel,
     IP_VS_CONN_F_TUNNEL_TYPE_GRE, IP_VS_CONN_F_TUNNEL_TYPE_GUE, IP_VS_CONN_F_TUNNEL_TYPE_IPIP,
-    IP_VS_SVC_F_ONEPACKET, IP_VS_SVC_F_PERSISTENT, IP_VS_SVC_F_SCHED_SH_FALLBACK,
-    IP_VS_SVC_F_SCHED_SH_PORT, IP_VS_TUNNEL_ENCAP_FLAG_CSUM, IP_VS_TUNNEL_ENCAP_FLAG_NOCSUM,
-    IP_VS_TUNNEL_ENCAP_FLAG_REMCSUM,
+    IP_VS_SVC_F_ONEPACKET, IP_VS_SVC_F_PERSISTENT, IP_VS_SVC_F_SCHED1, IP_VS_SVC_F_SCHED2,
+    IP_VS_SVC_F_SCHED3, IP_VS_SVC_F_SCHED_SH_FALLBACK, IP_VS_SVC_F_SCHED_SH_PORT,
+    IP_VS_TUNNEL_ENCAP_FLAG_CSUM, IP_VS_TUNNEL_ENCAP_FLAG_NOCSUM, IP_VS_TUNNEL_ENCAP_FLAG_REMCSUM,
 };
 
-/// Bound on the services one `virtual_server_group` entry expands to
-/// (`10.0.0.0/16` would otherwise be 65536 services).
-pub const MAX_GROUP_ENTRY_ADDRESSES: u32 = 4096;
+/// The configuration refuses larger entries; the bound is applied again
+/// here for models built by hand.
+pub use crate::config::model::MAX_GROUP_ENTRY_ADDRESSES;
 
 /// Something that happened, for the log or for a script.
 #[derive(Debug, Clone, PartialEq)]
@@ -386,26 +386,19 @@ fn family_of(af: AddressFamily) -> Family {
     }
 }
 
-/// Every address of a group entry (`IP`, `IP-LAST`, `IP/nn`), bounded.
+/// Every address of a group entry (`IP`, `IP-LAST`, `IP-IP`, `IP/nn`), bounded.
 fn expand_addresses(
     addr: IpAddr,
-    range_last: Option<u16>,
+    range_end: Option<IpAddr>,
     prefix_len: Option<u8>,
     notices: &mut VecDeque<Notice>,
 ) -> Vec<IpAddr> {
-    // Work on the address as an integer; the step is 1 in the last octet
-    // (IPv4) or hextet (IPv6).
-    let (first, last, v6): (u128, u128, bool) = match (addr, range_last, prefix_len) {
-        (IpAddr::V4(a), Some(end), _) => {
-            let base = u32::from(a);
-            let last = (base & !0xff) | u32::from(end.min(255));
-            (u128::from(base), u128::from(last), false)
+    // Work on the addresses as integers.
+    let (first, last, v6): (u128, u128, bool) = match (addr, range_end, prefix_len) {
+        (IpAddr::V4(a), Some(IpAddr::V4(end)), _) => {
+            (u128::from(u32::from(a)), u128::from(u32::from(end)), false)
         }
-        (IpAddr::V6(a), Some(end), _) => {
-            let base = u128::from(a);
-            let last = (base & !0xffff) | u128::from(end);
-            (base, last, true)
-        }
+        (IpAddr::V6(a), Some(IpAddr::V6(end)), _) => (u128::from(a), u128::from(end), true),
         (IpAddr::V4(a), None, Some(len)) if len < 32 => {
             let host_bits = 32 - u32::from(len);
             let mask = u32::MAX.checked_shl(host_bits).unwrap_or(0);
@@ -490,11 +483,11 @@ fn slots_of(
                 match entry {
                     VsGroupEntry::Address {
                         addr,
-                        range_last,
+                        range_end,
                         prefix_len,
                         port,
                     } => {
-                        for a in expand_addresses(addr.value, *range_last, *prefix_len, notices) {
+                        for a in expand_addresses(addr.value, *range_end, *prefix_len, notices) {
                             slots.push(ServiceSlot {
                                 key: ServiceKey::Addr {
                                     protocol,
@@ -544,6 +537,16 @@ fn vs_state(vs: &VirtualServer, config: &Config, notices: &mut VecDeque<Notice>)
     }
     if fallback_flag {
         flags |= IP_VS_SVC_F_SCHED_SH_FALLBACK;
+    }
+    // flag-N is the raw bit: keepalived sets it for any scheduler.
+    for (set, bit) in [
+        (vs.flags.flag_1, IP_VS_SVC_F_SCHED1),
+        (vs.flags.flag_2, IP_VS_SVC_F_SCHED2),
+        (vs.flags.flag_3, IP_VS_SVC_F_SCHED3),
+    ] {
+        if set {
+            flags |= bit;
+        }
     }
     let real_servers: Vec<RsState> = vs
         .real_servers

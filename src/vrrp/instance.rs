@@ -205,6 +205,9 @@ pub struct InstanceConfig {
     /// `higher_prio_send_advert`: as Master, send one advert before yielding
     /// to a higher-priority advert.
     pub higher_prio_send_advert: bool,
+    /// keepalived `down_timer_adverts`, 1..=100: the advert intervals in
+    /// Master_Down_Interval (the RFCs' 3).
+    pub down_timer_adverts: u8,
 }
 
 impl InstanceConfig {
@@ -235,6 +238,7 @@ impl InstanceConfig {
             primary_address,
             lower_prio_no_advert: model.lower_prio_no_advert.value,
             higher_prio_send_advert: model.higher_prio_send_advert.value,
+            down_timer_adverts: model.down_timer_adverts.value,
         }
     }
 }
@@ -287,6 +291,8 @@ impl Instance {
     /// [`Instance::handle_startup`].
     pub fn new(mut config: InstanceConfig) -> Instance {
         config.priority = config.priority.max(1);
+        // keepalived's range; 0 would make a Backup take over within Skew_Time.
+        config.down_timer_adverts = config.down_timer_adverts.clamp(1, 100);
         config.advert_interval = normalize_interval(config.version, config.advert_interval);
         let master_adver_interval = config.advert_interval;
         Instance {
@@ -364,8 +370,9 @@ impl Instance {
 
     /// RFC 5798 6.1: Master_Down_Interval = 3 * Master_Adver_Interval + Skew_Time.
     /// RFC 3768 6.1: Master_Down_Interval = 3 * Advertisement_Interval + Skew_Time.
+    /// keepalived's `down_timer_adverts` replaces the 3.
     pub fn master_down_interval(&self) -> Duration {
-        self.master_adver_interval * 3 + self.skew_time()
+        self.master_adver_interval * u32::from(self.config.down_timer_adverts) + self.skew_time()
     }
 
     /// The advertisement to send for [`Action::SendAdvert`].
