@@ -19,6 +19,7 @@ fn timing(delay_loop: u64, retry: u32, delay_before_retry: u64) -> Timing {
         retry,
         delay_before_retry: secs(delay_before_retry),
         warmup: Duration::ZERO,
+        retry_first_probe: false,
     }
 }
 
@@ -116,7 +117,14 @@ fn retries_then_down_then_back_up_within_delay_loop() {
         sim.reported(),
         vec![
             (b, 0, Verdict::ReportedUp),
-            (b + secs(36), 0, Verdict::ReportedDown { retries: 3 }),
+            (
+                b + secs(36),
+                0,
+                Verdict::ReportedDown {
+                    retries: 3,
+                    was_up: true
+                }
+            ),
             (b + secs(62), 0, Verdict::ReportedUp),
         ]
     );
@@ -179,7 +187,14 @@ fn retry_zero_goes_down_at_the_first_failure() {
         sim.reported(),
         vec![
             (secs(1), 0, Verdict::ReportedUp),
-            (secs(6), 0, Verdict::ReportedDown { retries: 0 })
+            (
+                secs(6),
+                0,
+                Verdict::ReportedDown {
+                    retries: 0,
+                    was_up: true
+                }
+            )
         ]
     );
     // While down it keeps probing every delay_loop, quietly.
@@ -191,14 +206,51 @@ fn retry_zero_goes_down_at_the_first_failure() {
 }
 
 #[test]
-fn first_failure_is_reported_even_when_starting_up() {
-    // Down from the start: keepalived reports the first verdict, after the
-    // retries of the first round.
-    let mut sim = Sim::new(vec![(timing(10, 1, 3), false, Box::new(|_| false))]);
+fn a_failing_first_probe_is_down_at_once() {
+    // Down from the start: keepalived 2.2.7 takes the server out on the
+    // first failure, without the retries (seen in the VM; tests/check_vm.rs
+    // `first_probes_match_keepalived`), and logs "failed." with no count.
+    let mut sim = Sim::new(vec![(timing(10, 3, 3), false, Box::new(|_| false))]);
     sim.run_until(secs(30));
     assert_eq!(
         sim.reported(),
-        vec![(secs(4), 0, Verdict::ReportedDown { retries: 1 })]
+        vec![(
+            secs(1),
+            0,
+            Verdict::ReportedDown {
+                retries: 0,
+                was_up: true
+            }
+        )]
+    );
+    assert_eq!(sim.changes, vec![(secs(1), ServerChange::Down)]);
+    // Later rounds have their retries again (quietly, while DOWN).
+    let probes: Vec<Duration> = sim.probes.iter().map(|(t, _)| *t).collect();
+    assert_eq!(
+        probes,
+        vec![secs(1), secs(11), secs(14), secs(17), secs(20), secs(30)]
+    );
+}
+
+#[test]
+fn smtp_retries_its_first_probe() {
+    // keepalived's SMTP_CHECK is the exception: its first probe is retried.
+    let smtp = Timing {
+        retry_first_probe: true,
+        ..timing(10, 1, 3)
+    };
+    let mut sim = Sim::new(vec![(smtp, false, Box::new(|_| false))]);
+    sim.run_until(secs(30));
+    assert_eq!(
+        sim.reported(),
+        vec![(
+            secs(4),
+            0,
+            Verdict::ReportedDown {
+                retries: 1,
+                was_up: true
+            }
+        )]
     );
     assert_eq!(sim.changes, vec![(secs(4), ServerChange::Down)]);
 }
@@ -217,9 +269,20 @@ fn alpha_starts_down_until_the_first_success() {
 fn alpha_failing_server_stays_down_without_a_change() {
     let mut sim = Sim::new(vec![(timing(10, 1, 3), true, Box::new(|_| false))]);
     sim.run_until(secs(30));
-    // keepalived logs nothing: the checker was DOWN already and its first
-    // probe (the one that counts as "has not run") only led to a retry.
-    assert!(sim.reported().is_empty());
+    // The first probe's verdict is reported (keepalived's TCP_CHECK logs
+    // "failed."; its HTTP_GET keeps quiet: `was_up` tells them apart), but
+    // nothing changes: the server was DOWN already.
+    assert_eq!(
+        sim.reported(),
+        vec![(
+            secs(1),
+            0,
+            Verdict::ReportedDown {
+                retries: 0,
+                was_up: false
+            }
+        )]
+    );
     assert!(sim.changes.is_empty());
     assert!(!sim.server.is_alive());
 }
@@ -376,7 +439,13 @@ fn http_urls_resume_at_the_failed_url() {
         run.reported,
         vec![
             (secs(4), Verdict::ReportedUp),
-            (secs(16), Verdict::ReportedDown { retries: 2 }),
+            (
+                secs(16),
+                Verdict::ReportedDown {
+                    retries: 2,
+                    was_up: true
+                }
+            ),
             (secs(32), Verdict::ReportedUp),
         ]
     );
@@ -413,7 +482,13 @@ fn http_first_round_failure_after_a_pass_is_not_retried() {
     let run = run_urls(timing(5, 3, 1), 2, false, secs(12), &|url, _| url == 0);
     assert_eq!(
         run.reported,
-        vec![(secs(5), Verdict::ReportedDown { retries: 3 })]
+        vec![(
+            secs(5),
+            Verdict::ReportedDown {
+                retries: 3,
+                was_up: true
+            }
+        )]
     );
     // Then /b alone, every max(delay_before_retry, delay_loop).
     assert_eq!(run.fetches, vec![(secs(0), 0), (secs(5), 1), (secs(10), 1)]);
@@ -448,7 +523,13 @@ fn http_fast_recovery_fetches_the_next_url_at_once() {
         run.reported,
         vec![
             (secs(0), Verdict::ReportedUp),
-            (secs(10), Verdict::ReportedDown { retries: 0 }),
+            (
+                secs(10),
+                Verdict::ReportedDown {
+                    retries: 0,
+                    was_up: true
+                }
+            ),
             (secs(15), Verdict::ReportedUp),
         ]
     );

@@ -42,6 +42,11 @@
 //! come back within the same bound; the scenario allows
 //! [`SLACK_SECS`] more (TCG). The measured times are printed.
 //!
+//! `first_probes_match_keepalived`: keepalived 2.2.7 and ours side by side
+//! (one network namespace each) on checkers whose first probe fails, or
+//! passes: the IPVS tables a few seconds in and later, and the checkers'
+//! log lines, must be the same.
+//!
 //! Needs root, qemu and the static musl build of the daemon
 //! (`cargo build --release --target x86_64-unknown-linux-musl`); skipped
 //! otherwise, failed under KEEPALIVED_RS_FULL_TEST=1.
@@ -455,4 +460,262 @@ fn config_is_clean_and_tables_format() {
         table(&["84 13 1", "80 11 0"]),
         "TCP 10.0.0.100:80 rr -> 10.0.0.11:80 Route 0;TCP 10.0.0.100:84 rr -> 10.0.0.13:84 Route 1;"
     );
+}
+
+/// One virtual server per case; every real server of 10.1.0.0/24 sits
+/// behind a dummy link where probes vanish (connect_timeout 1 s). retry 3,
+/// delay_before_retry 10: a retried first probe would keep the server
+/// (inhibit_on_failure: weight 1) for 30 s and more. SMTP_CHECK, which
+/// keepalived does retry, has retry 1: weight 1 at the first reading, 0 at
+/// the second.
+const FIRST_PROBES_CONF: &str = r#"
+global_defs { router_id first }
+virtual_server 10.9.0.1 1 {
+    lb_algo rr
+    lb_kind NAT
+    protocol TCP
+    delay_loop 30
+    real_server 10.1.0.11 1 {
+        inhibit_on_failure
+        TCP_CHECK { connect_timeout 1
+            warmup 0
+            retry 3
+            delay_before_retry 10 }
+    }
+}
+virtual_server 10.9.0.1 2 {
+    lb_algo rr
+    lb_kind NAT
+    protocol TCP
+    delay_loop 30
+    real_server 10.1.0.12 2 {
+        inhibit_on_failure
+        HTTP_GET { url { path / }
+            connect_timeout 1
+            warmup 0
+            retry 3
+            delay_before_retry 10 }
+    }
+}
+virtual_server 10.9.0.1 3 {
+    lb_algo rr
+    lb_kind NAT
+    protocol TCP
+    delay_loop 30
+    real_server 10.1.0.13 3 {
+        inhibit_on_failure
+        MISC_CHECK { misc_path /bin/false
+            warmup 0
+            retry 3
+            delay_before_retry 10 }
+    }
+}
+virtual_server 10.9.0.1 4 {
+    lb_algo rr
+    lb_kind NAT
+    protocol UDP
+    delay_loop 30
+    real_server 10.1.0.14 4 {
+        inhibit_on_failure
+        UDP_CHECK { require_reply
+            connect_timeout 1
+            warmup 0
+            retry 3
+            delay_before_retry 10 }
+    }
+}
+virtual_server 10.9.0.1 5 {
+    lb_algo rr
+    lb_kind NAT
+    protocol TCP
+    delay_loop 30
+    real_server 10.1.0.15 5 {
+        inhibit_on_failure
+        PING_CHECK { connect_timeout 1
+            warmup 0
+            retry 3
+            delay_before_retry 10 }
+    }
+}
+virtual_server 10.9.0.1 6 {
+    lb_algo rr
+    lb_kind NAT
+    protocol TCP
+    delay_loop 30
+    alpha
+    real_server 10.1.0.16 6 {
+        inhibit_on_failure
+        TCP_CHECK { connect_timeout 1
+            warmup 0
+            retry 3
+            delay_before_retry 10 }
+    }
+}
+virtual_server 10.9.0.1 7 {
+    lb_algo rr
+    lb_kind NAT
+    protocol TCP
+    delay_loop 30
+    alpha
+    real_server 10.1.0.17 7 {
+        inhibit_on_failure
+        HTTP_GET { url { path / }
+            connect_timeout 1
+            warmup 0
+            retry 3
+            delay_before_retry 10 }
+    }
+}
+virtual_server 10.9.0.1 8 {
+    lb_algo rr
+    lb_kind NAT
+    protocol TCP
+    delay_loop 30
+    real_server 127.0.0.1 8 {
+        inhibit_on_failure
+        PING_CHECK { connect_timeout 1
+            warmup 0 }
+    }
+}
+virtual_server 10.9.0.1 9 {
+    lb_algo rr
+    lb_kind NAT
+    protocol TCP
+    delay_loop 30
+    real_server 10.1.0.19 9 {
+        inhibit_on_failure
+        MISC_CHECK { misc_path /bin/true
+            warmup 0 }
+    }
+}
+virtual_server 10.9.0.1 10 {
+    lb_algo rr
+    lb_kind NAT
+    protocol TCP
+    delay_loop 30
+    real_server 10.1.0.20 10 {
+        inhibit_on_failure
+        SMTP_CHECK { connect_timeout 1
+            warmup 0
+            retry 1
+            delay_before_retry 10 }
+    }
+}
+virtual_server 10.9.0.1 11 {
+    lb_algo rr
+    lb_kind NAT
+    protocol UDP
+    delay_loop 30
+    real_server 10.1.0.21 11 {
+        inhibit_on_failure
+        DNS_CHECK { connect_timeout 1
+            warmup 0
+            retry 3
+            delay_before_retry 10 }
+    }
+}
+"#;
+
+#[test]
+fn first_probes_match_keepalived() {
+    if !vm::require_daemon() {
+        return;
+    }
+    // Both daemons start at once, each in a namespace of its own (IPVS
+    // tables are per namespace) with the same blackhole link.
+    let script = r#". /lib/krs/lib.sh
+for d in ka ours; do
+    ip netns add "$d"
+    ip -n "$d" link set lo up
+    ip -n "$d" link add d0 type dummy
+    ip -n "$d" link set d0 up
+    ip -n "$d" addr add 10.1.0.2/24 dev d0
+done
+weights() { ip netns exec "$1" ipvsadm -Ln | awk '$1 == "->" && $2 != "RemoteAddress:Port" { print $2, $4 }' | sort | tr '\n' ';'; }
+krs_bg ka ip netns exec ka keepalived -n -l -C -f /scenario/keepalived.conf -p /tmp/ka.pid -c /tmp/ka_check.pid
+krs_bg ours ip netns exec ours keepalived-rs -n -l -f /scenario/keepalived.conf -p /tmp/ours.pid
+sleep 7
+for d in ka ours; do weights "$d" >"/tmp/$d.early"; done
+sleep 11
+for d in ka ours; do weights "$d" >"/tmp/$d.late"; done
+for d in ka ours; do kill "$(cat /tmp/$d.pid)"; done
+sleep 2
+for d in ka ours; do
+    krs_export "$d.early" "/tmp/$d.early"
+    krs_export "$d.late" "/tmp/$d.late"
+    krs_export "$d.log" "/tmp/krs/$d.log"
+done
+krs_result first-probes-ran PASS
+"#;
+    let log = vm::run_scenario(
+        "check-first-probes",
+        script,
+        &[("keepalived.conf", FIRST_PROBES_CONF.as_bytes())],
+    )
+    .expect("VM run");
+    log.assert_pass();
+    let text = |name: &str| {
+        String::from_utf8_lossy(
+            log.files
+                .get(name)
+                .unwrap_or_else(|| panic!("no {name} from the VM")),
+        )
+        .into_owned()
+    };
+    // keepalived's own behaviour, so that the comparison is about it: the
+    // failing first probes took their servers out at once, SMTP's not yet.
+    let ka_early = text("ka.early");
+    for entry in [
+        "10.1.0.11:1 0",
+        "10.1.0.13:3 0",
+        "10.1.0.20:10 1",
+        "127.0.0.1:8 1",
+    ] {
+        assert!(ka_early.contains(entry), "{entry} in {ka_early}");
+    }
+    assert!(
+        text("ka.late").contains("10.1.0.20:10 0"),
+        "{}",
+        text("ka.late")
+    );
+    assert_eq!(
+        text("ours.early"),
+        ka_early,
+        "weights after 7 s, ours then keepalived's"
+    );
+    assert_eq!(text("ours.late"), text("ka.late"), "weights after 18 s");
+    // The checkers' lines, without timestamps, in any order.
+    let checker_lines = |log: &str| -> Vec<String> {
+        let mut lines: Vec<String> = log
+            .lines()
+            .filter_map(|l| l.split_once(": ").map(|(_, rest)| rest.to_string()))
+            .filter(|l| {
+                [
+                    " on service ",
+                    "connection to ",
+                    "Misc check for",
+                    "succeed on service",
+                    "SMTP_CHECK ",
+                    "DNS_CHECK (",
+                    "Disabling service",
+                    "Enabling service",
+                ]
+                .iter()
+                .any(|p| l.contains(p))
+            })
+            .collect();
+        lines.sort();
+        lines
+    };
+    let ka_lines = checker_lines(&text("ka.log"));
+    assert!(
+        ka_lines.contains(&"TCP_CHECK on service [10.1.0.11]:tcp:1 failed.".to_string()),
+        "{ka_lines:#?}"
+    );
+    assert_eq!(
+        checker_lines(&text("ours.log")),
+        ka_lines,
+        "checker log lines"
+    );
+    vm::note(&log.timings());
 }

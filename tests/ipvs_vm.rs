@@ -23,7 +23,9 @@
 //!   other on one configuration of awkward cases (DR/TUN/NAT real servers
 //!   whose ports differ from the service's or are missing, fwmark services,
 //!   per-server lvs_method, a port-0 persistent service, a DR sorry server,
-//!   scheduler flags, thresholds, IPv6, UDP with ops, SMTP_CHECK `host`
+//!   scheduler flags, thresholds, IPv6, UDP with ops, SCTP, the SIP
+//!   persistence engine, tunnel types, quorum, virtual_server_groups with
+//!   ranges, prefixes, fwmarks and sorry servers, SMTP_CHECK `host`
 //!   blocks): `ipvsadm -Sn` must list the same table, and both daemons must
 //!   start the same checkers ("Activating healthchecker" lines).
 //!
@@ -558,6 +560,118 @@ virtual_server 10.1.0.1 53 {
     ops
     real_server 10.1.0.11 5353 { weight 1 }
 }
+virtual_server_group G1 {
+    10.2.0.1 80
+    10.2.0.10-12 81
+    10.2.1.0/31 82
+    fwmark 11
+}
+virtual_server group G1 {
+    lb_algo wlc
+    lb_kind NAT
+    protocol TCP
+    persistence_timeout 100
+    persistence_granularity 255.255.255.0
+    sorry_server 10.2.0.30
+    sorry_server_inhibit
+    real_server 10.2.0.21 8080 { weight 3 }
+    real_server 10.2.0.22 { weight 1 }
+}
+virtual_server_group G2 {
+    10.3.0.2 80
+    fwmark 21
+}
+virtual_server group G2 {
+    lb_algo rr
+    lb_kind DR
+    protocol TCP
+    sorry_server 10.3.0.30 8080
+    sorry_server_inhibit
+    real_server 10.3.0.21 8080 { weight 1 }
+    real_server 10.3.0.22 { weight 1 }
+}
+virtual_server 10.2.0.2 80 {
+    lb_algo mh
+    mh-port
+    mh-fallback
+    lb_kind NAT
+    protocol TCP
+    real_server 10.2.0.21 80 { weight 1 }
+}
+virtual_server 10.2.0.3 80 {
+    lb_algo lblcr
+    lb_kind DR
+    protocol TCP
+    flag-1
+    flag-3
+    real_server 10.2.0.21 80 { weight 1 }
+}
+virtual_server 10.2.0.4 80 {
+    lb_algo sed
+    lb_kind TUN
+    protocol TCP
+    real_server 10.2.0.21 80 {
+        weight 1
+        lvs_method TUN type gue port 6080
+    }
+    real_server 10.2.0.22 80 {
+        weight 1
+        lvs_method TUN type gre csum
+    }
+}
+virtual_server 10.2.0.5 80 {
+    lb_algo nq
+    lb_kind NAT
+    protocol TCP
+    persistence_timeout
+    persistence_granularity 255.255.0.0
+    real_server 10.2.0.21 80 { weight 0 }
+}
+virtual_server 10.2.0.6 5060 {
+    lb_algo rr
+    lb_kind NAT
+    protocol UDP
+    persistence_timeout 60
+    persistence_engine sip
+    real_server 10.2.0.21 5060 { weight 1 }
+}
+virtual_server 10.2.0.7 80 {
+    lb_algo fo
+    lb_kind NAT
+    protocol SCTP
+    real_server 10.2.0.21 80 { weight 5 }
+    real_server 10.2.0.22 80 { weight 7 }
+}
+virtual_server 10.2.0.8 80 {
+    lb_algo ovf
+    lb_kind NAT
+    protocol TCP
+    hashed
+    real_server 10.2.0.21 80 { weight 5 }
+}
+virtual_server 10.2.0.9 80 {
+    lb_algo rr
+    lb_kind NAT
+    protocol TCP
+    quorum 3
+    hysteresis 1
+    sorry_server 10.2.0.30 80
+    real_server 10.2.0.21 80 { weight 1 }
+    real_server 10.2.0.22 80 { weight 1 }
+}
+virtual_server fd00::2 443 {
+    lb_algo rr
+    lb_kind NAT
+    protocol TCP
+    real_server fd00::21 8443 { weight 1 }
+}
+virtual_server fwmark 12 {
+    lb_algo rr
+    lb_kind NAT
+    persistence_timeout 30
+    persistence_granularity 255.255.0.0
+    real_server fd00::21 80 { weight 1 }
+}
 "#;
 
 #[test]
@@ -570,6 +684,9 @@ fn tables_match_keepalived() {
     // clear the table.
     let script = r#". /lib/krs/lib.sh
 ip link set lo up
+for m in ip_vs_wlc ip_vs_mh ip_vs_lblcr ip_vs_sed ip_vs_nq ip_vs_fo ip_vs_ovf ip_vs_sh ip_vs_pe_sip; do
+    modprobe "$m" || krs_log "no module $m"
+done
 ip link add d0 type dummy && ip link set d0 up && ip addr add 10.1.0.2/24 dev d0
 has_udp53() { ipvsadm -Ln | grep -q '10.1.0.1:53'; }
 activations() {
@@ -617,6 +734,9 @@ krs_result parity-ran PASS
         "-a -f 5 -r 10.1.0.11:8080 -m -w 1",
         "-a -f 6 -r 10.1.0.11:0 -g -w 1",
         "-a -t 10.1.0.1:85 -r 10.1.0.20:85 -g -w 1",
+        "-a -t 10.2.0.10:81 -r 10.2.0.22:0 -m -w 1",
+        "-a -f 21 -r 10.3.0.21:0 -g -w 1",
+        "-A -t 10.2.0.10:81 -s wlc -p 100",
     ] {
         assert!(
             ka_table.lines().any(|l| l == line),
@@ -624,7 +744,7 @@ krs_result parity-ran PASS
             text("ka.log")
         );
     }
-    assert!(ka_table.lines().count() >= 35, "{ka_table}");
+    assert!(ka_table.lines().count() >= 90, "{ka_table}");
     assert_eq!(
         ours_table,
         ka_table,

@@ -8,7 +8,10 @@
 //! apart; only when the last retry fails too is the checker declared DOWN. A
 //! single success declares it UP. Either way the next round starts
 //! `delay_loop` later. A verdict reached by a checker's very first probe is
-//! reported (and logged) even when it confirms the initial state.
+//! reported (and logged) even when it confirms the initial state, and that
+//! first probe is not retried: keepalived 2.2.7 takes a real server that
+//! fails it out at once (seen in the VM for TCP, HTTP, MISC, UDP, PING and
+//! DNS checkers), except for SMTP_CHECK, which retries it.
 
 use std::time::{Duration, Instant};
 
@@ -22,6 +25,9 @@ pub struct Timing {
     pub delay_before_retry: Duration,
     /// Upper bound of the random delay before the very first probe.
     pub warmup: Duration,
+    /// Whether a failing first probe is retried (SMTP_CHECK) or is DOWN
+    /// at once (every other checker).
+    pub retry_first_probe: bool,
 }
 
 /// keepalived waits this long after start before the first probe
@@ -46,9 +52,11 @@ pub enum Verdict {
     /// its first probe): log "... success." / "... succeed ...".
     ReportedUp,
     /// The last retry failed and keepalived reports it (the checker was UP,
-    /// or this was its first probe, with `retry 0`). `retries` is how many retries
-    /// preceded it (0 means the message has no "after N retries").
-    ReportedDown { retries: u32 },
+    /// or this was its first probe, which is not retried). `retries` is how
+    /// many retries preceded it; `was_up` is false when a first probe only
+    /// confirms an `alpha` checker's DOWN (keepalived's HTTP_GET keeps
+    /// quiet then, its other checkers log it).
+    ReportedDown { retries: u32, was_up: bool },
     /// A failure with retries left: probe again after `delay_before_retry`.
     Retrying { attempt: u32 },
     /// Nothing to report (success while UP, failure while DOWN).
@@ -143,15 +151,18 @@ impl CheckerCore {
     /// ([`CheckerCore::is_up`]) and the next probe time are updated.
     pub fn handle_result(&mut self, now: Instant, success: bool) -> Verdict {
         let first_verdict = !self.has_run;
-        let verdict = if success || self.retries_done >= self.timing.retry {
+        let out_of_retries = self.retries_done >= self.timing.retry
+            || (first_verdict && !self.timing.retry_first_probe);
+        let verdict = if success || out_of_retries {
             let retries = self.retries_done;
             self.retries_done = 0;
             self.phase = Phase::WaitingUntil(now + self.timing.delay_loop);
             let report = first_verdict || self.up != success;
+            let was_up = self.up;
             self.up = success;
             match (report, success) {
                 (true, true) => Verdict::ReportedUp,
-                (true, false) => Verdict::ReportedDown { retries },
+                (true, false) => Verdict::ReportedDown { retries, was_up },
                 (false, _) => Verdict::Quiet,
             }
         } else {
@@ -359,6 +370,7 @@ mod tests {
             retry,
             delay_before_retry: Duration::from_secs(3),
             warmup: Duration::ZERO,
+            retry_first_probe: false,
         }
     }
 

@@ -860,6 +860,7 @@ impl Engine {
                         retry: checker.timing.retry.value,
                         delay_before_retry: checker.timing.delay_before_retry.value,
                         warmup: checker.timing.warmup.value,
+                        retry_first_probe: matches!(checker.kind, CheckerKind::Smtp(_)),
                     };
                     let matched = old.get(&id).and_then(|candidates| {
                         candidates.iter().copied().find(|&i| {
@@ -1656,24 +1657,34 @@ fn log_verdict(run: &CheckerRun, rs: &RsId, verdict: Verdict, outcome: &Outcome)
                 "Misc check for [{rs} VS {}] by [{}] succeeded.",
                 rs.vs, script_name
             ),
+            Kind::Ping => info!("ICMP connection to {rs} success."),
             other => info!("{} on service {rs} success.", other.keyword()),
         },
-        Verdict::ReportedDown { retries } => {
+        Verdict::ReportedDown { retries, was_up } => {
             let reason = match outcome {
                 Err(e) => e.to_string(),
                 Ok(_) => String::new(),
             };
+            // keepalived 2.2.7 (seen in the VM): TCP, UDP and PING count the
+            // retries made (none after a first probe, which is not retried);
+            // HTTP and MISC print the configured count even then.
+            let after = |n: u32| {
+                if n > 0 {
+                    format!(" after {n} retries")
+                } else {
+                    String::new()
+                }
+            };
+            let configured = run.core.timing().retry;
             match kind {
-                Kind::Tcp if retries > 0 => {
-                    info!("TCP_CHECK on service {rs} failed after {retries} retries.")
-                }
-                Kind::Tcp => info!("TCP_CHECK on service {rs} failed."),
+                Kind::Tcp => info!("TCP_CHECK on service {rs} failed{}.", after(retries)),
+                Kind::Udp => info!("UDP_CHECK on service {rs} failed{}.", after(retries)),
+                Kind::Ping => info!("ICMP CHECK on service {rs} failed{}.", after(retries)),
+                // An alpha checker's first failure: HTTP_GET says nothing.
+                Kind::Http | Kind::Ssl if !was_up => {}
                 // keepalived 2.2.7 says HTTP_CHECK for SSL_GET too.
-                Kind::Http | Kind::Ssl if retries > 0 => {
-                    info!("HTTP_CHECK on service {rs} failed after {retries} retries.")
-                }
                 Kind::Http | Kind::Ssl => {
-                    info!("HTTP_CHECK on service {rs} failed.")
+                    info!("HTTP_CHECK on service {rs} failed{}.", after(configured))
                 }
                 // keepalived logs the last failure's reason alone.
                 Kind::Smtp => {
@@ -1682,31 +1693,21 @@ fn log_verdict(run: &CheckerRun, rs: &RsId, verdict: Verdict, outcome: &Outcome)
                     }
                 }
                 Kind::Dns => {
-                    let after = if retries > 0 {
-                        format!(" after {retries} retries")
-                    } else {
-                        String::new()
-                    };
                     if let Err(e) = outcome {
-                        info!("DNS_CHECK ({rs}) {}{after}", dns_failure(e));
+                        info!("DNS_CHECK ({rs}) {}{}", dns_failure(e), after(retries));
                     }
                 }
-                Kind::Misc => {
-                    let after = if retries > 0 {
-                        format!(" after {retries} retries")
-                    } else {
-                        String::new()
-                    };
-                    info!(
-                        "Misc check for [{rs} VS {}] by [{}] failed{after} ({reason}).",
-                        rs.vs, script_name
-                    )
-                }
-                other if retries > 0 => info!(
-                    "{} on service {rs} failed after {retries} retries ({reason}).",
-                    other.keyword()
+                Kind::Misc => info!(
+                    "Misc check for [{rs} VS {}] by [{}] failed{} ({reason}).",
+                    rs.vs,
+                    script_name,
+                    after(configured)
                 ),
-                other => info!("{} on service {rs} failed ({reason}).", other.keyword()),
+                other => info!(
+                    "{} on service {rs} failed{} ({reason}).",
+                    other.keyword(),
+                    after(retries)
+                ),
             }
         }
     }

@@ -324,6 +324,14 @@ pub fn finalize_vs(b: VsBuilder, d: &mut Diagnostics) -> VirtualServer {
         ),
     }
     correct_sorry_server_port(&mut vs, d);
+    if let (VsKey::Group(_), Some(g)) = (&vs.key, vs.persistence_granularity.take()) {
+        // Seen in keepalived 2.2.7's table: its group services get no
+        // netmask. Dropped here too, so that the table is the same.
+        d.warning(
+            &g.span,
+            format!("{what}: keepalived does not apply persistence_granularity to a group's services; ignored"),
+        );
+    }
     vs.timing.delay_loop = Some(vs.delay_loop.clone());
     vs.real_servers = b
         .real_servers
@@ -411,7 +419,19 @@ fn correct_real_server_port(rs: &mut RealServer, vs: &VirtualServer, d: &mut Dia
             ),
             _ => rs.port = Some(p),
         },
-        (_, port) => rs.port = port,
+        (VsKey::Group(_), Some(p)) => {
+            if let (Some(name), true) = (fixed, p.value != 0) {
+                d.warning(
+                    &p.span,
+                    format!(
+                        "{what}: real_server {} port {}: {name} forwarding cannot change ports; each service of the group uses its own port (0 for fwmark), as keepalived does",
+                        rs.addr.value, p.value
+                    ),
+                );
+            }
+            rs.port = Some(p);
+        }
+        (_, None) => {}
     }
 }
 
@@ -429,7 +449,18 @@ fn correct_sorry_server_port(vs: &mut VirtualServer, d: &mut Diagnostics) {
     let wanted = match &vs.key {
         VsKey::Address { port, .. } => Some(port.value),
         VsKey::Fwmark(_) => None,
-        VsKey::Group(_) => return,
+        VsKey::Group(_) => {
+            if let Some(p) = sorry.port.filter(|&p| p != 0) {
+                d.warning(
+                    &sorry.addr.span,
+                    format!(
+                        "{what}: sorry_server {} port {p}: {name} forwarding cannot change ports; each service of the group uses its own port (0 for fwmark), as keepalived does",
+                        sorry.addr.value
+                    ),
+                );
+            }
+            return;
+        }
     };
     if let Some(p) = sorry.port.filter(|&p| Some(p) != wanted && p != 0) {
         let now = wanted.map_or_else(|| "cleared".to_string(), |w| format!("set to {w}"));

@@ -210,7 +210,9 @@ struct SorryServer {
 #[derive(Debug, Clone)]
 struct ServiceSlot {
     key: ServiceKey,
-    /// Port real servers without a port of their own use.
+    /// Port NAT destinations without a port of their own use: the
+    /// service's for a plain virtual server, 0 (the packet's own port) for
+    /// a fwmark service or a group's service, as keepalived 2.2.7 does.
     default_port: u16,
     /// The address ha_suspend watches (none for fwmark services).
     vip: Option<IpAddr>,
@@ -494,7 +496,10 @@ fn slots_of(
                                     addr: a,
                                     port: *port,
                                 },
-                                default_port: *port,
+                                // keepalived 2.2.7 gives a port-less NAT
+                                // real server of a group port 0 (the
+                                // packet's own port), not the entry's.
+                                default_port: 0,
                                 vip: Some(a),
                             });
                         }
@@ -916,7 +921,12 @@ fn dest_port(slot: &ServiceSlot, forward: ForwardMethod, port: Option<u16>) -> u
     match (forward, slot.key) {
         (ForwardMethod::Masquerade | ForwardMethod::Local, _) => port.unwrap_or(slot.default_port),
         (_, ServiceKey::Fwmark { .. }) => 0,
-        (_, ServiceKey::Addr { .. }) => slot.default_port,
+        (
+            _,
+            ServiceKey::Addr {
+                port: service_port, ..
+            },
+        ) => service_port,
     }
 }
 
