@@ -523,3 +523,57 @@ fn group_ranges_are_checked_and_bounded() {
     );
     assert_eq!(group("10.1.0.0/20"), Vec::<String>::new());
 }
+
+/// keepalived 2.2.7's table (tests/ipvs_vm.rs `tables_match_keepalived`):
+/// a virtual_server_group's services get no persistence netmask, other
+/// virtual servers do; a fwmark service without ip_family is IPv4 there.
+#[test]
+fn persistence_granularity_and_fwmark_family_like_keepalived() {
+    let text = "\
+virtual_server_group G {
+ 10.0.0.1 80
+}
+virtual_server group G {
+ delay_loop 5
+ lb_algo rr
+ lb_kind NAT
+ protocol TCP
+ persistence_timeout 60
+ persistence_granularity 255.255.255.0
+}
+virtual_server 10.0.0.2 80 {
+ delay_loop 5
+ lb_algo rr
+ lb_kind NAT
+ protocol TCP
+ persistence_timeout
+ persistence_granularity 255.255.0.0
+}
+virtual_server fwmark 3 {
+ delay_loop 5
+ lb_algo rr
+ lb_kind NAT
+ real_server fd00::1 80 {
+ }
+}
+";
+    assert_eq!(
+        messages(text),
+        [
+            "t.conf:10:26: warning: virtual_server group G: keepalived does not apply persistence_granularity to a group's services; ignored",
+            "t.conf:24:14: warning: virtual_server fwmark 3: no ip_family, so keepalived 2.2.7 takes the service as IPv4 and skips IPv6 real servers (and then the service); it is IPv6 here, from the real servers: add 'ip_family inet6'",
+        ]
+    );
+    let loaded = load_str("t.conf", text, &options());
+    let granularity: Vec<Option<String>> = loaded
+        .config
+        .virtual_servers
+        .iter()
+        .map(|vs| {
+            vs.persistence_granularity
+                .as_ref()
+                .map(|g| g.value.to_string())
+        })
+        .collect();
+    assert_eq!(granularity, [None, Some("255.255.0.0".to_string()), None]);
+}

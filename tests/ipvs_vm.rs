@@ -403,10 +403,11 @@ cat /tmp/krs/ours.log
 }
 
 /// Cases where keepalived corrects or fills in what the configuration says.
-/// The checkers' probes hang (no host answers on the dummy link) and need
-/// four failures 10 s apart to take a server down, so the tables are read
-/// long before any checker could change them; 10.1.0.11 of :85 is down
-/// from the start (alpha) and its probes fail at once (no route).
+/// The checkers' probes hang (no host answers on the dummy link) for 30 s
+/// (SMTP_CHECK, which retries its first probe, for 4 s, then 10 s between
+/// retries), so the tables are read long before any checker could change
+/// them; 10.1.0.11 of :85 is down from the start (alpha) and its probes
+/// fail at once (no route).
 const PARITY_CONF: &str = r#"
 global_defs { router_id parity }
 virtual_server 10.1.0.1 80 {
@@ -445,7 +446,7 @@ virtual_server fwmark 6 {
     sorry_server 10.1.0.20 8080
     real_server 10.1.0.11 8080 {
         weight 1
-        TCP_CHECK { connect_timeout 1 }
+        TCP_CHECK { connect_timeout 30 }
     }
     real_server 10.1.0.12 { weight 2 }
 }
@@ -516,9 +517,10 @@ virtual_server 10.1.0.1 87 {
     protocol TCP
     retry 3
     delay_before_retry 10
+    connect_timeout 30
     real_server 10.1.0.11 443 {
         inhibit_on_failure
-        TCP_CHECK { connect_timeout 1 }
+        TCP_CHECK { }
         HTTP_GET {
             url { path / }
         }
@@ -530,6 +532,7 @@ virtual_server 10.1.0.1 25 {
     protocol TCP
     retry 3
     delay_before_retry 10
+    connect_timeout 30
     real_server 10.1.0.14 {
         SMTP_CHECK {
             host { connect_ip 10.1.0.31 }
@@ -668,6 +671,7 @@ virtual_server fd00::2 443 {
 virtual_server fwmark 12 {
     lb_algo rr
     lb_kind NAT
+    ip_family inet6
     persistence_timeout 30
     persistence_granularity 255.255.0.0
     real_server fd00::21 80 { weight 1 }

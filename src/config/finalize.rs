@@ -324,13 +324,31 @@ pub fn finalize_vs(b: VsBuilder, d: &mut Diagnostics) -> VirtualServer {
         ),
     }
     correct_sorry_server_port(&mut vs, d);
-    if let (VsKey::Group(_), Some(g)) = (&vs.key, vs.persistence_granularity.take()) {
+    let group_granularity = match vs.key {
+        VsKey::Group(_) => vs.persistence_granularity.take(),
+        _ => None,
+    };
+    if let Some(g) = group_granularity {
         // Seen in keepalived 2.2.7's table: its group services get no
         // netmask. Dropped here too, so that the table is the same.
         d.warning(
             &g.span,
             format!("{what}: keepalived does not apply persistence_granularity to a group's services; ignored"),
         );
+    }
+    if let (VsKey::Fwmark(_), None) = (&vs.key, &vs.ip_family) {
+        if let Some(rs) = b
+            .real_servers
+            .first()
+            .filter(|rs| rs.rs.addr.value.is_ipv6())
+        {
+            // Kept (the family follows the real servers, desired.rs), but a
+            // config that relies on it does not run under keepalived.
+            d.warning(
+                &rs.rs.addr.span,
+                format!("{what}: no ip_family, so keepalived 2.2.7 takes the service as IPv4 and skips IPv6 real servers (and then the service); it is IPv6 here, from the real servers: add 'ip_family inet6'"),
+            );
+        }
     }
     vs.timing.delay_loop = Some(vs.delay_loop.clone());
     vs.real_servers = b
