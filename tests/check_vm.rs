@@ -460,6 +460,22 @@ fn config_is_clean_and_tables_format() {
         table(&["84 13 1", "80 11 0"]),
         "TCP 10.0.0.100:80 rr -> 10.0.0.11:80 Route 0;TCP 10.0.0.100:84 rr -> 10.0.0.13:84 Route 1;"
     );
+    // first_probes_match_keepalived's: eleven cases, one checker each.
+    let loaded =
+        keepalived_rs::config::load_str("first.conf", &first_probes_conf(), &Default::default());
+    assert!(
+        loaded.diagnostics.items.is_empty(),
+        "{:?}",
+        loaded.diagnostics.items
+    );
+    assert_eq!(loaded.config.virtual_servers.len(), 11);
+    let alpha = loaded
+        .config
+        .virtual_servers
+        .iter()
+        .filter(|vs| vs.alpha.value)
+        .count();
+    assert_eq!(alpha, 2);
 }
 
 /// One virtual server per case; every real server of 10.1.0.0/24 sits
@@ -468,153 +484,99 @@ fn config_is_clean_and_tables_format() {
 /// (inhibit_on_failure: weight 1) for 30 s and more. SMTP_CHECK, which
 /// keepalived does retry, has retry 1: weight 1 at the first reading, 0 at
 /// the second.
-const FIRST_PROBES_CONF: &str = r#"
-global_defs { router_id first }
-virtual_server 10.9.0.1 1 {
-    lb_algo rr
-    lb_kind NAT
-    protocol TCP
-    delay_loop 30
-    real_server 10.1.0.11 1 {
-        inhibit_on_failure
-        TCP_CHECK { connect_timeout 1
-            warmup 0
-            retry 3
-            delay_before_retry 10 }
+fn first_probes_conf() -> String {
+    const FAILING: &str = "connect_timeout 1\n warmup 0\n retry 3\n delay_before_retry 10";
+    // (VS port, protocol, alpha, real server, checker)
+    let cases: [(u16, &str, bool, &str, String); 11] = [
+        (
+            1,
+            "TCP",
+            false,
+            "10.1.0.11",
+            format!("TCP_CHECK {{\n {FAILING}\n}}"),
+        ),
+        (
+            2,
+            "TCP",
+            false,
+            "10.1.0.12",
+            format!("HTTP_GET {{\n url {{ path / }}\n {FAILING}\n}}"),
+        ),
+        (
+            3,
+            "TCP",
+            false,
+            "10.1.0.13",
+            "MISC_CHECK {\n misc_path /bin/false\n warmup 0\n retry 3\n delay_before_retry 10\n}"
+                .into(),
+        ),
+        (
+            4,
+            "UDP",
+            false,
+            "10.1.0.14",
+            format!("UDP_CHECK {{\n require_reply\n {FAILING}\n}}"),
+        ),
+        (
+            5,
+            "TCP",
+            false,
+            "10.1.0.15",
+            format!("PING_CHECK {{\n {FAILING}\n}}"),
+        ),
+        (
+            6,
+            "TCP",
+            true,
+            "10.1.0.16",
+            format!("TCP_CHECK {{\n {FAILING}\n}}"),
+        ),
+        (
+            7,
+            "TCP",
+            true,
+            "10.1.0.17",
+            format!("HTTP_GET {{\n url {{ path / }}\n {FAILING}\n}}"),
+        ),
+        (
+            8,
+            "TCP",
+            false,
+            "127.0.0.1",
+            "PING_CHECK {\n connect_timeout 1\n warmup 0\n}".into(),
+        ),
+        (
+            9,
+            "TCP",
+            false,
+            "10.1.0.19",
+            "MISC_CHECK {\n misc_path /bin/true\n warmup 0\n}".into(),
+        ),
+        (
+            10,
+            "TCP",
+            false,
+            "10.1.0.20",
+            "SMTP_CHECK {\n connect_timeout 1\n warmup 0\n retry 1\n delay_before_retry 10\n}"
+                .into(),
+        ),
+        (
+            11,
+            "UDP",
+            false,
+            "10.1.0.21",
+            format!("DNS_CHECK {{\n {FAILING}\n}}"),
+        ),
+    ];
+    let mut conf = String::from("global_defs { router_id first }\n");
+    for (port, protocol, alpha, rs, checker) in cases {
+        let alpha = if alpha { "alpha" } else { "" };
+        conf.push_str(&format!(
+            "virtual_server 10.9.0.1 {port} {{\n lb_algo rr\n lb_kind NAT\n protocol {protocol}\n delay_loop 30\n {alpha}\n real_server {rs} {port} {{\n  inhibit_on_failure\n  {checker}\n }}\n}}\n"
+        ));
     }
+    conf
 }
-virtual_server 10.9.0.1 2 {
-    lb_algo rr
-    lb_kind NAT
-    protocol TCP
-    delay_loop 30
-    real_server 10.1.0.12 2 {
-        inhibit_on_failure
-        HTTP_GET { url { path / }
-            connect_timeout 1
-            warmup 0
-            retry 3
-            delay_before_retry 10 }
-    }
-}
-virtual_server 10.9.0.1 3 {
-    lb_algo rr
-    lb_kind NAT
-    protocol TCP
-    delay_loop 30
-    real_server 10.1.0.13 3 {
-        inhibit_on_failure
-        MISC_CHECK { misc_path /bin/false
-            warmup 0
-            retry 3
-            delay_before_retry 10 }
-    }
-}
-virtual_server 10.9.0.1 4 {
-    lb_algo rr
-    lb_kind NAT
-    protocol UDP
-    delay_loop 30
-    real_server 10.1.0.14 4 {
-        inhibit_on_failure
-        UDP_CHECK { require_reply
-            connect_timeout 1
-            warmup 0
-            retry 3
-            delay_before_retry 10 }
-    }
-}
-virtual_server 10.9.0.1 5 {
-    lb_algo rr
-    lb_kind NAT
-    protocol TCP
-    delay_loop 30
-    real_server 10.1.0.15 5 {
-        inhibit_on_failure
-        PING_CHECK { connect_timeout 1
-            warmup 0
-            retry 3
-            delay_before_retry 10 }
-    }
-}
-virtual_server 10.9.0.1 6 {
-    lb_algo rr
-    lb_kind NAT
-    protocol TCP
-    delay_loop 30
-    alpha
-    real_server 10.1.0.16 6 {
-        inhibit_on_failure
-        TCP_CHECK { connect_timeout 1
-            warmup 0
-            retry 3
-            delay_before_retry 10 }
-    }
-}
-virtual_server 10.9.0.1 7 {
-    lb_algo rr
-    lb_kind NAT
-    protocol TCP
-    delay_loop 30
-    alpha
-    real_server 10.1.0.17 7 {
-        inhibit_on_failure
-        HTTP_GET { url { path / }
-            connect_timeout 1
-            warmup 0
-            retry 3
-            delay_before_retry 10 }
-    }
-}
-virtual_server 10.9.0.1 8 {
-    lb_algo rr
-    lb_kind NAT
-    protocol TCP
-    delay_loop 30
-    real_server 127.0.0.1 8 {
-        inhibit_on_failure
-        PING_CHECK { connect_timeout 1
-            warmup 0 }
-    }
-}
-virtual_server 10.9.0.1 9 {
-    lb_algo rr
-    lb_kind NAT
-    protocol TCP
-    delay_loop 30
-    real_server 10.1.0.19 9 {
-        inhibit_on_failure
-        MISC_CHECK { misc_path /bin/true
-            warmup 0 }
-    }
-}
-virtual_server 10.9.0.1 10 {
-    lb_algo rr
-    lb_kind NAT
-    protocol TCP
-    delay_loop 30
-    real_server 10.1.0.20 10 {
-        inhibit_on_failure
-        SMTP_CHECK { connect_timeout 1
-            warmup 0
-            retry 1
-            delay_before_retry 10 }
-    }
-}
-virtual_server 10.9.0.1 11 {
-    lb_algo rr
-    lb_kind NAT
-    protocol UDP
-    delay_loop 30
-    real_server 10.1.0.21 11 {
-        inhibit_on_failure
-        DNS_CHECK { connect_timeout 1
-            warmup 0
-            retry 3
-            delay_before_retry 10 }
-    }
-}
-"#;
 
 #[test]
 fn first_probes_match_keepalived() {
@@ -650,18 +612,11 @@ krs_result first-probes-ran PASS
     let log = vm::run_scenario(
         "check-first-probes",
         script,
-        &[("keepalived.conf", FIRST_PROBES_CONF.as_bytes())],
+        &[("keepalived.conf", first_probes_conf().as_bytes())],
     )
     .expect("VM run");
     log.assert_pass();
-    let text = |name: &str| {
-        String::from_utf8_lossy(
-            log.files
-                .get(name)
-                .unwrap_or_else(|| panic!("no {name} from the VM")),
-        )
-        .into_owned()
-    };
+    let text = |name: &str| log.file_text(name);
     // keepalived's own behaviour, so that the comparison is about it: the
     // failing first probes took their servers out at once, SMTP's not yet.
     let ka_early = text("ka.early");

@@ -722,14 +722,7 @@ krs_result parity-ran PASS
     )
     .expect("VM run");
     log.assert_pass();
-    let text = |name: &str| {
-        String::from_utf8_lossy(
-            log.files
-                .get(name)
-                .unwrap_or_else(|| panic!("no {name} from the VM")),
-        )
-        .into_owned()
-    };
+    let text = |name: &str| log.file_text(name);
     let (ka_table, ours_table) = (text("ka.table"), text("ours.table"));
     // keepalived's own corrections, so that the comparison is about them.
     for line in [

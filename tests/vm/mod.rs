@@ -98,6 +98,16 @@ pub struct ScenarioLog {
 }
 
 impl ScenarioLog {
+    /// A file the scenario sent with `krs_export NAME FILE`, as text;
+    /// panics naming it when the scenario did not send it.
+    pub fn file_text(&self, name: &str) -> String {
+        let bytes = self
+            .files
+            .get(name)
+            .unwrap_or_else(|| panic!("no {name} from the VM ({})", self.log_path.display()));
+        String::from_utf8_lossy(bytes).into_owned()
+    }
+
     /// The scenario exited 0 and no result failed.
     pub fn passed(&self) -> bool {
         self.rc == 0 && self.results.iter().all(|r| r.pass) && self.module_failures.is_empty()
