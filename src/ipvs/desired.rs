@@ -55,6 +55,15 @@ pub enum Notice {
         to: u32,
         alive: bool,
     },
+    /// The first evaluation found the live weight short of the quorum
+    /// (`Starting with quorum down ...`; keepalived prints quorum +
+    /// hysteresis after the '=', the weight the quorum needs to come up).
+    QuorumDownAtStart {
+        vs: VsId,
+        quorum: u32,
+        hysteresis: u32,
+        weight: u64,
+    },
     QuorumLost {
         vs: VsId,
         quorum: u32,
@@ -129,6 +138,16 @@ impl fmt::Display for Notice {
                 f,
                 "Lost quorum {quorum}-{hysteresis}={} > {weight} for VS {vs}",
                 quorum.saturating_sub(*hysteresis)
+            ),
+            Notice::QuorumDownAtStart {
+                vs,
+                quorum,
+                hysteresis,
+                weight,
+            } => write!(
+                f,
+                "Starting with quorum down {quorum}-{hysteresis}={} > {weight} for VS {vs}",
+                u64::from(*quorum) + u64::from(*hysteresis)
             ),
             Notice::QuorumGained {
                 vs,
@@ -267,13 +286,33 @@ impl VsState {
         params
     }
 
-    /// The first evaluation (start, or a virtual server new at reload):
-    /// keepalived starts with the quorum down and logs gaining it, without
-    /// the sorry server and pool lines.
+    /// The first evaluation (start, or a virtual server new at reload), as
+    /// keepalived 2.2.7 logs it (seen in the VM, tests/ipvs_vm.rs
+    /// `tables_match_keepalived`): "Gained quorum ..." when the live weight
+    /// reaches it; otherwise "Starting with quorum down ...", then the sorry
+    /// server's and the pool's lines when there is a sorry server.
     fn evaluate_initial_quorum(&mut self, notices: &mut VecDeque<Notice>) {
         self.quorum_up = false;
         let weight = self.live_weight();
-        if weight >= u64::from(self.quorum) + u64::from(self.hysteresis) {
+        if weight < u64::from(self.quorum) + u64::from(self.hysteresis) {
+            notices.push_back(Notice::QuorumDownAtStart {
+                vs: self.id.clone(),
+                quorum: self.quorum,
+                hysteresis: self.hysteresis,
+                weight,
+            });
+            if let Some(sorry) = &self.sorry {
+                notices.push_back(Notice::SorryServerAdded {
+                    vs: self.id.clone(),
+                    sorry: sorry.label.clone(),
+                    inhibit: sorry.inhibit,
+                });
+                notices.push_back(Notice::Pool {
+                    vs: self.id.clone(),
+                    added: false,
+                });
+            }
+        } else {
             self.quorum_up = true;
             notices.push_back(Notice::QuorumGained {
                 vs: self.id.clone(),
