@@ -47,6 +47,12 @@
 //! passes: the IPVS tables a few seconds in and later, and the checkers'
 //! log lines, must be the same.
 //!
+//! `lifecycle_matches_keepalived`: the same, through a real server's life:
+//! HTTP_GET, TCP_CHECK (inhibit_on_failure), MISC_CHECK with misc_dynamic,
+//! FILE_CHECK weights and PING_CHECK, with notify_up/notify_down scripts,
+//! while the servers stop, come back and change their answers: the tables
+//! at each step, the checkers' lines and the scripts' runs must be the same.
+//!
 //! Needs root, qemu and the static musl build of the daemon
 //! (`cargo build --release --target x86_64-unknown-linux-musl`); skipped
 //! otherwise, failed under KEEPALIVED_RS_FULL_TEST=1.
@@ -667,6 +673,228 @@ krs_result first-probes-ran PASS
         ka_lines.contains(&"TCP_CHECK on service [10.1.0.11]:tcp:1 failed.".to_string()),
         "{ka_lines:#?}"
     );
+    assert_eq!(
+        checker_lines(&text("ours.log")),
+        ka_lines,
+        "checker log lines"
+    );
+    vm::note(&log.timings());
+}
+
+/// Real servers on the daemon's own addresses (10.1.0.11 and 10.1.0.12 on
+/// lo; 10.1.0.0/24 otherwise leads into a dummy link). The scripts find
+/// their namespace's state files by `ip netns identify`.
+const LIFECYCLE_CONF: &str = r#"
+global_defs {
+    router_id life
+    enable_script_security
+    script_user root
+}
+track_file tf {
+    file /tmp/tf.value
+    weight 1
+}
+track_file t0 {
+    file /tmp/tf.value
+    weight 0
+}
+virtual_server 10.9.0.1 80 {
+    lb_algo rr
+    lb_kind NAT
+    protocol TCP
+    delay_loop 2
+    retry 1
+    delay_before_retry 1
+    connect_timeout 1
+    real_server 10.1.0.11 80 {
+        weight 2
+        notify_up "/scenario/notify.sh up-http"
+        notify_down "/scenario/notify.sh down-http"
+        HTTP_GET {
+            url {
+                path /index.html
+                status_code 200
+            }
+        }
+    }
+    real_server 10.1.0.11 81 {
+        inhibit_on_failure
+        TCP_CHECK {
+            connect_port 80
+        }
+    }
+    real_server 10.1.0.13 82 {
+        weight 7
+        MISC_CHECK {
+            misc_path "/scenario/misc.sh"
+            misc_dynamic
+        }
+    }
+    real_server 10.1.0.12 84 {
+        inhibit_on_failure
+        notify_down "/scenario/notify.sh down-ping"
+        PING_CHECK {
+        }
+    }
+    real_server 10.1.0.14 1 {
+        weight 5
+        FILE_CHECK {
+            track_file tf
+        }
+    }
+    real_server 10.1.0.14 2 {
+        weight 5
+        FILE_CHECK {
+            track_file t0
+        }
+    }
+    real_server 10.1.0.14 3 {
+        weight 5
+        FILE_CHECK {
+            track_file tf
+            weight 2 reverse
+        }
+    }
+    real_server 10.1.0.14 4 {
+        weight 5
+        inhibit_on_failure
+        FILE_CHECK {
+            track_file tf
+            weight 3
+        }
+    }
+}
+"#;
+
+const NOTIFY_SH: &str = "#!/bin/sh\necho \"$*\" >>\"/tmp/notify.$(ip netns identify $$)\"\n";
+const MISC_SH: &str = "#!/bin/sh\nexit \"$(cat /tmp/misc.$(ip netns identify $$))\"\n";
+
+#[test]
+fn lifecycle_matches_keepalived() {
+    if !vm::require_daemon() {
+        return;
+    }
+    let script = r#". /lib/krs/lib.sh
+mkdir -p /tmp/www
+echo hello >/tmp/www/index.html
+httpd_start() { ip netns exec "$1" busybox httpd -f -p 10.1.0.11:80 -h /tmp/www & echo $! >"/tmp/httpd.$1"; }
+for d in ka ours; do
+    ip netns add "$d"
+    ip -n "$d" link set lo up
+    ip -n "$d" link add d0 type dummy
+    ip -n "$d" link set d0 up
+    ip -n "$d" addr add 10.1.0.2/24 dev d0
+    ip -n "$d" addr add 10.1.0.11/32 dev lo
+    ip -n "$d" addr add 10.1.0.12/32 dev lo
+    echo 0 >"/tmp/misc.$d"
+    httpd_start "$d"
+done
+echo 0 >/tmp/tf.value
+weights() { ip netns exec "$1" ipvsadm -Ln | awk '$1 == "->" && $2 != "RemoteAddress:Port" { print $2, $4 }' | sort | tr '\n' ';'; }
+snap() { for d in ka ours; do echo "$1 $(weights "$d")" >>"/tmp/$d.tables"; done; }
+krs_bg ka ip netns exec ka keepalived -n -l -C -f /scenario/keepalived.conf -p /tmp/ka.pid -c /tmp/ka_check.pid
+krs_bg ours ip netns exec ours keepalived-rs -n -l -f /scenario/keepalived.conf -p /tmp/ours.pid
+sleep 8
+snap up
+# Everything fails or changes: httpd stops, the script exits 1, the
+# pinged address goes, the file says 5.
+for d in ka ours; do
+    kill "$(cat "/tmp/httpd.$d")"
+    echo 1 >"/tmp/misc.$d"
+    ip -n "$d" addr del 10.1.0.12/32 dev lo
+done
+echo 5 >/tmp/tf.value
+sleep 10
+snap down
+# Everything comes back; the script asks for weight 3, the file says -7.
+for d in ka ours; do
+    httpd_start "$d"
+    echo 5 >"/tmp/misc.$d"
+    ip -n "$d" addr add 10.1.0.12/32 dev lo
+done
+echo -7 >/tmp/tf.value
+sleep 10
+snap back
+echo -1 >/tmp/tf.value
+sleep 5
+snap minus-one
+echo -3000000000 >/tmp/tf.value
+sleep 5
+snap out-of-range
+for d in ka ours; do kill "$(cat "/tmp/$d.pid")"; done
+sleep 2
+for d in ka ours; do
+    kill "$(cat "/tmp/httpd.$d")"
+    krs_export "$d.tables" "/tmp/$d.tables"
+    krs_export "$d.log" "/tmp/krs/$d.log"
+    krs_export "$d.notify" "/tmp/notify.$d"
+done
+krs_result lifecycle-ran PASS
+"#;
+    let log = vm::run_scenario(
+        "check-lifecycle",
+        script,
+        &[
+            ("keepalived.conf", LIFECYCLE_CONF.as_bytes()),
+            ("notify.sh", NOTIFY_SH.as_bytes()),
+            ("misc.sh", MISC_SH.as_bytes()),
+        ],
+    )
+    .expect("VM run");
+    log.assert_pass();
+    let text = |name: &str| log.file_text(name);
+    let ka_tables = text("ka.tables");
+    // keepalived's own answers, so that the comparison is about them.
+    for expected in [
+        "down 10.1.0.11:81 0;",
+        "10.1.0.14:1 10;",
+        "back 10.1.0.11:80 2;",
+        "10.1.0.13:82 3;",
+        "10.1.0.14:3 19;",
+    ] {
+        assert!(ka_tables.contains(expected), "{expected} in\n{ka_tables}");
+    }
+    let steps = |t: &str| t.lines().map(str::to_string).collect::<Vec<_>>();
+    assert_eq!(
+        steps(&text("ours.tables")),
+        steps(&ka_tables),
+        "tables, ours then keepalived's"
+    );
+    let ka_notify = text("ka.notify");
+    assert!(
+        ka_notify.contains("down-http") && ka_notify.contains("up-http"),
+        "{ka_notify}"
+    );
+    assert_eq!(text("ours.notify"), ka_notify, "notify scripts run");
+    // The checkers' lines keepalived writes (it says nothing about
+    // FILE_CHECK, and nothing of the notify scripts it runs; ours does).
+    let checker_lines = |log: &str| -> Vec<String> {
+        let mut lines: Vec<String> = log
+            .lines()
+            .filter_map(|l| l.split_once(": ").map(|(_, rest)| rest.to_string()))
+            .filter(|l| {
+                [
+                    " on service ",
+                    "connection to ",
+                    "Misc check for",
+                    "succeed on service",
+                    "success to ",
+                    "Disabling service",
+                    "Enabling service",
+                    "Adding service",
+                    "Removing service",
+                ]
+                .iter()
+                .any(|p| l.contains(p))
+                    && !l.starts_with("FILE_CHECK")
+            })
+            .collect();
+        lines.sort();
+        lines.dedup();
+        lines
+    };
+    let ka_lines = checker_lines(&text("ka.log"));
+    assert!(ka_lines.len() >= 10, "{ka_lines:#?}");
     assert_eq!(
         checker_lines(&text("ours.log")),
         ka_lines,

@@ -1126,7 +1126,6 @@ impl Engine {
                                 f.weight.as_ref().map_or(t.weight.value, |w| w.value),
                             ),
                             reverse: f.weight_reverse.value || t.weight_reverse.value,
-                            dynamic: f.dynamic.value,
                             base_weight: rs.weight.value,
                         },
                     },
@@ -1333,7 +1332,7 @@ impl Engine {
                 let read = std::fs::File::open(path)
                     .and_then(|f| f.take(MAX_FILE_BYTES).read_to_string(&mut text));
                 return Err(match read {
-                    Ok(_) => super::file::verdict(*rule, &text),
+                    Ok(_) => super::file::verdict(*rule, &text, run.dynamic_weight),
                     Err(e) => Err(ProbeError::File(format!("cannot read {path}: {e}"))),
                 });
             }
@@ -1679,7 +1678,12 @@ fn log_verdict(run: &CheckerRun, rs: &RsId, verdict: Verdict, outcome: &Outcome)
             match kind {
                 Kind::Tcp => info!("TCP_CHECK on service {rs} failed{}.", after(retries)),
                 Kind::Udp => info!("UDP_CHECK on service {rs} failed{}.", after(retries)),
-                Kind::Ping => info!("ICMP CHECK on service {rs} failed{}.", after(retries)),
+                // After retries keepalived 2.2.7 names the virtual server too.
+                Kind::Ping if retries > 0 => info!(
+                    "ICMP CHECK on service {rs} of {} failed after {retries} retries.",
+                    rs.vs
+                ),
+                Kind::Ping => info!("ICMP CHECK on service {rs} failed."),
                 // An alpha checker's first failure: HTTP_GET says nothing.
                 Kind::Http | Kind::Ssl if !was_up => {}
                 // keepalived 2.2.7 says HTTP_CHECK for SSL_GET too.
@@ -1697,11 +1701,15 @@ fn log_verdict(run: &CheckerRun, rs: &RsId, verdict: Verdict, outcome: &Outcome)
                         info!("DNS_CHECK ({rs}) {}{}", dns_failure(e), after(retries));
                     }
                 }
+                // MISC_CHECK's line alone says "1 retry".
                 Kind::Misc => info!(
                     "Misc check for [{rs} VS {}] by [{}] failed{} ({reason}).",
                     rs.vs,
                     script_name,
-                    after(configured)
+                    match configured {
+                        1 => " after 1 retry".to_string(),
+                        n => after(n),
+                    }
                 ),
                 other => info!(
                     "{} on service {rs} failed{} ({reason}).",

@@ -1,9 +1,15 @@
-//! FILE_CHECK verdicts from a tracked file's value (keepalived.conf(5)
-//! `track_file`): the file holds an integer. With weight 0 the value is a
-//! status: 0 passes, anything else fails. Otherwise the value times the
-//! weight (negated with `reverse`) is added to the real server's weight;
-//! the check fails when that leaves it at 0 or less, and with `dynamic` the
-//! real server takes the new weight.
+//! FILE_CHECK verdicts from a tracked file's value (`track_file`), as
+//! keepalived 2.2.7 gives them (measured side by side in the VM; its man
+//! page says the real-server side is "not fully implemented yet", and the
+//! behaviour is not what the text describes):
+//! - weight 0: the value is a status, 0 passes and anything else fails;
+//! - any other weight: the check always passes and the real server's IPVS
+//!   weight becomes its configured weight plus value × weight (negated with
+//!   `reverse`), floored at 0: the server stays in the table, at weight 0
+//!   if need be. FILE_CHECK's `dynamic` is not needed (2.2.7 does not know
+//!   the keyword).
+//! A value outside the 32-bit range keepalived reads is ignored: the weight
+//! stays as it was. Text without a number reads as 0, as strtol does.
 
 use super::dialog::{Outcome, ProbeError, ProbeSuccess};
 
@@ -14,7 +20,6 @@ pub const MAX_FILE_BYTES: u64 = 4096;
 pub struct FileRule {
     pub weight: i64,
     pub reverse: bool,
-    pub dynamic: bool,
     pub base_weight: u32,
 }
 
@@ -28,10 +33,11 @@ pub fn parse_value(text: &str) -> Option<i64> {
     t[..end].parse().ok()
 }
 
-pub fn verdict(rule: FileRule, text: &str) -> Outcome {
-    let value = parse_value(text).ok_or_else(|| {
-        ProbeError::File(format!("no integer in tracked file ({:?})", text.trim()))
-    })?;
+/// The verdict for the file's `text`; `current` is the weight the last
+/// verdict gave (kept when the value is out of range).
+pub fn verdict(rule: FileRule, text: &str, current: Option<u32>) -> Outcome {
+    let value = parse_value(text).unwrap_or(0);
+    let in_range = i32::try_from(value).is_ok();
     if rule.weight == 0 {
         return if value == 0 {
             Ok(ProbeSuccess::default())
@@ -39,22 +45,18 @@ pub fn verdict(rule: FileRule, text: &str) -> Outcome {
             Err(ProbeError::File(format!("tracked file value {value}")))
         };
     }
+    if !in_range {
+        return Ok(ProbeSuccess { weight: current });
+    }
     let delta = value.saturating_mul(rule.weight);
     let delta = if rule.reverse {
         delta.saturating_neg()
     } else {
         delta
     };
-    let total = i64::from(rule.base_weight).saturating_add(delta);
-    if total <= 0 {
-        return Err(ProbeError::File(format!(
-            "tracked file value {value} leaves weight {total}"
-        )));
-    }
+    let total = i64::from(rule.base_weight).saturating_add(delta).max(0);
     Ok(ProbeSuccess {
-        weight: rule
-            .dynamic
-            .then(|| u32::try_from(total).unwrap_or(u32::MAX)),
+        weight: Some(u32::try_from(total).unwrap_or(u32::MAX)),
     })
 }
 
@@ -62,13 +64,16 @@ pub fn verdict(rule: FileRule, text: &str) -> Outcome {
 mod tests {
     use super::*;
 
-    fn rule(weight: i64, reverse: bool, dynamic: bool) -> FileRule {
+    fn rule(weight: i64, reverse: bool) -> FileRule {
         FileRule {
             weight,
             reverse,
-            dynamic,
-            base_weight: 10,
+            base_weight: 5,
         }
+    }
+
+    fn weight(rule: FileRule, text: &str) -> Option<u32> {
+        verdict(rule, text, Some(19)).ok().and_then(|s| s.weight)
     }
 
     #[test]
@@ -76,18 +81,27 @@ mod tests {
         assert_eq!(parse_value(" 42\n"), Some(42));
         assert_eq!(parse_value("-3 apples"), Some(-3));
         assert_eq!(parse_value("x"), None);
-        assert!(verdict(rule(0, false, false), "0\n").is_ok());
-        assert!(verdict(rule(0, false, false), "1\n").is_err());
-        assert!(verdict(rule(0, false, false), "").is_err());
-        assert_eq!(
-            verdict(rule(2, false, true), "3").ok(),
-            Some(ProbeSuccess { weight: Some(16) })
-        );
-        assert!(verdict(rule(2, false, true), "-5").is_err());
-        assert!(verdict(rule(2, true, false), "5").is_err());
-        assert_eq!(
-            verdict(rule(1, false, false), "5").ok(),
-            Some(ProbeSuccess { weight: None })
-        );
+    }
+
+    /// The weights keepalived 2.2.7 programmed for a real server of weight
+    /// 5 as the file went 0, 5, -1, -7, -3000000000 (tests/check_vm.rs
+    /// `file_check_matches_keepalived` compares the two daemons live).
+    #[test]
+    fn weights_as_keepalived_2_2_7_sets_them() {
+        let values = ["0", "5", "-1", "-7"];
+        let table =
+            |r: FileRule| -> Vec<Option<u32>> { values.iter().map(|v| weight(r, v)).collect() };
+        assert_eq!(table(rule(1, false)), [Some(5), Some(10), Some(4), Some(0)]);
+        assert_eq!(table(rule(2, true)), [Some(5), Some(0), Some(7), Some(19)]);
+        assert_eq!(table(rule(3, false)), [Some(5), Some(20), Some(2), Some(0)]);
+        // Out of range: the weight stays.
+        assert_eq!(weight(rule(2, true), "-3000000000"), Some(19));
+        // Weight 0: a status.
+        assert!(verdict(rule(0, false), "0\n", None).is_ok());
+        assert!(verdict(rule(0, false), "1\n", None).is_err());
+        assert!(verdict(rule(0, false), "-3000000000", None).is_err());
+        // No number reads as 0, as strtol does.
+        assert!(verdict(rule(0, false), "", None).is_ok());
+        assert_eq!(weight(rule(1, false), "x"), Some(5));
     }
 }
