@@ -114,6 +114,52 @@ fn conditional_lines_and_definitions_follow_config_id() {
 }
 
 #[test]
+fn sequences_and_lists_build_virtual_ipaddress_blocks() {
+    let text = "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {\n  ~SEQ(SUBNET, 0, 3) 10.0.${SUBNET}.1/24 dev eth0\n  ~LST(HOST, 7, 9) 10.1.0.$HOST\n }\n virtual_ipaddress_excluded {\n  ~SEQx(X, 0x9e, 0xa1) fe80::$X\n }\n}\n";
+    let loaded = load_str("t.conf", text, &options());
+    assert!(
+        loaded.diagnostics.items.is_empty(),
+        "{:?}",
+        loaded.diagnostics.items
+    );
+    let vi = &loaded.config.instances[0];
+    let shown = |list: &[keepalived_rs::config::model::VirtualAddress]| -> Vec<String> {
+        list.iter()
+            .map(|a| format!("{}/{}", a.addr.value, a.prefix_len))
+            .collect()
+    };
+    assert_eq!(
+        shown(&vi.virtual_ipaddress),
+        [
+            "10.0.0.1/24",
+            "10.0.1.1/24",
+            "10.0.2.1/24",
+            "10.0.3.1/24",
+            "10.1.0.7/32",
+            "10.1.0.9/32"
+        ]
+    );
+    assert!(vi.virtual_ipaddress[..4]
+        .iter()
+        .all(|a| a.dev.as_ref().is_some_and(|d| d.value == "eth0")));
+    assert_eq!(
+        shown(&vi.virtual_ipaddress_excluded),
+        [
+            "fe80::9e/128",
+            "fe80::9f/128",
+            "fe80::a0/128",
+            "fe80::a1/128"
+        ]
+    );
+    // A generated line that is wrong is reported at the ~SEQ line.
+    let m = messages("vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {\n  ~SEQ(N, 1, -1) 10.0.0.$N\n }\n}\n");
+    assert_eq!(
+        m,
+        ["t.conf:5:18: error: 'virtual_ipaddress': expected an IP address or ADDRESS/PREFIX, found '10.0.0.-1'"]
+    );
+}
+
+#[test]
 fn ssl_block_is_read_and_checked() {
     let text = "SSL {\n password secret\n ca /etc/ssl/ca.pem\n certificate /etc/ssl/c.pem\n key /etc/ssl/k.pem\n}\n";
     let loaded = load_str("t.conf", text, &options());

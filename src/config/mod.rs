@@ -8,6 +8,7 @@ mod keywords;
 pub mod lexer;
 pub mod model;
 pub mod parser;
+mod sequence;
 mod values;
 
 pub use diag::{Diagnostic, Diagnostics, Severity, Span, Spanned};
