@@ -8,6 +8,7 @@
 //!   `reverse`), floored at 0: the server stays in the table, at weight 0
 //!   if need be. FILE_CHECK's `dynamic` is not needed (2.2.7 does not know
 //!   the keyword).
+//!
 //! A value outside the 32-bit range keepalived reads is ignored: the weight
 //! stays as it was. Text without a number reads as 0, as strtol does.
 
