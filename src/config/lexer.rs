@@ -91,6 +91,21 @@ pub(super) fn is_space(c: char) -> bool {
     is_ascii_space(c) || is_foreign_space(c)
 }
 
+/// `text` without its leading white space. Every line passes through here,
+/// so the common case (ASCII indentation) is a byte loop.
+pub(super) fn skip_leading_space(text: &str) -> &str {
+    let ascii = text
+        .bytes()
+        .take_while(|b| matches!(b, b' ' | b'\t' | b'\x0b' | b'\x0c' | b'\r' | b'\n'))
+        .count();
+    let rest = &text[ascii..];
+    if rest.as_bytes().first().is_some_and(|b| !b.is_ascii()) {
+        rest.trim_start_matches(is_space)
+    } else {
+        rest
+    }
+}
+
 fn is_name_start(c: char) -> bool {
     c.is_ascii_alphabetic() || c == '_'
 }
@@ -320,7 +335,7 @@ impl<'o, S: TokenSink> Lexer<'o, S> {
                 line_no,
                 start_col: col0.saturating_add(chars_before(
                     body,
-                    body.len() - body.trim_start_matches(is_space).len(),
+                    body.len() - skip_leading_space(body).len(),
                 )),
                 foreign: &mut foreign,
                 limits: ExpansionLimits::new(),
@@ -363,11 +378,17 @@ impl<'o, S: TokenSink> Lexer<'o, S> {
         line: &mut LineContext<'_>,
         diags: &mut Diagnostics,
     ) {
-        if sequence::starts_loop(text) {
+        // Only a line whose first word starts with '~' or '$' can be a loop.
+        let first = skip_leading_space(text).as_bytes().first().copied();
+        if first == Some(b'~') && sequence::starts_loop(text) {
             self.expand_loop(text, col0, depth, line, diags);
             return;
         }
-        if let Some(loop_text) = self.leading_loop_definition(text) {
+        let loop_definition = match first {
+            Some(b'$') => self.leading_loop_definition(text),
+            _ => None,
+        };
+        if let Some(loop_text) = loop_definition {
             // keepalived reads `$S rest`, where S is defined as a loop line,
             // as that loop line followed by `rest`, which is substituted on
             // each pass rather than once before the loop.
@@ -415,8 +436,12 @@ impl<'o, S: TokenSink> Lexer<'o, S> {
             text
         };
         line.limits.bytes_left = line.limits.bytes_left.saturating_sub(text.len());
-        for piece in text.split('\n') {
-            self.emit_piece(piece, col0, depth, line, diags);
+        if text.contains('\n') {
+            for piece in text.split('\n') {
+                self.emit_piece(piece, col0, depth, line, diags);
+            }
+        } else {
+            self.emit_piece(text, col0, depth, line, diags);
         }
     }
 
@@ -572,7 +597,7 @@ impl<'o, S: TokenSink> Lexer<'o, S> {
     /// A line starting with a `$NAME` reference to a definition that is
     /// itself a loop line: that definition followed by the rest of the line.
     fn leading_loop_definition(&self, text: &str) -> Option<String> {
-        let after = text.trim_start_matches(is_space).strip_prefix('$')?;
+        let after = skip_leading_space(text).strip_prefix('$')?;
         let (name, consumed) = reference_name(after);
         let value = self.definitions.get(name)?;
         sequence::starts_loop(value).then(|| format!("{value}{}", &after[consumed..]))
@@ -610,7 +635,7 @@ impl<'o, S: TokenSink> Lexer<'o, S> {
     /// Applies `@id` / `@^id`: returns the rest of the line and the column
     /// where it starts, or `None` when the line is for another config id.
     fn select_conditional<'l>(&self, raw: &'l str) -> Option<(&'l str, u32)> {
-        let trimmed = raw.trim_start_matches(is_space);
+        let trimmed = skip_leading_space(raw);
         let Some(rest) = trimmed.strip_prefix('@') else {
             return Some((raw, 0));
         };
@@ -907,7 +932,10 @@ fn split_include(
     line_no: u32,
     col0: u32,
 ) -> Option<(Span, Option<Tok>)> {
-    let rest = line.trim_start_matches(is_space);
+    let rest = skip_leading_space(line);
+    if !rest.starts_with("include") {
+        return None;
+    }
     let indent = line.len() - rest.len();
     let keyword_len = rest.find(is_space).unwrap_or(rest.len());
     if !matches!(
@@ -919,7 +947,7 @@ fn split_include(
     let col_of = |byte: usize| col0 + u32::try_from(line[..byte].chars().count() + 1).unwrap_or(0);
     let keyword = Span::new(file, line_no, col_of(indent));
     let after = &rest[keyword_len..];
-    let arg = after.trim_start_matches(is_space);
+    let arg = skip_leading_space(after);
     let arg_start = line.len() - arg.len();
     let text = if let Some(quoted) = arg.strip_prefix('"') {
         quoted.split('"').next().unwrap_or_default().to_string()
@@ -940,7 +968,7 @@ fn split_include(
 
 /// `$NAME=value` at the start of a line.
 fn parse_definition(line: &str) -> Option<(String, String)> {
-    let rest = line.trim_start_matches(is_space).strip_prefix('$')?;
+    let rest = skip_leading_space(line).strip_prefix('$')?;
     let name_len = rest
         .char_indices()
         .find(|&(i, c)| !(is_name_char(c) && (i > 0 || is_name_start(c))))

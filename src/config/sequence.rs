@@ -10,7 +10,7 @@
 //! and a `~LST` value group shorter than its variable group (2.2.7 sets the
 //! missing variables to nothing).
 
-use super::lexer::is_space;
+use super::lexer::{is_space, skip_leading_space};
 
 /// The most lines one configuration line may generate. keepalived's own
 /// example (8 x 32 x 254 VRRP instances) fits.
@@ -90,7 +90,7 @@ fn fail<T>(offset: usize, message: impl Into<String>) -> Result<T, HeadError> {
 /// True when `line` is a sequence or list line (its first word starts
 /// `~SEQ` or `~LST`), whether or not the head is well formed.
 pub fn starts_loop(line: &str) -> bool {
-    let rest = line.trim_start_matches(is_space);
+    let rest = skip_leading_space(line);
     rest.starts_with("~SEQ") || rest.starts_with("~LST")
 }
 
@@ -102,7 +102,7 @@ pub fn parse(
     line: &str,
     substitute: &mut dyn FnMut(&str) -> Result<String, String>,
 ) -> Option<Result<Loop, HeadError>> {
-    let head_start = line.len() - line.trim_start_matches(is_space).len();
+    let head_start = line.len() - skip_leading_space(line).len();
     let rest = &line[head_start..];
     let (is_list, name) = if rest.starts_with("~SEQ") {
         (false, "~SEQ")
@@ -197,12 +197,12 @@ enum Item<'l> {
 }
 
 fn skip_space(line: &str, from: usize) -> usize {
-    line.len() - line[from..].trim_start_matches(is_space).len()
+    line.len() - skip_leading_space(&line[from..]).len()
 }
 
 /// `found 'text'` for messages, cut short; `found the end of the line`.
 fn describe(text: &str) -> String {
-    let text = text.trim_start_matches(is_space);
+    let text = skip_leading_space(text);
     if text.is_empty() {
         return "the end of the line".to_string();
     }
