@@ -484,6 +484,37 @@ fn config_is_clean_and_tables_format() {
     assert_eq!(alpha, 2);
 }
 
+/// The health checkers' lines of a daemon's log, without timestamps,
+/// sorted: what the side-by-side tests compare. keepalived says nothing
+/// about FILE_CHECK, so ours are left out.
+fn checker_lines(log: &str) -> Vec<String> {
+    let mut lines: Vec<String> = log
+        .lines()
+        .filter_map(|l| l.split_once(": ").map(|(_, rest)| rest.to_string()))
+        .filter(|l| {
+            [
+                " on service ",
+                "connection to ",
+                "Misc check for",
+                "succeed on service",
+                "success to ",
+                "SMTP_CHECK ",
+                "DNS_CHECK (",
+                "Disabling service",
+                "Enabling service",
+                "Adding service",
+                "Removing service",
+            ]
+            .iter()
+            .any(|p| l.contains(p))
+                && !l.starts_with("FILE_CHECK")
+        })
+        .collect();
+    lines.sort();
+    lines.dedup();
+    lines
+}
+
 /// One virtual server per case; every real server of 10.1.0.0/24 sits
 /// behind a dummy link where probes vanish (connect_timeout 1 s). retry 3,
 /// delay_before_retry 10: a retried first probe would keep the server
@@ -646,28 +677,6 @@ krs_result first-probes-ran PASS
     );
     assert_eq!(text("ours.late"), text("ka.late"), "weights after 18 s");
     // The checkers' lines, without timestamps, in any order.
-    let checker_lines = |log: &str| -> Vec<String> {
-        let mut lines: Vec<String> = log
-            .lines()
-            .filter_map(|l| l.split_once(": ").map(|(_, rest)| rest.to_string()))
-            .filter(|l| {
-                [
-                    " on service ",
-                    "connection to ",
-                    "Misc check for",
-                    "succeed on service",
-                    "SMTP_CHECK ",
-                    "DNS_CHECK (",
-                    "Disabling service",
-                    "Enabling service",
-                ]
-                .iter()
-                .any(|p| l.contains(p))
-            })
-            .collect();
-        lines.sort();
-        lines
-    };
     let ka_lines = checker_lines(&text("ka.log"));
     assert!(
         ka_lines.contains(&"TCP_CHECK on service [10.1.0.11]:tcp:1 failed.".to_string()),
@@ -866,33 +875,6 @@ krs_result lifecycle-ran PASS
         "{ka_notify}"
     );
     assert_eq!(text("ours.notify"), ka_notify, "notify scripts run");
-    // The checkers' lines keepalived writes (it says nothing about
-    // FILE_CHECK, and nothing of the notify scripts it runs; ours does).
-    let checker_lines = |log: &str| -> Vec<String> {
-        let mut lines: Vec<String> = log
-            .lines()
-            .filter_map(|l| l.split_once(": ").map(|(_, rest)| rest.to_string()))
-            .filter(|l| {
-                [
-                    " on service ",
-                    "connection to ",
-                    "Misc check for",
-                    "succeed on service",
-                    "success to ",
-                    "Disabling service",
-                    "Enabling service",
-                    "Adding service",
-                    "Removing service",
-                ]
-                .iter()
-                .any(|p| l.contains(p))
-                    && !l.starts_with("FILE_CHECK")
-            })
-            .collect();
-        lines.sort();
-        lines.dedup();
-        lines
-    };
     let ka_lines = checker_lines(&text("ka.log"));
     assert!(ka_lines.len() >= 10, "{ka_lines:#?}");
     assert_eq!(

@@ -301,17 +301,7 @@ impl VsState {
                 hysteresis: self.hysteresis,
                 weight,
             });
-            if let Some(sorry) = &self.sorry {
-                notices.push_back(Notice::SorryServerAdded {
-                    vs: self.id.clone(),
-                    sorry: sorry.label.clone(),
-                    inhibit: sorry.inhibit,
-                });
-                notices.push_back(Notice::Pool {
-                    vs: self.id.clone(),
-                    added: false,
-                });
-            }
+            self.announce_sorry_server_in(notices);
         } else {
             self.quorum_up = true;
             notices.push_back(Notice::QuorumGained {
@@ -330,6 +320,21 @@ impl VsState {
         }
     }
 
+    /// The lines of a sorry server replacing the pool, when there is one.
+    fn announce_sorry_server_in(&self, notices: &mut VecDeque<Notice>) {
+        if let Some(sorry) = &self.sorry {
+            notices.push_back(Notice::SorryServerAdded {
+                vs: self.id.clone(),
+                sorry: sorry.label.clone(),
+                inhibit: sorry.inhibit,
+            });
+            notices.push_back(Notice::Pool {
+                vs: self.id.clone(),
+                added: false,
+            });
+        }
+    }
+
     /// Re-evaluate the quorum after a change of the live weight.
     fn evaluate_quorum(&mut self, notices: &mut VecDeque<Notice>) {
         let weight = self.live_weight();
@@ -343,17 +348,7 @@ impl VsState {
                 hysteresis: self.hysteresis,
                 weight,
             });
-            if let Some(sorry) = &self.sorry {
-                notices.push_back(Notice::SorryServerAdded {
-                    vs: self.id.clone(),
-                    sorry: sorry.label.clone(),
-                    inhibit: sorry.inhibit,
-                });
-                notices.push_back(Notice::Pool {
-                    vs: self.id.clone(),
-                    added: false,
-                });
-            }
+            self.announce_sorry_server_in(notices);
             if let Some(script) = &self.quorum_down_script {
                 notices.push_back(Notice::QuorumScript {
                     vs: self.id.clone(),
