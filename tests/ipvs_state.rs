@@ -337,6 +337,41 @@ virtual_server group WIDE {
     assert_eq!(again.vs_groups, loaded.vs_groups);
 }
 
+/// keepalived runs any size of group entry, so a huge one loads (with a
+/// warning) and the table is cut at MAX_GROUP_ENTRY_ADDRESSES per entry,
+/// even for all 2^128 addresses of `::/0`.
+#[test]
+fn oversized_group_entries_are_cut_not_refused() {
+    let text = r#"
+virtual_server_group HUGE {
+    10.1.0.0/16 80
+    ::/0 443
+}
+virtual_server group HUGE {
+    lb_algo rr
+    lb_kind TUN
+    protocol TCP
+    real_server 10.0.0.2 { weight 1 }
+}
+"#;
+    let mut state = State::new(&config(text), BTreeSet::new());
+    let table = state.desired();
+    let v4 = table
+        .keys()
+        .filter(|k| k.to_string().ends_with(":80"))
+        .count();
+    let v6 = table
+        .keys()
+        .filter(|k| k.to_string().ends_with(":443"))
+        .count();
+    assert_eq!((v4, v6), (4096, 4096));
+    let cut: Vec<String> = notices(&mut state)
+        .into_iter()
+        .filter(|n| n.contains("using the first 4096"))
+        .collect();
+    assert_eq!(cut.len(), 2, "{cut:?}");
+}
+
 #[test]
 fn fwmark_and_groups() {
     let text = r#"

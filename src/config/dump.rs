@@ -869,7 +869,6 @@ fn checker(o: &mut Out, c: &Checker) {
         }
         CheckerKind::File(f) => {
             o.kv("track_file", word(&f.track_file.value));
-            o.flag("dynamic", f.dynamic.value);
             if let Some(w) = &f.weight {
                 o.kv(
                     "weight",

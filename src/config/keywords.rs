@@ -1599,7 +1599,8 @@ fn vs_group_address(line: &Node, d: &mut Diagnostics) -> Option<VsGroupEntry> {
     // Each address is an IPVS service, and the table is cut at
     // MAX_GROUP_ENTRY_ADDRESSES per entry (desired.rs). keepalived accepts
     // any size, so a config it runs must load here too: warn, don't refuse.
-    let count = group_entry_size(addr.value, prefix_len, range_end);
+    let count = group_entry_bounds(addr.value, range_end, prefix_len)
+        .and_then(|(first, last, _)| (last - first).checked_add(1));
     if !matches!(count, Some(c) if c <= u128::from(MAX_GROUP_ENTRY_ADDRESSES)) {
         let count = count.map_or_else(|| "2^128".to_string(), |c| c.to_string());
         d.warning(span, format!("virtual_server_group: '{text}' is {count} addresses, more than the {MAX_GROUP_ENTRY_ADDRESSES} one entry may expand to (one IPVS service each); only the first {MAX_GROUP_ENTRY_ADDRESSES} are programmed"));
@@ -1637,28 +1638,6 @@ fn range_last_address(first: IpAddr, last_text: &str) -> Option<IpAddr> {
             Some(IpAddr::from(segments))
         }
         _ => None,
-    }
-}
-
-/// How many addresses a group entry stands for; None is 2^128 (`::/0`).
-fn group_entry_size(
-    addr: IpAddr,
-    prefix_len: Option<u8>,
-    range_end: Option<IpAddr>,
-) -> Option<u128> {
-    let as_number = |a: IpAddr| match a {
-        IpAddr::V4(v4) => u128::from(u32::from(v4)),
-        IpAddr::V6(v6) => u128::from(v6),
-    };
-    if let Some(end) = range_end {
-        return (as_number(end).checked_sub(as_number(addr))?).checked_add(1);
-    }
-    match prefix_len {
-        Some(len) => {
-            let bits = if addr.is_ipv4() { 32 } else { 128 };
-            1u128.checked_shl(bits - u32::from(len))
-        }
-        None => Some(1),
     }
 }
 
@@ -2271,7 +2250,6 @@ fn checker(n: &Node, d: &mut Diagnostics) -> Option<CheckerBuilder> {
         "PING_CHECK" => CheckerKind::Ping,
         _ => CheckerKind::File(Box::new(FileCheck {
             track_file: dv(String::new()),
-            dynamic: dv(false),
             weight: None,
             weight_reverse: dv(false),
         })),
@@ -2584,11 +2562,11 @@ fn specific_checker_table(kind: &CheckerKind) -> Vec<Kw<CheckerBuilder>> {
                     f.track_file = v;
                 }
             }),
-            kw("dynamic", |c, n, d| {
-                let v = flag(n, d);
-                if let CheckerKind::File(f) = &mut c.kind {
-                    f.dynamic = v;
-                }
+            // The man page documents it; 2.2.7 does not know it, and a
+            // non-zero weight adjusts the real server's weight without it
+            // (check/file.rs). Read, so that its argument is checked.
+            kw("dynamic", |_, n, d| {
+                flag(n, d);
             }),
             kw("weight", |c, n, d| {
                 let Some(w) = n.args.first() else {

@@ -388,6 +388,37 @@ impl VrrpInstance {
 /// entry may stand for (`10.0.0.0/16` would be 65536 services).
 pub const MAX_GROUP_ENTRY_ADDRESSES: u32 = 4096;
 
+/// The addresses a `virtual_server_group` address entry stands for, as
+/// integers: `(first, last, is_ipv6)`. A prefix covers its whole network, a
+/// range `addr..=range_end`. `None` for a range that ends before it starts
+/// or mixes families.
+pub fn group_entry_bounds(
+    addr: IpAddr,
+    range_end: Option<IpAddr>,
+    prefix_len: Option<u8>,
+) -> Option<(u128, u128, bool)> {
+    match (addr, range_end, prefix_len) {
+        (IpAddr::V4(a), Some(IpAddr::V4(end)), _) => {
+            Some((u128::from(u32::from(a)), u128::from(u32::from(end)), false))
+        }
+        (IpAddr::V6(a), Some(IpAddr::V6(end)), _) => Some((u128::from(a), u128::from(end), true)),
+        (_, Some(_), _) => None,
+        (IpAddr::V4(a), None, len) => {
+            let host_bits = 32 - u32::from(len.unwrap_or(32).min(32));
+            let mask = u32::MAX.checked_shl(host_bits).unwrap_or(0);
+            let network = u32::from(a) & mask;
+            Some((u128::from(network), u128::from(network | !mask), false))
+        }
+        (IpAddr::V6(a), None, len) => {
+            let host_bits = 128 - u32::from(len.unwrap_or(128).min(128));
+            let mask = u128::MAX.checked_shl(host_bits).unwrap_or(0);
+            let network = u128::from(a) & mask;
+            Some((network, network | !mask, true))
+        }
+    }
+    .filter(|(first, last, _)| first <= last)
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub enum VsGroupEntry {
     /// `IP [PORT]`, `IP/nn`, or a range `IP-LAST` / `IP-IP` from `addr` to
@@ -780,7 +811,6 @@ pub struct UdpCheck {
 #[derive(Clone, Debug, PartialEq, Hash)]
 pub struct FileCheck {
     pub track_file: Spanned<String>,
-    pub dynamic: Spanned<bool>,
     pub weight: Option<Spanned<i32>>,
     pub weight_reverse: Spanned<bool>,
 }

@@ -37,6 +37,7 @@ use crate::netlink::ipvs::{
     IP_VS_TUNNEL_ENCAP_FLAG_CSUM, IP_VS_TUNNEL_ENCAP_FLAG_NOCSUM, IP_VS_TUNNEL_ENCAP_FLAG_REMCSUM,
 };
 
+use crate::config::model::group_entry_bounds;
 /// The configuration refuses larger entries; the bound is applied again
 /// here for models built by hand.
 pub use crate::config::model::MAX_GROUP_ENTRY_ADDRESSES;
@@ -429,30 +430,11 @@ fn expand_addresses(
     prefix_len: Option<u8>,
     notices: &mut VecDeque<Notice>,
 ) -> Vec<IpAddr> {
-    // Work on the addresses as integers.
-    let (first, last, v6): (u128, u128, bool) = match (addr, range_end, prefix_len) {
-        (IpAddr::V4(a), Some(IpAddr::V4(end)), _) => {
-            (u128::from(u32::from(a)), u128::from(u32::from(end)), false)
-        }
-        (IpAddr::V6(a), Some(IpAddr::V6(end)), _) => (u128::from(a), u128::from(end), true),
-        (IpAddr::V4(a), None, Some(len)) if len < 32 => {
-            let host_bits = 32 - u32::from(len);
-            let mask = u32::MAX.checked_shl(host_bits).unwrap_or(0);
-            let network = u32::from(a) & mask;
-            (u128::from(network), u128::from(network | !mask), false)
-        }
-        (IpAddr::V6(a), None, Some(len)) if len < 128 => {
-            let host_bits = 128 - u32::from(len);
-            let mask = u128::MAX.checked_shl(host_bits).unwrap_or(0);
-            let network = u128::from(a) & mask;
-            (network, network | !mask, true)
-        }
-        (a, _, _) => return vec![a],
-    };
-    if last < first {
+    let Some((first, last, v6)) = group_entry_bounds(addr, range_end, prefix_len) else {
         return Vec::new();
-    }
-    let count = last - first + 1;
+    };
+    // `::/0` is 2^128 addresses: saturate rather than overflow.
+    let count = (last - first).saturating_add(1);
     if count > u128::from(MAX_GROUP_ENTRY_ADDRESSES) {
         notices.push_back(Notice::Adjusted(format!(
             "virtual_server_group entry {addr}: {count} addresses, using the first {MAX_GROUP_ENTRY_ADDRESSES}"
